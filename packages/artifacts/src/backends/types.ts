@@ -1,0 +1,87 @@
+import type { Readable } from "node:stream";
+
+/** One stored object, as listings and HEAD report it. Keys are full keys ("operations/<id>/..."). */
+export interface ObjectInfo {
+  key: string;
+  /** Stored (encrypted) size in bytes. */
+  size: number;
+  /** Strong entity tag of the stored bytes, without quotes. */
+  etag: string;
+  lastModified: Date;
+}
+
+/** Inclusive byte range, as in HTTP. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** Condition for `putConditional`: create only if absent, or replace only if the current ETag matches. */
+export type WriteCondition = { ifNoneMatch: "*" } | { ifMatch: string };
+
+/**
+ * Storage behind the store: keys and bytes only, no crypto and no metadata semantics.
+ * Implementations: `LocalBackend` (disk) and `S3Backend` (S3-compatible, R2).
+ *
+ * Errors: every method throws `StorageUnavailableError` when storage cannot be reached
+ * (connection refused, timeout, 5xx after retries), `ConfigError` with the setup guide's
+ * hint for access denied / missing bucket, and `PreconditionFailedError` (below) from
+ * `putConditional` when the condition does not hold. Absent objects are `null`, not errors.
+ */
+export interface Backend {
+  readonly kind: "local" | "s3" | "r2";
+
+  /** Streams an object (or an inclusive byte range of it); null when the key does not exist. */
+  getStream(key: string, range?: ByteRange): Promise<Readable | null>;
+
+  /** Reads a small object whole, with its ETag; null when absent. For metadata.json and headers. */
+  getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null>;
+
+  /** Size/ETag/mtime of an object; null when absent. */
+  head(key: string): Promise<ObjectInfo | null>;
+
+  /**
+   * Stores an object. A Buffer is written in one request; a stream is written as it arrives
+   * (S3: multipart via lib-storage for large bodies; local: temp file + fsync + rename),
+   * never buffered whole. If the body stream errors, nothing is left at `key` (local removes
+   * its temp file, S3 aborts the multipart upload) and the body's error is rethrown as is.
+   */
+  put(key: string, body: Buffer | Readable): Promise<{ etag: string; size: number }>;
+
+  /**
+   * Writes a small object only if `condition` holds (S3: If-None-Match / If-Match headers;
+   * local: under a lock file next to the key, compare then atomic rename). Throws
+   * `PreconditionFailedError` when it does not, `StorageUnavailableError` on 429/503-like throttling
+   * after the backend's own retries (the store retries with jittered backoff).
+   */
+  putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }>;
+
+  /** Deletes keys (missing keys are fine). Batches internally (S3 DeleteObjects, 1000 per call). */
+  delete(keys: readonly string[]): Promise<void>;
+
+  /** Lists objects under a prefix in key order, paginated internally. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+
+  /**
+   * Lists the "directories" directly under a prefix (S3 CommonPrefixes with delimiter "/"),
+   * e.g. listPrefixes("operations/") yields "operations/<id>/". Paginated internally.
+   */
+  listPrefixes(prefix: string): AsyncIterable<string>;
+
+  /**
+   * Removes leftovers of interrupted writes older than `olderThan`: local temp files and stale
+   * lock files; S3 incomplete multipart uploads under the prefix. Returns how many were removed.
+   */
+  sweepTemporary(prefix: string, olderThan: Date): Promise<number>;
+
+  /** Releases sockets and handles. */
+  close(): Promise<void>;
+}
+
+/** Thrown by `Backend.putConditional` when the write condition does not hold (HTTP 412). Internal to the SDK. */
+export class PreconditionFailedError extends Error {
+  constructor(key: string) {
+    super(`precondition failed for ${key}`);
+    this.name = "PreconditionFailedError";
+  }
+}

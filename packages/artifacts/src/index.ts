@@ -1,0 +1,1 @@
+export { OPERATIONS_PREFIX, DEFAULT_RETENTION_DAYS } from "./constants.js";
