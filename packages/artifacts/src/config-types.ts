@@ -1,0 +1,88 @@
+/** R2 jurisdiction: selects the endpoint host (`<account>.r2…`, `<account>.eu.r2…`, `<account>.fedramp.r2…`). */
+export type R2Jurisdiction = "default" | "eu" | "fedramp";
+
+/**
+ * What the SDK needs to reach an R2 bucket: exactly the `R2_*` variables.
+ * infra's `artifactStore` output is typed with this, so infra and SDK cannot disagree.
+ */
+export interface R2Config {
+  /** Cloudflare account id, 32 hex characters (`R2_ACCOUNT_ID`). */
+  accountId: string;
+  /** S3 access key id of the bucket-scoped token (`R2_ACCESS_KEY_ID`). */
+  accessKeyId: string;
+  /** S3 secret access key: SHA-256 hex of the token value (`R2_SECRET_ACCESS_KEY`). */
+  secretAccessKey: string;
+  /** Bucket name (`R2_BUCKET_NAME`). */
+  bucketName: string;
+  /** Endpoint jurisdiction (`R2_JURISDICTION`, default `default`). */
+  jurisdiction: R2Jurisdiction;
+}
+
+/** Where artifacts live; `kind` is what `/health` reports. */
+export type StorageConfig =
+  | {
+      kind: "local";
+      /** Root directory (`ARTIFACTS_LOCAL_DIR`), mode 0700. */
+      dir: string;
+    }
+  | {
+      kind: "s3";
+      /** S3-compatible endpoint URL (path-style addressing). */
+      endpoint: string;
+      region: string;
+      bucket: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+    }
+  | {
+      kind: "r2";
+      /** `https://<account>[.eu|.fedramp].r2.cloudflarestorage.com` */
+      endpoint: string;
+      region: "auto";
+      bucket: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+      accountId: string;
+      jurisdiction: R2Jurisdiction;
+    };
+
+/** Master keys (KEKs): the current one wraps new data keys; all of them unwrap. */
+export interface MasterKeys {
+  /** kid of the key that wraps new data keys (the first of `ARTIFACTS_MASTER_KEYS`, or `default`). */
+  currentKid: string;
+  /** Every loaded key by kid, 32 bytes each. */
+  keys: ReadonlyMap<string, Buffer>;
+}
+
+/** Everything the SDK, server and CLI read from the environment, validated. */
+export interface ArtifactsConfig {
+  storage: StorageConfig;
+  masterKeys: MasterKeys;
+  /** Where the master keys came from: the environment, or the generated local dev key file. */
+  masterKeySource: { kind: "env" } | { kind: "file"; path: string; generated: boolean };
+  /** `ARTIFACTS_TTL` in seconds: default and maximum operation lifetime. */
+  ttlSeconds: number;
+  /** `ARTIFACTS_MAX_BYTES`: largest artifact accepted (plaintext bytes). */
+  maxBytes: number;
+  /** Resolved `ARTIFACTS_LOCAL_DIR` (local storage root and home of generated dev secrets). */
+  localDir: string;
+  /** `ARTIFACTS_FALLBACK_LOCAL_DIR`: read-only fallback during migration. */
+  fallbackLocalDir: string | undefined;
+  /** `ARTIFACTS_S3_TIMEOUT_MS`: per-request timeout to storage. */
+  s3TimeoutMs: number;
+  /** Connect timeout to storage (5000 ms). */
+  s3ConnectTimeoutMs: number;
+  /** `ARTIFACTS_WRITER_TOKEN` (at least 32 characters) if set. */
+  writerToken: string | undefined;
+  /** `ARTIFACTS_AUDIENCE`: the server's public origin (and path prefix). */
+  audience: string | undefined;
+  /** `ARTIFACTS_SWEEP_INTERVAL` in seconds; 0 disables. */
+  sweepIntervalSeconds: number;
+  /** `ARTIFACTS_METRICS_TOKEN` if set. */
+  metricsToken: string | undefined;
+  /** `ARTIFACTS_CORS_ORIGINS`. */
+  corsOrigins: string[];
+  /** `HOST` (default 127.0.0.1) and `PORT` (default 8080). */
+  host: string;
+  port: number;
+}
