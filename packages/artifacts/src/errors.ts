@@ -46,29 +46,68 @@ export class ArtifactError extends Error {
   }
 }
 
-type Sub = new (message: string, options?: ArtifactErrorOptions) => ArtifactError;
-function sub(code: ErrorCode, name: string): Sub {
-  const cls = class extends ArtifactError {
-    constructor(message: string, options?: ArtifactErrorOptions) {
-      super(code, message, options);
-    }
-  };
-  Object.defineProperty(cls, "name", { value: name });
-  return cls;
+export class InvalidInputError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("invalid_input", message, options);
+  }
+}
+export class UnauthenticatedError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("unauthenticated", message, options);
+  }
+}
+export class ForbiddenError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("forbidden", message, options);
+  }
+}
+export class NotFoundError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("not_found", message, options);
+  }
+}
+export class MethodNotAllowedError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("method_not_allowed", message, options);
+  }
+}
+export class ConflictError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("conflict", message, options);
+  }
+}
+export class ExpiredError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("expired", message, options);
+  }
+}
+export class TooLargeError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("too_large", message, options);
+  }
+}
+export class RangeNotSatisfiableError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("range_not_satisfiable", message, options);
+  }
+}
+export class IntegrityError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("integrity", message, options);
+  }
+}
+export class ConfigError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("config", message, options);
+  }
+}
+export class StorageUnavailableError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("storage_unavailable", message, options);
+  }
 }
 
-export const InvalidInputError = sub("invalid_input", "InvalidInputError");
-export const UnauthenticatedError = sub("unauthenticated", "UnauthenticatedError");
-export const ForbiddenError = sub("forbidden", "ForbiddenError");
-export const NotFoundError = sub("not_found", "NotFoundError");
-export const MethodNotAllowedError = sub("method_not_allowed", "MethodNotAllowedError");
-export const ConflictError = sub("conflict", "ConflictError");
-export const ExpiredError = sub("expired", "ExpiredError");
-export const TooLargeError = sub("too_large", "TooLargeError");
-export const RangeNotSatisfiableError = sub("range_not_satisfiable", "RangeNotSatisfiableError");
-export const IntegrityError = sub("integrity", "IntegrityError");
-export const ConfigError = sub("config", "ConfigError");
-export const StorageUnavailableError = sub("storage_unavailable", "StorageUnavailableError");
+type Sub = new (message: string, options?: ArtifactErrorOptions) => ArtifactError;
 
 const CLASSES: Record<ErrorCode, Sub> = {
   invalid_input: InvalidInputError,

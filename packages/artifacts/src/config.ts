@@ -1,0 +1,400 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import type { ArtifactsConfig, MasterKeys, R2Jurisdiction, StorageConfig } from "./config-types.js";
+import { DEFAULT_RETENTION_DAYS } from "./constants.js";
+import { ConfigError } from "./errors.js";
+import { readOrCreateSecretFile } from "./secret-file.js";
+import { parseDuration } from "./validate.js";
+
+export type { ArtifactsConfig, MasterKeys, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
+
+/** One variable that is missing or malformed. `ConfigError.details.problems` lists them all. */
+export interface ConfigProblem {
+  variable: string;
+  message: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const R2_VARS = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"] as const;
+const S3_VARS = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_BUCKET"] as const;
+const JURISDICTIONS: readonly R2Jurisdiction[] = ["default", "eu", "fedramp"];
+const KID = /^[A-Za-z0-9_-]{1,64}$/;
+const GIB = 1024 ** 3;
+
+/** Name of the generated dev master key file inside the local directory. */
+export const MASTER_KEY_FILE = ".master-key";
+/** Name of the generated dev writer token file inside the local directory (the server creates it). */
+export const WRITER_TOKEN_FILE = ".writer-token";
+
+/**
+ * Reads and validates the configuration. With no argument: the process environment, then `.env`
+ * in the working directory, then `.env` at the repository root, for variables still unset.
+ * Empty values count as unset. Throws one `ConfigError` naming every missing or malformed variable.
+ *
+ * For local storage without master keys, generates `<ARTIFACTS_LOCAL_DIR>/.master-key` (0600) once.
+ */
+export function loadConfig(env?: Env): ArtifactsConfig {
+  const source = env ?? withDotEnv(process.env);
+  const get = (name: string): string | undefined => {
+    const value = source[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const problems: ConfigProblem[] = [];
+  const problem = (variable: string, message: string) => problems.push({ variable, message });
+
+  const localDir = resolve(get("ARTIFACTS_LOCAL_DIR") ?? join(tmpdir(), "artifacts"));
+  const storage = readStorage(get, problem, localDir);
+  const ttlSeconds = readDuration(get, problem, "ARTIFACTS_TTL", DEFAULT_RETENTION_DAYS * 86_400);
+  const sweepIntervalSeconds =
+    get("ARTIFACTS_SWEEP_INTERVAL") === "0" ? 0 : readDuration(get, problem, "ARTIFACTS_SWEEP_INTERVAL", 3600);
+  const maxBytes = readInteger(get, problem, "ARTIFACTS_MAX_BYTES", 5 * GIB, 1);
+  const s3TimeoutMs = readInteger(get, problem, "ARTIFACTS_S3_TIMEOUT_MS", 30_000, 100);
+  const port = readInteger(get, problem, "PORT", 8080, 0, 65_535);
+
+  const writerToken = get("ARTIFACTS_WRITER_TOKEN");
+  if (writerToken !== undefined && writerToken.length < 32) {
+    problem("ARTIFACTS_WRITER_TOKEN", "must be at least 32 characters (e.g. `openssl rand -base64 32`)");
+  }
+  const audience = readAudience(get, problem);
+  const corsOrigins = readOrigins(get, problem);
+
+  const envKeys = readMasterKeys(get, problem);
+  const fallback = get("ARTIFACTS_FALLBACK_LOCAL_DIR");
+  if (fallback !== undefined && storage?.kind === "local") {
+    problem("ARTIFACTS_FALLBACK_LOCAL_DIR", "is a read fallback for r2/s3 storage during migration; storage is local");
+  }
+
+  if (storage !== undefined && storage.kind !== "local" && envKeys === null) {
+    problem(
+      "ARTIFACTS_MASTER_KEY",
+      `${storage.kind} storage needs ARTIFACTS_MASTER_KEY or ARTIFACTS_MASTER_KEYS (generate one: pnpm artifacts keygen)`,
+    );
+  }
+  if (problems.length > 0 || storage === undefined || envKeys === undefined) {
+    throw configError(problems);
+  }
+
+  let masterKeys: MasterKeys;
+  let masterKeySource: ArtifactsConfig["masterKeySource"];
+  if (envKeys !== null) {
+    masterKeys = envKeys;
+    masterKeySource = { kind: "env" };
+  } else {
+    // Local storage only (checked above): a dev key next to the data, generated once.
+    ensurePrivateDir(localDir);
+    const path = join(localDir, MASTER_KEY_FILE);
+    const { value, created } = readOrCreateSecretFile(path, () => randomBytes(32).toString("base64"));
+    const key = decodeKey(value);
+    if (key === undefined) throw new ConfigError(`${path} does not hold a base64 32-byte key`);
+    masterKeys = { currentKid: "default", keys: new Map([["default", key]]) };
+    masterKeySource = { kind: "file", path, generated: created };
+    if (created) {
+      process.emitWarning(
+        `generated a development master key at ${path}; set ARTIFACTS_MASTER_KEY(S) for anything that matters`,
+        { code: "ARTIFACTS_DEV_MASTER_KEY" },
+      );
+    }
+  }
+  if (storage.kind === "local") ensurePrivateDir(localDir);
+
+  return {
+    storage,
+    masterKeys,
+    masterKeySource,
+    ttlSeconds,
+    maxBytes,
+    localDir,
+    fallbackLocalDir: fallback === undefined ? undefined : resolve(fallback),
+    s3TimeoutMs,
+    s3ConnectTimeoutMs: Math.min(5000, s3TimeoutMs),
+    writerToken,
+    audience,
+    sweepIntervalSeconds,
+    metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
+    corsOrigins,
+    host: get("HOST") ?? "127.0.0.1",
+    port,
+  };
+}
+
+function configError(problems: ConfigProblem[]): ConfigError {
+  const lines = problems.map((p) => `  ${p.variable}: ${p.message}`).join("\n");
+  return new ConfigError(`invalid configuration:\n${lines}`, {
+    details: { problems },
+    hint: "see .env.example for every variable",
+  });
+}
+
+function readStorage(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+  localDir: string,
+): StorageConfig | undefined {
+  const r2 = R2_VARS.some((name) => get(name) !== undefined);
+  const s3 = S3_VARS.some((name) => get(name) !== undefined);
+  if (r2 && s3) {
+    problem("R2_*/S3_*", "both R2_* and S3_* variables are set; configure one storage");
+    return undefined;
+  }
+  if (!r2 && !s3) return { kind: "local", dir: localDir };
+  const vars = r2 ? R2_VARS : S3_VARS;
+  let complete = true;
+  for (const name of vars) {
+    if (get(name) === undefined) {
+      problem(name, `required when any ${r2 ? "R2_*" : "S3_*"} variable is set`);
+      complete = false;
+    }
+  }
+  if (r2) {
+    const accountId = get("R2_ACCOUNT_ID")?.toLowerCase();
+    if (accountId !== undefined && !/^[0-9a-f]{32}$/.test(accountId)) {
+      problem("R2_ACCOUNT_ID", "must be 32 hex characters (Cloudflare dashboard, right sidebar: Account ID)");
+      complete = false;
+    }
+    const accessKeyId = get("R2_ACCESS_KEY_ID");
+    if (accessKeyId !== undefined && !/^[0-9a-fA-F]{32}$/.test(accessKeyId)) {
+      problem("R2_ACCESS_KEY_ID", "must be 32 hex characters (the R2 token's Access Key ID)");
+      complete = false;
+    }
+    const secret = get("R2_SECRET_ACCESS_KEY");
+    if (secret !== undefined && !/^[0-9a-fA-F]{64}$/.test(secret)) {
+      problem("R2_SECRET_ACCESS_KEY", "must be 64 hex characters (the R2 token's Secret Access Key)");
+      complete = false;
+    }
+    const bucket = get("R2_BUCKET_NAME");
+    if (bucket !== undefined && !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket)) {
+      problem("R2_BUCKET_NAME", "must be 3-63 lower-case letters, digits or '-', starting and ending with a letter or digit");
+      complete = false;
+    }
+    const jurisdiction = (get("R2_JURISDICTION") ?? "default") as R2Jurisdiction;
+    if (!JURISDICTIONS.includes(jurisdiction)) {
+      problem("R2_JURISDICTION", `must be one of ${JURISDICTIONS.join(", ")}`);
+      complete = false;
+    }
+    if (!complete) return undefined;
+    return {
+      kind: "r2",
+      endpoint: r2Endpoint(accountId!, jurisdiction),
+      region: "auto",
+      bucket: bucket!,
+      accessKeyId: accessKeyId!,
+      secretAccessKey: secret!,
+      accountId: accountId!,
+      jurisdiction,
+    };
+  }
+  const endpoint = get("S3_ENDPOINT");
+  if (endpoint !== undefined && !isHttpUrl(endpoint)) {
+    problem("S3_ENDPOINT", "must be an http(s) URL, e.g. http://127.0.0.1:9000");
+    complete = false;
+  }
+  const bucket = get("S3_BUCKET");
+  if (bucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    problem("S3_BUCKET", "must be 3-63 lower-case letters, digits, '.' or '-'");
+    complete = false;
+  }
+  if (!complete) return undefined;
+  return {
+    kind: "s3",
+    endpoint: endpoint!.replace(/\/+$/, ""),
+    region: get("S3_REGION") ?? "us-east-1",
+    bucket: bucket!,
+    accessKeyId: get("S3_ACCESS_KEY_ID")!,
+    secretAccessKey: get("S3_SECRET_ACCESS_KEY")!,
+  };
+}
+
+/** The R2 S3 endpoint for an account and jurisdiction. */
+export function r2Endpoint(accountId: string, jurisdiction: R2Jurisdiction): string {
+  const infix = jurisdiction === "default" ? "" : `.${jurisdiction}`;
+  return `https://${accountId}${infix}.r2.cloudflarestorage.com`;
+}
+
+/**
+ * `undefined`: malformed (a problem was recorded); `null`: none configured.
+ */
+function readMasterKeys(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+): MasterKeys | null | undefined {
+  const single = get("ARTIFACTS_MASTER_KEY");
+  const list = get("ARTIFACTS_MASTER_KEYS");
+  if (single !== undefined && list !== undefined) {
+    problem("ARTIFACTS_MASTER_KEY", "set ARTIFACTS_MASTER_KEY or ARTIFACTS_MASTER_KEYS, not both");
+    return undefined;
+  }
+  if (single !== undefined) {
+    const key = decodeKey(single);
+    if (key === undefined) {
+      problem("ARTIFACTS_MASTER_KEY", "must be the base64 encoding of exactly 32 bytes (pnpm artifacts keygen)");
+      return undefined;
+    }
+    return { currentKid: "default", keys: new Map([["default", key]]) };
+  }
+  if (list === undefined) return null;
+  const keys = new Map<string, Buffer>();
+  let currentKid: string | undefined;
+  for (const [index, entry] of list.split(",").entries()) {
+    const colon = entry.indexOf(":");
+    const kid = entry.slice(0, colon).trim();
+    const key = colon > 0 ? decodeKey(entry.slice(colon + 1).trim()) : undefined;
+    // Never echo the entry: it is key material.
+    if (!KID.test(kid) || key === undefined) {
+      problem("ARTIFACTS_MASTER_KEYS", `entry ${index + 1} must be kid:base64 (kid [A-Za-z0-9_-]{1,64}, 32-byte key)`);
+      return undefined;
+    }
+    if (keys.has(kid)) {
+      problem("ARTIFACTS_MASTER_KEYS", `kid "${kid}" appears twice`);
+      return undefined;
+    }
+    keys.set(kid, key);
+    currentKid ??= kid;
+  }
+  return { currentKid: currentKid!, keys };
+}
+
+/** Decodes a base64 32-byte key; undefined unless it is exactly that. */
+export function decodeKey(text: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(text)) return undefined;
+  const key = Buffer.from(text, "base64");
+  return key.length === 32 ? key : undefined;
+}
+
+function readDuration(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+  name: string,
+  fallback: number,
+): number {
+  const value = get(name);
+  if (value === undefined) return fallback;
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    problem(name, (error as Error).message);
+    return fallback;
+  }
+}
+
+function readInteger(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const value = get(name);
+  if (value === undefined) return fallback;
+  const parsed = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    problem(name, `must be a whole number from ${min} to ${max}`);
+    return fallback;
+  }
+  return parsed;
+}
+
+function readAudience(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+): string | undefined {
+  const value = get("ARTIFACTS_AUDIENCE");
+  if (value === undefined) return undefined;
+  if (!isHttpUrl(value)) {
+    problem("ARTIFACTS_AUDIENCE", "must be the server's public http(s) origin, optionally with a path prefix");
+    return undefined;
+  }
+  const url = new URL(value);
+  if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {
+    problem("ARTIFACTS_AUDIENCE", "must have no query, fragment or credentials");
+    return undefined;
+  }
+  // Clients sign `aud` as origin + path without a trailing slash.
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+function readOrigins(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+): string[] {
+  const value = get("ARTIFACTS_CORS_ORIGINS");
+  if (value === undefined) return [];
+  const origins = value.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const origin of origins) {
+    if (!isHttpUrl(origin) || new URL(origin).origin !== origin) {
+      problem("ARTIFACTS_CORS_ORIGINS", `"${origin}" is not an origin like https://app.example.com (no path, no trailing slash)`);
+    }
+  }
+  return origins;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/** Creates the local root with mode 0700, or refuses one that others own or may write. */
+function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stat = statSync(dir);
+  if (!stat.isDirectory()) throw new ConfigError(`ARTIFACTS_LOCAL_DIR ${dir} is not a directory`);
+  if (typeof process.getuid === "function" && stat.uid !== process.getuid()) {
+    throw new ConfigError(`ARTIFACTS_LOCAL_DIR ${dir} is owned by another user; choose a directory of your own`, {
+      details: { problems: [{ variable: "ARTIFACTS_LOCAL_DIR", message: "owned by another user" }] },
+    });
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    throw new ConfigError(`ARTIFACTS_LOCAL_DIR ${dir} is writable by group or others; run: chmod 700 ${dir}`, {
+      details: { problems: [{ variable: "ARTIFACTS_LOCAL_DIR", message: "writable by group or others" }] },
+    });
+  }
+}
+
+/** process.env, then `.env` in the working directory, then `.env` at the repository root. */
+function withDotEnv(env: Env): Env {
+  const merged: Env = {};
+  const files = [join(process.cwd(), ".env")];
+  const root = findRepoRoot(process.cwd());
+  if (root !== undefined && resolve(root) !== resolve(process.cwd())) files.push(join(root, ".env"));
+  for (const file of files.reverse()) {
+    if (existsSync(file)) Object.assign(merged, parseDotEnv(readFileSync(file, "utf8")));
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value.trim() !== "") merged[key] = value;
+  }
+  return merged;
+}
+
+function findRepoRoot(start: string): string | undefined {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "pnpm-workspace.yaml"))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Parses `.env` text: `KEY=value`, optional `export `, quotes, `#` comments. */
+export function parseDotEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    let value = match[2]!;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
+      value = value.slice(1, -1);
+    } else {
+      value = value.replace(/\s+#.*$/, "");
+    }
+    out[match[1]!] = value;
+  }
+  return out;
+}

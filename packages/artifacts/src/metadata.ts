@@ -1,0 +1,239 @@
+import { OPERATIONS_PREFIX } from "./constants.js";
+import type { WrappedKey } from "./crypto.js";
+import { ArtifactError, IntegrityError, NotFoundError, StorageUnavailableError } from "./errors.js";
+import { type Backend, PreconditionFailedError } from "./backends/types.js";
+
+/** One committed artifact, as metadata.json lists it. An artifact without an entry does not exist. */
+export interface ArtifactEntry {
+  /** Relative artifact path. */
+  path: string;
+  /** Plaintext size in bytes. */
+  size: number;
+  /** Stored (encrypted) size in bytes: 41 + size + 16 * max(1, ceil(size / chunkSize)). */
+  encryptedSize: number;
+  /** Content type given at upload. */
+  contentType: string;
+  /** Plaintext chunk size C of the stored object. */
+  chunkSize: number;
+  /** ISO-8601 UTC upload time. */
+  createdAt: string;
+  /** Strong entity tag (unquoted) served to clients; unique per upload. */
+  etag: string;
+}
+
+/** metadata.json (format version 1). */
+export interface OperationMetadata {
+  version: 1;
+  operationId: string;
+  agent: string | null;
+  /** Lower-case EVM address of the only reader. */
+  grantee: string;
+  createdAt: string;
+  expiresAt: string;
+  /** The operation's data key, wrapped by a master key; bound to operationId, grantee and expiresAt. */
+  wrappedKey: WrappedKey;
+  artifacts: ArtifactEntry[];
+}
+
+export function operationPrefix(operationId: string): string {
+  return `${OPERATIONS_PREFIX}${operationId}/`;
+}
+
+export function metadataKey(operationId: string): string {
+  return `${operationPrefix(operationId)}metadata.json`;
+}
+
+export function artifactObjectKey(operationId: string, path: string): string {
+  return `${operationPrefix(operationId)}artifacts/${path}`;
+}
+
+export function serializeMetadata(metadata: OperationMetadata): Buffer {
+  return Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`);
+}
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/** Parses and shape-checks metadata.json; anything malformed is `integrity`. */
+export function parseMetadata(bytes: Buffer | string, operationId?: string): OperationMetadata {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString());
+  } catch (error) {
+    throw new IntegrityError(`metadata.json${operationId ? ` of ${operationId}` : ""} is not valid JSON`, { cause: error });
+  }
+  const m = value as Partial<OperationMetadata> | null;
+  const wk = m?.wrappedKey as Partial<WrappedKey> | undefined;
+  const ok =
+    m !== null &&
+    typeof m === "object" &&
+    m.version === 1 &&
+    isString(m.operationId) &&
+    (m.agent === null || isString(m.agent)) &&
+    isString(m.grantee) &&
+    isString(m.createdAt) &&
+    isString(m.expiresAt) &&
+    !Number.isNaN(Date.parse(m.expiresAt)) &&
+    wk !== undefined &&
+    isString(wk.kid) &&
+    isString(wk.iv) &&
+    isString(wk.ciphertext) &&
+    Array.isArray(m.artifacts) &&
+    m.artifacts.every(
+      (a: Partial<ArtifactEntry>) =>
+        a !== null &&
+        typeof a === "object" &&
+        isString(a.path) &&
+        isCount(a.size) &&
+        isCount(a.encryptedSize) &&
+        isString(a.contentType) &&
+        isCount(a.chunkSize) &&
+        isString(a.createdAt) &&
+        isString(a.etag),
+    );
+  if (!ok || (operationId !== undefined && m.operationId !== operationId)) {
+    throw new IntegrityError(`metadata.json${operationId ? ` of ${operationId}` : ""} is malformed`);
+  }
+  return m as OperationMetadata;
+}
+
+/** Reads an operation's metadata.json with its ETag; null when the operation does not exist. */
+export async function readMetadata(
+  backend: Backend,
+  operationId: string,
+): Promise<{ metadata: OperationMetadata; etag: string } | null> {
+  const got = await backend.getBytes(metadataKey(operationId));
+  if (got === null) return null;
+  return { metadata: parseMetadata(got.body, operationId), etag: got.etag };
+}
+
+/** A change to one operation's metadata; may throw to refuse (only its caller sees the error). */
+export type MetadataMutation = (metadata: OperationMetadata) => void;
+
+interface Waiter {
+  mutate: MetadataMutation;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_ATTEMPTS = 10;
+
+/**
+ * Serialises and coalesces metadata.json updates per operation. R2 takes about one write per
+ * second to one key, so mutations that arrive while a write is in flight are applied together
+ * in the next write: 50 concurrent uploads cost a few writes, not 50. Each write is conditional
+ * on the ETag read (If-Match); on 412 (another process wrote) it re-reads and re-applies, and
+ * on 412/429/503 it backs off with jitter.
+ */
+export class MetadataWriter {
+  /** Conditional writes that reached storage (for tests and metrics). */
+  writes = 0;
+  private readonly queues = new Map<string, Waiter[]>();
+  private readonly cache = new Map<string, { metadata: OperationMetadata; etag: string }>();
+
+  constructor(private readonly backend: Backend) {}
+
+  /** Applies `mutate` to the stored metadata; resolves once a write containing it succeeded. */
+  update(operationId: string, mutate: MetadataMutation): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const queue = this.queues.get(operationId);
+      if (queue) {
+        queue.push({ mutate, resolve, reject });
+        return;
+      }
+      this.queues.set(operationId, [{ mutate, resolve, reject }]);
+      void this.drain(operationId);
+    });
+  }
+
+  /** Creates metadata.json; false if it already exists. */
+  async create(metadata: OperationMetadata): Promise<boolean> {
+    try {
+      const { etag } = await this.backend.putConditional(metadataKey(metadata.operationId), serializeMetadata(metadata), {
+        ifNoneMatch: "*",
+      });
+      this.writes++;
+      this.cache.set(metadata.operationId, { metadata, etag });
+      return true;
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) return false;
+      throw error;
+    }
+  }
+
+  /** Forgets cached state (after the operation is deleted). */
+  forget(operationId: string): void {
+    this.cache.delete(operationId);
+  }
+
+  private async drain(operationId: string): Promise<void> {
+    for (;;) {
+      const batch = this.queues.get(operationId) ?? [];
+      // New arrivals queue behind a fresh array while this batch is written.
+      this.queues.set(operationId, []);
+      if (batch.length === 0) {
+        this.queues.delete(operationId);
+        return;
+      }
+      try {
+        const accepted = await this.writeBatch(operationId, batch);
+        for (const waiter of accepted) waiter.resolve();
+      } catch (error) {
+        for (const waiter of batch) waiter.reject(error);
+      }
+    }
+  }
+
+  /** Writes one batch; returns the waiters whose mutation went in (the others were rejected). */
+  private async writeBatch(operationId: string, batch: Waiter[]): Promise<Waiter[]> {
+    let fresh = false;
+    for (let attempt = 1; ; attempt++) {
+      let current = fresh ? undefined : this.cache.get(operationId);
+      if (current === undefined) {
+        const read = await readMetadata(this.backend, operationId);
+        if (read === null) throw new NotFoundError(`operation ${operationId} not found`);
+        current = read;
+      }
+      const next = structuredClone(current.metadata);
+      const accepted: Waiter[] = [];
+      for (const waiter of batch) {
+        const snapshot = structuredClone(next);
+        try {
+          waiter.mutate(next);
+          accepted.push(waiter);
+        } catch (error) {
+          Object.assign(next, snapshot);
+          waiter.reject(error);
+        }
+      }
+      batch = accepted;
+      if (accepted.length === 0) return accepted;
+      try {
+        const { etag } = await this.backend.putConditional(metadataKey(operationId), serializeMetadata(next), {
+          ifMatch: current.etag,
+        });
+        this.writes++;
+        this.cache.set(operationId, { metadata: next, etag });
+        return accepted;
+      } catch (error) {
+        this.cache.delete(operationId);
+        const retryable =
+          error instanceof PreconditionFailedError ||
+          (error instanceof StorageUnavailableError && error.details?.throttled === true);
+        if (!retryable || attempt >= MAX_ATTEMPTS) {
+          if (error instanceof PreconditionFailedError) {
+            throw new StorageUnavailableError(
+              `metadata of ${operationId} kept changing during ${MAX_ATTEMPTS} attempts; try again`,
+              { cause: error },
+            );
+          }
+          throw error instanceof ArtifactError ? error : new StorageUnavailableError("metadata write failed", { cause: error });
+        }
+        fresh = true;
+        // Full jitter, 50 ms doubling to ~3 s: R2 allows about one write per second per key.
+        const ceiling = Math.min(3200, 50 * 2 ** attempt);
+        await new Promise((r) => setTimeout(r, Math.random() * ceiling));
+      }
+    }
+  }
+}
