@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // One run over every workspace project, so `pnpm test` ends in one summary line.
@@ -8,6 +9,10 @@ const project = (name: string, root: string, extra: Record<string, unknown> = {}
   test: { name, root, include: ["test/**/*.test.ts"], ...extra },
 });
 
+// Starts moto's S3 server once per run for the projects whose tests talk to S3 (fails the run,
+// never skips, when moto is missing). Not on the root config: the root project would start it too.
+const moto = { globalSetup: [fileURLToPath(new URL("./test-support/moto-global-setup.ts", import.meta.url))] };
+
 export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
@@ -15,9 +20,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      project("artifacts", "packages/artifacts"),
-      project("server", "apps/server"),
-      project("cli", "apps/cli"),
+      project("artifacts", "packages/artifacts", moto),
+      project("server", "apps/server", moto),
+      project("cli", "apps/cli", moto),
       project("infra", "infra"),
       project("bench", "bench"),
     ],

@@ -10,7 +10,11 @@ export interface ObjectInfo {
   lastModified: Date;
 }
 
-/** Inclusive byte range, as in HTTP. */
+/**
+ * Inclusive byte range, as in HTTP. Backends clamp an `end` past the object's last byte, and
+ * answer an empty body when `start` is at or past the end (the store checks ranges against the
+ * plaintext size before asking, so this only keeps the two backends alike).
+ */
 export interface ByteRange {
   start: number;
   end: number;
@@ -74,8 +78,47 @@ export interface Backend {
    */
   sweepTemporary(prefix: string, olderThan: Date): Promise<number>;
 
+  /**
+   * Checks that the bucket (or local root directory) exists and is usable: S3 HeadBucket, local
+   * stat + access. Returns the storage server's clock (the response `Date` header) so `doctor`
+   * can report clock skew, which breaks S3 request signing; `undefined` for local storage.
+   * Throws `ConfigError` (missing bucket/directory, access denied) or `StorageUnavailableError`.
+   */
+  checkBucket(): Promise<BucketCheck>;
+
+  /**
+   * The bucket's lifecycle (expiration) rules, for `doctor`: S3 GetBucketLifecycleConfiguration.
+   * `[]` when the bucket has none, `"not_visible"` when the credentials may not read them
+   * (AccessDenied: bucket-scoped R2 tokens usually cannot), `null` for local storage.
+   */
+  getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null>;
+
   /** Releases sockets and handles. */
   close(): Promise<void>;
+}
+
+/** Result of `Backend.checkBucket`. */
+export interface BucketCheck {
+  /** The storage server's clock (HTTP `Date` of the HeadBucket response); undefined for local storage or when absent. */
+  serverDate: Date | undefined;
+}
+
+/** One bucket lifecycle rule as `Backend.getLifecycleRules` reports it. */
+export interface LifecycleRule {
+  /** Rule id (`""` when the rule has none). */
+  id: string;
+  /** Key prefix the rule applies to (`""` = the whole bucket). */
+  prefix: string;
+  /** Days after creation when objects expire; undefined when the rule does not expire objects by age. */
+  expirationDays: number | undefined;
+}
+
+/** Timeouts for `openBackend` / the S3 backend (from `ARTIFACTS_S3_TIMEOUT_MS`; connect 5000 ms). */
+export interface BackendTimeouts {
+  /** Budget of one storage call in ms, SDK retries included; past it the call fails with `StorageUnavailableError`. */
+  timeoutMs: number;
+  /** TCP/TLS connect timeout in ms. */
+  connectTimeoutMs: number;
 }
 
 /** Thrown by `Backend.putConditional` when the write condition does not hold (HTTP 412). Internal to the SDK. */
