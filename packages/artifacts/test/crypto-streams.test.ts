@@ -1,0 +1,256 @@
+import { randomBytes } from "node:crypto";
+import { setImmediate as tick } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import {
+  createDecryptStream,
+  createEncryptStream,
+  createRangeDecryptStream,
+  decryptArtifact,
+  DEFAULT_CHUNK_SIZE,
+  deriveArtifactKey,
+  encryptArtifact,
+  encryptedSize,
+  HEADER_BYTES,
+  MIN_CHUNK_SIZE,
+  parseHeader,
+  planRange,
+  TAG_BYTES,
+} from "../src/crypto.js";
+import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../src/errors.js";
+import { fragment, pattern, run } from "./vectors/harness.js";
+
+const C = MIN_CHUNK_SIZE;
+const dataKey = Buffer.alloc(32, 0x5a);
+const salt = Buffer.alloc(32, 0x33);
+const ids = { dataKey, operationId: "op_streams", path: "out/data.bin" };
+
+const FRAGMENTATIONS: Array<[string, number | number[]]> = [
+  ["one write", Number.MAX_SAFE_INTEGER],
+  ["1-byte writes", 1],
+  ["writes spanning chunk edges", [C - 3, 7, C + 5, 2 * C + 1]],
+  ["odd small writes", [13, 4099, 1, 777]],
+];
+
+describe("round trips", () => {
+  for (const size of [0, 1, C - 1, C, C + 1, 3 * C]) {
+    const plain = pattern(size, 17);
+    const oneShot = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+
+    it(`${size} bytes: one-shot`, () => {
+      expect(oneShot.length).toBe(encryptedSize(size, C));
+      expect(decryptArtifact(oneShot, ids).equals(plain)).toBe(true);
+    });
+
+    for (const [name, sizes] of FRAGMENTATIONS) {
+      it(`${size} bytes, ${name}: streaming encrypt equals one-shot, streaming decrypt restores`, async () => {
+        const enc = createEncryptStream({ ...ids, chunkSize: C, salt });
+        const encrypted = await run(enc, fragment(plain, sizes));
+        expect(encrypted.error).toBeUndefined();
+        expect(encrypted.out.equals(oneShot)).toBe(true);
+        expect(enc.plaintextBytes).toBe(size);
+        const decrypted = await run(createDecryptStream(ids), fragment(oneShot, sizes));
+        expect(decrypted.error).toBeUndefined();
+        expect(decrypted.out.equals(plain)).toBe(true);
+      });
+    }
+  }
+
+  it("default chunk size, random salt: 2.5 chunks of random data", async () => {
+    const plain = randomBytes(Math.floor(2.5 * DEFAULT_CHUNK_SIZE));
+    const enc = createEncryptStream(ids);
+    const encrypted = await run(enc, fragment(plain, 65536));
+    expect(encrypted.error).toBeUndefined();
+    expect(encrypted.out.length).toBe(encryptedSize(plain.length, DEFAULT_CHUNK_SIZE));
+    expect(parseHeader(encrypted.out).chunkSize).toBe(DEFAULT_CHUNK_SIZE);
+    expect(decryptArtifact(encrypted.out, ids).equals(plain)).toBe(true);
+    const decrypted = await run(createDecryptStream({ ...ids, expectedChunkSize: DEFAULT_CHUNK_SIZE }), fragment(encrypted.out, 65536));
+    expect(decrypted.error).toBeUndefined();
+    expect(decrypted.out.equals(plain)).toBe(true);
+  });
+
+  it("random salts differ per artifact, so equal plaintexts give unrelated objects", () => {
+    const a = encryptArtifact(pattern(100), ids);
+    const b = encryptArtifact(pattern(100), ids);
+    expect(a.subarray(9, HEADER_BYTES).equals(b.subarray(9, HEADER_BYTES))).toBe(false);
+    expect(a.subarray(HEADER_BYTES).equals(b.subarray(HEADER_BYTES))).toBe(false);
+  });
+
+  it("accepts Uint8Array input (one-shot) and strings (stream)", async () => {
+    const u8 = new Uint8Array([1, 2, 3]);
+    expect(decryptArtifact(encryptArtifact(Buffer.from(u8), ids), ids)).toEqual(Buffer.from([1, 2, 3]));
+    expect(decryptArtifact(encryptArtifact(u8 as Buffer, ids), ids)).toEqual(Buffer.from([1, 2, 3]));
+    const enc = createEncryptStream(ids);
+    const out: Buffer[] = [];
+    enc.on("data", (b: Buffer) => out.push(b));
+    enc.end("héllo");
+    await new Promise((resolve) => enc.on("end", resolve));
+    expect(decryptArtifact(Buffer.concat(out), ids).toString("utf8")).toBe("héllo");
+  });
+
+  it("refuses bad options up front", () => {
+    expect(() => createEncryptStream({ ...ids, chunkSize: 1024 })).toThrow(InvalidInputError);
+    expect(() => createEncryptStream({ ...ids, dataKey: Buffer.alloc(8) })).toThrow("data key must be a 32-byte Buffer");
+    expect(() => encryptArtifact(pattern(1), { ...ids, chunkSize: 5 * 1024 * 1024 })).toThrow(
+      "chunk size must be an integer from 16384 to 4194304, got 5242880",
+    );
+    expect(() => createDecryptStream({ ...ids, dataKey: Buffer.alloc(8) })).toThrow(InvalidInputError);
+  });
+});
+
+describe("encrypt stream holds back the final chunk", () => {
+  it("emits chunk 0 only once a byte past it arrives, and the final chunk only at the end", async () => {
+    const enc = createEncryptStream({ ...ids, chunkSize: C, salt });
+    const out: Buffer[] = [];
+    enc.on("data", (b: Buffer) => out.push(b));
+    const emitted = () => out.reduce((n, b) => n + b.length, 0);
+    const plain = pattern(2 * C);
+    enc.write(plain.subarray(0, C));
+    await tick();
+    expect(emitted()).toBe(HEADER_BYTES);
+    enc.write(plain.subarray(C, C + 1));
+    await tick();
+    expect(emitted()).toBe(HEADER_BYTES + C + TAG_BYTES);
+    enc.write(plain.subarray(C + 1));
+    await tick();
+    // The second chunk is full, but could still be the final one: nothing more yet.
+    expect(emitted()).toBe(HEADER_BYTES + C + TAG_BYTES);
+    expect(enc.plaintextBytes).toBe(2 * C);
+    enc.end();
+    await new Promise((resolve) => enc.on("end", resolve));
+    expect(emitted()).toBe(encryptedSize(2 * C, C));
+    expect(Buffer.concat(out).equals(encryptArtifact(plain, { ...ids, chunkSize: C, salt }))).toBe(true);
+  });
+
+  it("empty input is one empty final chunk", async () => {
+    const { out, error } = await run(createEncryptStream({ ...ids, chunkSize: C, salt }), []);
+    expect(error).toBeUndefined();
+    expect(out.length).toBe(HEADER_BYTES + TAG_BYTES);
+    expect(out.equals(encryptArtifact(Buffer.alloc(0), { ...ids, chunkSize: C, salt }))).toBe(true);
+  });
+});
+
+describe("decrypt stream metadata checks", () => {
+  const plain = pattern(C + 10);
+  const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+
+  it("expectedChunkSize must match the header", async () => {
+    const { out, error } = await run(createDecryptStream({ ...ids, expectedChunkSize: 2 * C }), [object]);
+    expect(out.length).toBe(0);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect((error as Error).message).toBe(`encrypted object header has chunk size ${C}, metadata records ${2 * C}`);
+  });
+
+  it("expectedPlainSize must match what decrypts", async () => {
+    const small = await run(createDecryptStream({ ...ids, expectedPlainSize: C + 11 }), [object]);
+    expect(small.error).toBeInstanceOf(IntegrityError);
+    expect((small.error as Error).message).toBe(`encrypted object decrypts to ${C + 10} bytes, metadata records ${C + 11}`);
+    const big = await run(createDecryptStream({ ...ids, expectedPlainSize: 5 }), fragment(object, 1000));
+    expect(big.error).toBeInstanceOf(IntegrityError);
+    expect((big.error as Error).message).toBe("encrypted object decrypts to more than the 5 bytes recorded in metadata");
+    const ok = await run(createDecryptStream({ ...ids, expectedPlainSize: C + 10, expectedChunkSize: C }), [object]);
+    expect(ok.error).toBeUndefined();
+    expect(ok.out.equals(plain)).toBe(true);
+  });
+});
+
+describe("ranges", () => {
+  const L = 3 * C + 100;
+  const plain = pattern(L, 5);
+  const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+  const artifactKey = deriveArtifactKey(dataKey, parseHeader(object).salt, ids.operationId, ids.path);
+
+  async function readRange(size: number, obj: Buffer, start: number, end: number, pieces: number | number[]) {
+    const plan = planRange(size, C, start, end);
+    const stored = obj.subarray(plan.objectStart, plan.objectEnd + 1);
+    expect(stored.length).toBe(plan.objectEnd - plan.objectStart + 1);
+    return run(createRangeDecryptStream({ artifactKey, chunkSize: C, plainSize: size, ...plan }), fragment(stored, pieces));
+  }
+
+  it("plans the exact stored bytes", () => {
+    expect(planRange(L, C, 0, 0)).toEqual({ firstChunk: 0, lastChunk: 0, objectStart: 41, objectEnd: 41 + C + 15, skip: 0, take: 1 });
+    expect(planRange(L, C, C - 1, C)).toEqual({
+      firstChunk: 0,
+      lastChunk: 1,
+      objectStart: 41,
+      objectEnd: 41 + 2 * (C + 16) - 1,
+      skip: C - 1,
+      take: 2,
+    });
+    expect(planRange(L, C, L - 1, L - 1)).toEqual({
+      firstChunk: 3,
+      lastChunk: 3,
+      objectStart: 41 + 3 * (C + 16),
+      objectEnd: object.length - 1,
+      skip: 99,
+      take: 1,
+    });
+    expect(planRange(2 * C, C, 2 * C - 1, 2 * C - 1).objectEnd).toBe(encryptedSize(2 * C, C) - 1);
+  });
+
+  const cases: Array<[string, number, number]> = [
+    ["first byte", 0, 0],
+    ["last byte", L - 1, L - 1],
+    ["across a chunk edge", C - 10, C + 9],
+    ["across two chunk edges", C - 1, 2 * C],
+    ["exactly one middle chunk", C, 2 * C - 1],
+    ["whole artifact", 0, L - 1],
+    ["inside the last chunk", 3 * C + 5, 3 * C + 50],
+    ["open-ended from a chunk edge", 2 * C, L - 1],
+  ];
+  for (const [name, start, end] of cases) {
+    it(`${name} [${start}, ${end}]`, async () => {
+      for (const pieces of [Number.MAX_SAFE_INTEGER, 1000, [1, C + 15, 3]]) {
+        const { out, error } = await readRange(L, object, start, end, pieces);
+        expect(error).toBeUndefined();
+        expect(out.equals(plain.subarray(start, end + 1))).toBe(true);
+      }
+    });
+  }
+
+  it("last byte of an artifact that ends on a chunk edge (full final chunk)", async () => {
+    const plain2 = pattern(2 * C);
+    const obj2 = encryptArtifact(plain2, { ...ids, chunkSize: C, salt });
+    const { out, error } = await readRange(2 * C, obj2, 2 * C - 1, 2 * C - 1, 777);
+    expect(error).toBeUndefined();
+    expect(out.equals(plain2.subarray(-1))).toBe(true);
+  });
+
+  it("unsatisfiable ranges, and any range of an empty artifact, are RangeNotSatisfiableError", () => {
+    for (const [size, start, end] of [
+      [0, 0, 0],
+      [10, 5, 4],
+      [10, 0, 10],
+      [10, -1, 3],
+      [10, 1.5, 3],
+    ] as const) {
+      let caught: unknown;
+      try {
+        planRange(size, C, start, end);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(RangeNotSatisfiableError);
+      const err = caught as InstanceType<typeof RangeNotSatisfiableError>;
+      expect(err.code).toBe("range_not_satisfiable");
+      expect(err.status).toBe(416);
+      expect(err.message).toBe(`range ${start}-${end} is not satisfiable for an artifact of ${size} bytes`);
+      expect(err.details).toEqual({ size });
+    }
+  });
+
+  it("range stream refuses options planRange cannot produce", () => {
+    const base = { artifactKey, chunkSize: C, plainSize: L, firstChunk: 0, lastChunk: 0, skip: 0, take: 1 };
+    for (const bad of [
+      { lastChunk: 4 },
+      { firstChunk: 1, lastChunk: 0 },
+      { take: 0 },
+      { skip: C },
+      { take: C + 1 },
+      { firstChunk: 3, lastChunk: 3, skip: 99, take: 2 },
+    ]) {
+      expect(() => createRangeDecryptStream({ ...base, ...bad })).toThrow(
+        "range decrypt options do not describe a range planRange produces",
+      );
+    }
+  });
+});
