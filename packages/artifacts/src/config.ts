@@ -67,10 +67,11 @@ export function loadConfig(env?: Env): ArtifactsConfig {
     problem("ARTIFACTS_FALLBACK_LOCAL_DIR", "is a read fallback for r2/s3 storage during migration; storage is local");
   }
 
-  if (storage !== undefined && storage.kind !== "local" && envKeys === null) {
+  const remote = R2_VARS.some((name) => get(name) !== undefined) ? "r2" : S3_VARS.some((name) => get(name) !== undefined) ? "s3" : null;
+  if (remote !== null && envKeys === null) {
     problem(
       "ARTIFACTS_MASTER_KEY",
-      `${storage.kind} storage needs ARTIFACTS_MASTER_KEY or ARTIFACTS_MASTER_KEYS (generate one: pnpm artifacts keygen)`,
+      `${remote} storage needs ARTIFACTS_MASTER_KEY or ARTIFACTS_MASTER_KEYS (generate one: pnpm artifacts keygen)`,
     );
   }
   if (problems.length > 0 || storage === undefined || envKeys === undefined) {

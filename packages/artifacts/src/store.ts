@@ -483,7 +483,7 @@ class Store implements ArtifactStore {
     await this.deleteWhole(backend, operationId);
   }
 
-  /** metadata.json first (the commit point), then every object under the operation. */
+  /** metadata.json first (the commit point), then every object under the operation; returns how many objects. */
   private async deleteWhole(backend: Backend, operationId: string): Promise<number> {
     const prefix = operationPrefix(operationId);
     await backend.delete([`${prefix}metadata.json`]);
@@ -491,7 +491,7 @@ class Store implements ArtifactStore {
     const keys: string[] = [];
     for await (const object of backend.list(prefix)) keys.push(object.key);
     await backend.delete(keys);
-    return keys.length;
+    return keys.length + 1;
   }
 
   async *listOperations(): AsyncIterable<OperationInfo> {

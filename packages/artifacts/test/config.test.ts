@@ -1,0 +1,189 @@
+import { mkdtempSync, mkdirSync, chmodSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseDotEnv } from "@personal-server/artifacts";
+
+const KEY = Buffer.alloc(32, 7).toString("base64");
+const KEY2 = Buffer.alloc(32, 9).toString("base64");
+const tempDir = () => mkdtempSync(join(tmpdir(), "psa-config-"));
+
+function problemsOf(env: Record<string, string>): { variable: string; message: string }[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).details!.problems as { variable: string; message: string }[];
+  }
+  throw new Error("expected a ConfigError");
+}
+
+const r2 = {
+  R2_ACCOUNT_ID: "0".repeat(32),
+  R2_ACCESS_KEY_ID: "a".repeat(32),
+  R2_SECRET_ACCESS_KEY: "b".repeat(64),
+  R2_BUCKET_NAME: "personal-server-artifacts",
+  ARTIFACTS_MASTER_KEY: KEY,
+};
+
+describe("loadConfig", () => {
+  it("defaults to local storage and generates a 0600 dev master key once", () => {
+    const dir = join(tempDir(), "data");
+    const first = loadConfig({ ARTIFACTS_LOCAL_DIR: dir });
+    expect(first.storage).toEqual({ kind: "local", dir });
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(first.masterKeySource).toEqual({ kind: "file", path: join(dir, ".master-key"), generated: true });
+    expect(statSync(join(dir, ".master-key")).mode & 0o777).toBe(0o600);
+    const second = loadConfig({ ARTIFACTS_LOCAL_DIR: dir });
+    expect(second.masterKeySource).toMatchObject({ generated: false });
+    expect(second.masterKeys.keys.get("default")).toEqual(first.masterKeys.keys.get("default"));
+    expect(first.ttlSeconds).toBe(7 * 86400);
+    expect(first.maxBytes).toBe(5 * 1024 ** 3);
+    expect(first.s3TimeoutMs).toBe(30000);
+    expect(first.s3ConnectTimeoutMs).toBe(5000);
+    expect(first.sweepIntervalSeconds).toBe(3600);
+    expect(first.host).toBe("127.0.0.1");
+    expect(first.port).toBe(8080);
+  });
+
+  it("refuses a local dir writable by others", () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    expect(() => loadConfig({ ARTIFACTS_LOCAL_DIR: dir })).toThrow(/writable by group or others/);
+  });
+
+  it("refuses a dev key file readable by others", () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o700);
+    writeFileSync(join(dir, ".master-key"), `${KEY}\n`, { mode: 0o644 });
+    chmodSync(join(dir, ".master-key"), 0o644);
+    expect(() => loadConfig({ ARTIFACTS_LOCAL_DIR: dir })).toThrow(/readable by group or others/);
+  });
+
+  it("selects r2 with the endpoint per jurisdiction", () => {
+    const config = loadConfig(r2);
+    expect(config.storage).toMatchObject({
+      kind: "r2",
+      endpoint: `https://${"0".repeat(32)}.r2.cloudflarestorage.com`,
+      region: "auto",
+      bucket: "personal-server-artifacts",
+    });
+    expect(loadConfig({ ...r2, R2_JURISDICTION: "eu" }).storage).toMatchObject({
+      endpoint: `https://${"0".repeat(32)}.eu.r2.cloudflarestorage.com`,
+    });
+    expect(loadConfig({ ...r2, R2_JURISDICTION: "fedramp" }).storage).toMatchObject({
+      endpoint: `https://${"0".repeat(32)}.fedramp.r2.cloudflarestorage.com`,
+    });
+    expect(config.masterKeySource).toEqual({ kind: "env" });
+  });
+
+  it("names every missing and malformed variable at once", () => {
+    const problems = problemsOf({ R2_ACCOUNT_ID: "not-hex", ARTIFACTS_TTL: "7 days", PORT: "99999" });
+    expect(problems.map((p) => p.variable).sort()).toEqual(
+      ["ARTIFACTS_MASTER_KEY", "ARTIFACTS_TTL", "PORT", "R2_ACCESS_KEY_ID", "R2_ACCOUNT_ID", "R2_BUCKET_NAME", "R2_SECRET_ACCESS_KEY"].sort(),
+    );
+    expect(problems.find((p) => p.variable === "R2_ACCOUNT_ID")!.message).toMatch(/32 hex/);
+  });
+
+  it("refuses R2 and S3 together, and a bad jurisdiction", () => {
+    expect(problemsOf({ ...r2, S3_BUCKET: "x" })[0]!.message).toMatch(/both R2_\* and S3_\*/);
+    expect(problemsOf({ ...r2, R2_JURISDICTION: "us" })[0]).toEqual({
+      variable: "R2_JURISDICTION",
+      message: "must be one of default, eu, fedramp",
+    });
+  });
+
+  it("selects s3 with all four variables and a default region", () => {
+    const config = loadConfig({
+      S3_ENDPOINT: "http://127.0.0.1:9000/",
+      S3_ACCESS_KEY_ID: "test",
+      S3_SECRET_ACCESS_KEY: "test",
+      S3_BUCKET: "bucket",
+      ARTIFACTS_MASTER_KEY: KEY,
+    });
+    expect(config.storage).toEqual({
+      kind: "s3",
+      endpoint: "http://127.0.0.1:9000",
+      region: "us-east-1",
+      bucket: "bucket",
+      accessKeyId: "test",
+      secretAccessKey: "test",
+    });
+    expect(problemsOf({ S3_BUCKET: "bucket" }).map((p) => p.variable)).toEqual([
+      "S3_ENDPOINT",
+      "S3_ACCESS_KEY_ID",
+      "S3_SECRET_ACCESS_KEY",
+      "ARTIFACTS_MASTER_KEY",
+    ]);
+  });
+
+  it("parses master key lists and never echoes key material", () => {
+    const config = loadConfig({ ...r2, ARTIFACTS_MASTER_KEY: "", ARTIFACTS_MASTER_KEYS: `new:${KEY2},old:${KEY}` });
+    expect(config.masterKeys.currentKid).toBe("new");
+    expect([...config.masterKeys.keys.keys()]).toEqual(["new", "old"]);
+    const secretish = "c2VjcmV0LW1hdGVyaWFsLXRoYXQtaXMtbm90LTMyLWJ5dGVz";
+    let message = "";
+    try {
+      loadConfig({ ...r2, ARTIFACTS_MASTER_KEY: "", ARTIFACTS_MASTER_KEYS: `a:${secretish}` });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain("ARTIFACTS_MASTER_KEYS: entry 1 must be kid:base64");
+    expect(message).not.toContain(secretish);
+    expect(problemsOf({ ...r2, ARTIFACTS_MASTER_KEYS: `a:${KEY}` })[0]!.message).toMatch(/not both/);
+    expect(problemsOf({ ...r2, ARTIFACTS_MASTER_KEY: "", ARTIFACTS_MASTER_KEYS: `a:${KEY},a:${KEY2}` })[0]!.message).toMatch(
+      /appears twice/,
+    );
+  });
+
+  it("parses TTLs, intervals, tokens, audience and origins", () => {
+    const dir = tempDir();
+    const config = loadConfig({
+      ARTIFACTS_LOCAL_DIR: dir,
+      ARTIFACTS_TTL: "36h",
+      ARTIFACTS_SWEEP_INTERVAL: "0",
+      ARTIFACTS_AUDIENCE: "https://example.com/artifacts/",
+      ARTIFACTS_CORS_ORIGINS: "https://a.example.com, http://localhost:3000",
+      ARTIFACTS_WRITER_TOKEN: "w".repeat(32),
+    });
+    expect(config.ttlSeconds).toBe(36 * 3600);
+    expect(config.sweepIntervalSeconds).toBe(0);
+    expect(config.audience).toBe("https://example.com/artifacts");
+    expect(config.corsOrigins).toEqual(["https://a.example.com", "http://localhost:3000"]);
+    expect(loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_TTL: "90m" }).ttlSeconds).toBe(5400);
+    expect(loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_TTL: "3600s" }).ttlSeconds).toBe(3600);
+    const problems = problemsOf({
+      ARTIFACTS_LOCAL_DIR: dir,
+      ARTIFACTS_WRITER_TOKEN: "short",
+      ARTIFACTS_CORS_ORIGINS: "https://a.example.com/path",
+      ARTIFACTS_AUDIENCE: "ftp://x",
+      ARTIFACTS_TTL: "0d",
+    });
+    expect(problems.map((p) => p.variable).sort()).toEqual(
+      ["ARTIFACTS_AUDIENCE", "ARTIFACTS_CORS_ORIGINS", "ARTIFACTS_TTL", "ARTIFACTS_WRITER_TOKEN"].sort(),
+    );
+  });
+
+  it("reads .env files from the working directory for unset variables only", () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "data"), { mode: 0o700 });
+    writeFileSync(join(dir, ".env"), `# comment\nexport ARTIFACTS_TTL="36h"\nPORT=9090 # trailing\nHOST=\n`);
+    const cwd = process.cwd();
+    const saved = { ...process.env };
+    try {
+      process.chdir(dir);
+      for (const name of ["ARTIFACTS_TTL", "PORT", "HOST", "R2_ACCOUNT_ID", "S3_BUCKET", "S3_ENDPOINT"]) delete process.env[name];
+      process.env.ARTIFACTS_LOCAL_DIR = join(dir, "data");
+      process.env.PORT = "7070";
+      const config = loadConfig();
+      expect(config.ttlSeconds).toBe(36 * 3600);
+      expect(config.port).toBe(7070);
+      expect(config.host).toBe("127.0.0.1");
+    } finally {
+      process.chdir(cwd);
+      process.env = saved;
+    }
+    expect(parseDotEnv("A='x y'\nB=\"q\"\n C = d \n#E=f\nbad line")).toEqual({ A: "x y", B: "q", C: "d" });
+    expect(readFileSync(join(dir, ".env"), "utf8")).toContain("36h");
+  });
+});
