@@ -1,0 +1,590 @@
+/**
+ * The S3 backend (AWS S3, MinIO, moto, Cloudflare R2). The only module that imports `@aws-sdk/*`;
+ * `openBackend` loads it on demand.
+ */
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { PassThrough, Readable, Transform } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type GetBucketLifecycleConfigurationCommandOutput,
+  type GetObjectCommandOutput,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { StorageConfig } from "../config-types.js";
+import { ArtifactError, ConfigError, StorageUnavailableError } from "../errors.js";
+import {
+  PreconditionFailedError,
+  type Backend,
+  type BackendTimeouts,
+  type BucketCheck,
+  type ByteRange,
+  type LifecycleRule,
+  type ObjectInfo,
+  type WriteCondition,
+} from "./types.js";
+
+/** The r2/s3 members of `StorageConfig`. */
+export type RemoteStorageConfig = Exclude<StorageConfig, { kind: "local" }>;
+
+/** Options of `S3Backend`: the timeouts from config, plus knobs tests and benchmarks turn. */
+export interface S3BackendOptions extends BackendTimeouts {
+  /** Multipart part size in bytes (at least 5 MiB). Default 8 MiB. */
+  partSize?: number;
+  /** Parts uploaded in parallel per upload; memory per upload is about (queueSize + 1) * partSize. Default 2. */
+  queueSize?: number;
+  /** MaxKeys of each ListObjectsV2 page. Default 1000 (the S3 maximum). */
+  listPageSize?: number;
+  /** Attempts per request, first one included (SDK standard retry, all within `timeoutMs`). Default 3. */
+  maxAttempts?: number;
+}
+
+const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+const MIN_PART_SIZE = 5 * 1024 * 1024; // S3's minimum for every part but the last
+const DELETE_BATCH = 1000; // DeleteObjects limit
+
+/** The setup guide's "Access Denied" advice. */
+export const ACCESS_DENIED_HINT =
+  "check the API token has Object Read & Write on this bucket, the account id, and that the bucket name matches exactly";
+
+const ACCESS_CODES = new Set(["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "InvalidToken", "AllAccessDisabled"]);
+const THROTTLE_CODES = new Set(["SlowDown", "TooManyRequests", "TooManyRequestsException", "ServiceUnavailable", "RequestLimitExceeded", "Throttling", "ThrottlingException"]);
+const REGION_CODES = new Set(["AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException", "InvalidRegion"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "ERR_SOCKET_CONNECTION_TIMEOUT",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+]);
+
+interface Described {
+  /** S3 error code (`NoSuchKey`, `AccessDenied`, ...) or the error's name. */
+  code: string;
+  /** HTTP status when the store answered. */
+  status: number | undefined;
+  /** Node errno-like code for transport failures. */
+  errno: string | undefined;
+}
+
+function describe(e: unknown): Described {
+  const err = e as { name?: string; Code?: string; code?: string; $metadata?: { httpStatusCode?: number }; errors?: { code?: string }[] };
+  return {
+    code: err?.Code ?? err?.name ?? "Error",
+    status: err?.$metadata?.httpStatusCode,
+    // Happy-eyeballs connects fail with an AggregateError whose members carry the code.
+    errno: err?.code ?? err?.errors?.find((x) => x?.code)?.code,
+  };
+}
+
+function unquote(etag: string | undefined): string {
+  return (etag ?? "").replace(/^W\//, "").replace(/^"|"$/g, "");
+}
+
+/** The endpoint without userinfo, safe for messages and hints. */
+function showEndpoint(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    u.username = "";
+    u.password = "";
+    return u.toString().replace(/\/$/, "");
+  } catch {
+    return "(unparseable endpoint)";
+  }
+}
+
+/**
+ * Storage on an S3-compatible bucket.
+ *
+ * Client settings that matter:
+ * - `requestChecksumCalculation`/`responseChecksumValidation` = `WHEN_REQUIRED`: since SDK
+ *   3.729 the default adds CRC32 checksum headers/trailers (aws-chunked bodies) that R2
+ *   rejected in 2025; WHEN_REQUIRED sends them only where the API demands one (DeleteObjects).
+ * - path-style addressing for every endpoint: custom S3 endpoints (MinIO, moto) need it, R2
+ *   accepts it, and it keeps bucket names out of TLS host names.
+ * - explicit connect, request (until response headers) and socket-idle timeouts, plus a
+ *   deadline per call over all SDK retries: a hung store fails each call with
+ *   `StorageUnavailableError` after about `timeoutMs`, instead of `maxAttempts` times that.
+ */
+export class S3Backend implements Backend {
+  readonly kind: "s3" | "r2";
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly endpoint: string;
+  private readonly timeoutMs: number;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly listPageSize: number;
+  private readonly connectHint: string;
+  private readonly bucketHint: string;
+
+  constructor(storage: RemoteStorageConfig, opts: S3BackendOptions) {
+    this.kind = storage.kind;
+    this.bucket = storage.bucket;
+    this.endpoint = showEndpoint(storage.endpoint);
+    this.timeoutMs = opts.timeoutMs;
+    this.partSize = Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
+    this.queueSize = opts.queueSize ?? 2;
+    this.listPageSize = opts.listPageSize ?? 1000;
+    if (storage.kind === "r2") {
+      const host = (() => {
+        try {
+          return new URL(storage.endpoint).host;
+        } catch {
+          return storage.endpoint;
+        }
+      })();
+      this.connectHint = `check the account id format (R2_ACCOUNT_ID, 32 hex) and the endpoint URL (${this.endpoint}), and test connectivity to Cloudflare`;
+      this.bucketHint =
+        `check that R2_BUCKET_NAME ("${storage.bucket}") matches a bucket in account ${storage.accountId} exactly, ` +
+        `and that R2_JURISDICTION (${storage.jurisdiction}, endpoint host ${host}) is the bucket's jurisdiction`;
+    } else {
+      this.connectHint = `check the endpoint URL (S3_ENDPOINT=${this.endpoint}) and that the store is running and reachable`;
+      this.bucketHint = `check that S3_BUCKET ("${storage.bucket}") names an existing bucket at S3_ENDPOINT (${this.endpoint})`;
+    }
+    const agentOptions = { keepAlive: true, maxSockets: 50 };
+    this.client = new S3Client({
+      endpoint: storage.endpoint,
+      region: storage.kind === "r2" ? "auto" : storage.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: storage.accessKeyId, secretAccessKey: storage.secretAccessKey },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: opts.maxAttempts ?? 3,
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: opts.connectTimeoutMs,
+        // Wall clock from sending until the response headers; without throwOnRequestTimeout the
+        // SDK only logs a warning when it passes.
+        requestTimeout: opts.timeoutMs,
+        throwOnRequestTimeout: true,
+        // Idle socket while a body streams (a download that stalls midway).
+        socketTimeout: opts.timeoutMs,
+        httpAgent: new HttpAgent(agentOptions),
+        httpsAgent: new HttpsAgent(agentOptions),
+      }),
+    });
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  /**
+   * Runs one storage call under a deadline of `timeoutMs` covering all its SDK retries, and maps
+   * failures to SDK errors. `expected` turns known answers (NoSuchKey, 412, ...) into results or
+   * other errors first; it is not consulted once the deadline has passed.
+   */
+  private async call<T>(
+    op: string,
+    key: string | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+    expected?: (d: Described) => { value: T } | undefined,
+  ): Promise<T> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
+    try {
+      return await run(deadline.signal);
+    } catch (e) {
+      if (e instanceof ArtifactError || e instanceof PreconditionFailedError) throw e;
+      if (!deadline.signal.aborted && expected) {
+        const handled = expected(describe(e));
+        if (handled) return handled.value;
+      }
+      throw this.mapError(e, op, key, deadline.signal.aborted);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Maps an SDK/transport failure to the SDK's errors, with the setup guide's hints. Never includes credentials. */
+  private mapError(e: unknown, op: string, key: string | undefined, deadlineHit: boolean): unknown {
+    const { code, status, errno } = describe(e);
+    const where = key === undefined ? `${op} on bucket "${this.bucket}"` : `${op} ${key}`;
+    const details = { s3Code: code, status, errno };
+    if (deadlineHit) {
+      return new StorageUnavailableError(`storage did not answer within ${this.timeoutMs} ms (${where})`, {
+        cause: e,
+        hint: this.connectHint,
+        details: { ...details, timeout: true },
+      });
+    }
+    if (code === "RequestTimeTooSkewed") {
+      return new ConfigError(`storage refused the request: this machine's clock is off (${where})`, {
+        cause: e,
+        hint: "synchronise the system clock (NTP); S3 signatures are valid for 15 minutes",
+        details,
+      });
+    }
+    if (code === "NoSuchBucket" || (op === "HeadBucket" && status === 404)) {
+      return new ConfigError(`bucket "${this.bucket}" does not exist at ${this.endpoint}`, { cause: e, hint: this.bucketHint, details });
+    }
+    if (REGION_CODES.has(code) || status === 301) {
+      return new ConfigError(`storage refused the request: wrong region or endpoint for bucket "${this.bucket}" (${code}, ${where})`, {
+        cause: e,
+        hint:
+          this.kind === "r2"
+            ? `R2 takes region "auto"; check the endpoint URL (${this.endpoint}) and R2_JURISDICTION`
+            : `check that S3_REGION matches the bucket's region and S3_ENDPOINT (${this.endpoint}) is the bucket's endpoint`,
+        details,
+      });
+    }
+    if (ACCESS_CODES.has(code) || status === 403) {
+      return new ConfigError(`storage denied access (${code}) to bucket "${this.bucket}" (${where})`, {
+        cause: e,
+        hint: ACCESS_DENIED_HINT,
+        details,
+      });
+    }
+    if (THROTTLE_CODES.has(code) || status === 429 || status === 503) {
+      return new StorageUnavailableError(`storage is throttling or unavailable (${code}, HTTP ${status ?? "?"}; ${where})`, {
+        cause: e,
+        hint: "requests to one key are limited (R2: about one write per second); retry with backoff",
+        details: { ...details, throttled: true },
+      });
+    }
+    if (status !== undefined && status >= 500) {
+      return new StorageUnavailableError(`storage failed (${code}, HTTP ${status}; ${where})`, { cause: e, details });
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    const timedOut = code === "TimeoutError" || code === "RequestTimeout" || errno === "ETIMEDOUT";
+    if (timedOut || (errno !== undefined && NETWORK_CODES.has(errno)) || /socket hang up/i.test(message)) {
+      const what = timedOut ? `timed out after ${this.timeoutMs} ms` : `${errno ?? code}: ${message.slice(0, 200)}`;
+      return new StorageUnavailableError(`cannot reach storage at ${this.endpoint} (${what}; ${where})`, {
+        cause: e,
+        hint: this.connectHint,
+        details: { ...details, timeout: timedOut },
+      });
+    }
+    if (status !== undefined) {
+      // Some other answer from the store (400 InvalidArgument, EntityTooLarge, ...): storage
+      // misbehaved or refused, and nothing the caller's input can fix.
+      return new StorageUnavailableError(`storage answered ${code} (HTTP ${status}; ${where})`, { cause: e, details });
+    }
+    return e; // not a storage failure (a bug): keep it as it is
+  }
+
+  /**
+   * Body of a GetObject answer, with transport failures mid-stream mapped like the rest, and
+   * the socket released if the reader stops early.
+   */
+  private wrapBody(body: Readable, key: string): Readable {
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    body.on("error", (e) => out.destroy(e instanceof ArtifactError ? e : (this.mapError(e, "GetObject", key, false) as Error)));
+    out.on("close", () => {
+      if (!body.destroyed) body.destroy();
+    });
+    body.pipe(out);
+    return out;
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  private rangeHeader(range: ByteRange | undefined): string | undefined {
+    return range === undefined ? undefined : `bytes=${range.start}-${range.end}`;
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<Readable | null> {
+    const res = await this.call<GetObjectCommandOutput | null | "empty">(
+      "GetObject",
+      key,
+      (abortSignal) => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: this.rangeHeader(range) }), { abortSignal }),
+      (d) => (d.code === "NoSuchKey" ? { value: null } : d.code === "InvalidRange" ? { value: "empty" as const } : undefined),
+    );
+    if (res === null) return null;
+    // 416: the range starts at or past the end of an existing object (see ByteRange).
+    if (res === "empty") return Readable.from([]);
+    return this.wrapBody(res.Body as Readable, key);
+  }
+
+  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null> {
+    const res = await this.call<{ body: Buffer; etag: string } | null | "past-end">(
+      "GetObject",
+      key,
+      async (abortSignal) => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: this.rangeHeader(range) }), {
+          abortSignal,
+        });
+        // Read under the same deadline: these are small objects (metadata, headers).
+        return { body: Buffer.from(await out.Body!.transformToByteArray()), etag: unquote(out.ETag) };
+      },
+      (d) => (d.code === "NoSuchKey" ? { value: null } : d.code === "InvalidRange" ? { value: "past-end" } : undefined),
+    );
+    if (res !== "past-end") return res;
+    // 416: the object exists but the range starts at or past its end (see ByteRange).
+    const info = await this.head(key);
+    return info === null ? null : { body: Buffer.alloc(0), etag: info.etag };
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    // HeadObject answers a bare 404 for a missing bucket too: that reads as "absent" here, and
+    // checkBucket (doctor) or any other call reports the bucket.
+    return this.call(
+      "HeadObject",
+      key,
+      async (abortSignal) => {
+        const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
+        return { key, size: res.ContentLength ?? 0, etag: unquote(res.ETag), lastModified: res.LastModified ?? new Date(0) };
+      },
+      (d) => (d.code === "NotFound" || d.code === "NoSuchKey" || d.status === 404 ? { value: null } : undefined),
+    );
+  }
+
+  // ---- writes -----------------------------------------------------------------------------
+
+  async put(key: string, body: Buffer | Readable): Promise<{ etag: string; size: number }> {
+    if (Buffer.isBuffer(body) && body.length <= this.partSize) {
+      const res = await this.call("PutObject", key, (abortSignal) =>
+        this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: "application/octet-stream" }),
+          { abortSignal },
+        ),
+      );
+      return { etag: unquote(res.ETag), size: body.length };
+    }
+
+    let size = 0;
+    let bodyError: unknown;
+    let source: Buffer | Readable = body;
+    if (!Buffer.isBuffer(body)) {
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          size += chunk.length;
+          callback(null, chunk);
+        },
+      });
+      // pipe() does not forward errors: without this, lib-storage would wait forever.
+      body.on("error", (e) => {
+        bodyError ??= e;
+        counter.destroy(e);
+      });
+      body.pipe(counter);
+      source = counter;
+    } else {
+      size = body.length;
+    }
+
+    const state = { unavailable: false };
+    const upload = new Upload({
+      client: this.uploadClient(key, state),
+      params: { Bucket: this.bucket, Key: key, Body: source, ContentType: "application/octet-stream" },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      // On failure lib-storage aborts the multipart upload, so no parts are left billed.
+      leavePartsOnError: false,
+    });
+    try {
+      const res = await upload.done();
+      return { etag: unquote(res.ETag), size };
+    } catch (e) {
+      if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
+      if (bodyError !== undefined) throw bodyError;
+      throw e instanceof ArtifactError ? e : this.mapError(e, "Upload", key, false);
+    }
+  }
+
+  /**
+   * The client as lib-storage sees it: every request it makes goes through `call` (deadline,
+   * error mapping). Once storage has stopped answering, the closing AbortMultipartUpload is
+   * sent without waiting for it: the caller gets its error after about one timeout, and
+   * `sweepTemporary` removes the upload if the abort never arrives.
+   */
+  private uploadClient(key: string, state: { unavailable: boolean }): S3Client {
+    const send = (command: { constructor: { name: string } }): Promise<unknown> => {
+      const op = command.constructor.name.replace(/Command$/, "");
+      const attempt = this.call(op, key, (abortSignal) =>
+        (this.client.send as (c: unknown, o: { abortSignal: AbortSignal }) => Promise<unknown>)(command, { abortSignal }),
+      ).catch((e: unknown) => {
+        if (e instanceof StorageUnavailableError) state.unavailable = true;
+        throw e;
+      });
+      if (command instanceof AbortMultipartUploadCommand && state.unavailable) {
+        attempt.catch(() => {});
+        return Promise.resolve({});
+      }
+      return attempt;
+    };
+    return Object.create(this.client, { send: { value: send } }) as S3Client;
+  }
+
+  async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
+    const res = await this.call(
+      "PutObject",
+      key,
+      (abortSignal) =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: "application/octet-stream",
+            ...("ifNoneMatch" in condition ? { IfNoneMatch: "*" } : { IfMatch: `"${unquote(condition.ifMatch)}"` }),
+          }),
+          { abortSignal },
+        ),
+      (d) => {
+        // 412: the condition does not hold. 404 NoSuchKey: If-Match on an object that is gone.
+        // 409 ConditionalRequestConflict: S3 saw a concurrent conditional write; re-read and retry.
+        if (d.status === 412 || d.code === "PreconditionFailed" || d.code === "NoSuchKey" || d.code === "ConditionalRequestConflict") {
+          throw new PreconditionFailedError(key);
+        }
+        return undefined;
+      },
+    );
+    return { etag: unquote(res.ETag) };
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      const res = await this.call("DeleteObjects", batch[0], (abortSignal) =>
+        this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          { abortSignal },
+        ),
+      );
+      const failed = (res.Errors ?? []).filter((x) => x.Code !== "NoSuchKey");
+      if (failed.length > 0) {
+        const first = failed[0]!;
+        const err = Object.assign(new Error(first.Message ?? first.Code ?? "delete failed"), {
+          name: first.Code ?? "DeleteError",
+          Code: first.Code,
+          $metadata: { httpStatusCode: first.Code === "AccessDenied" ? 403 : 500 },
+        });
+        throw this.mapError(err, "DeleteObjects", first.Key, false);
+      }
+    }
+  }
+
+  // ---- listings ---------------------------------------------------------------------------
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      const res = await this.call("ListObjectsV2", prefix, (abortSignal) =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
+          { abortSignal },
+        ),
+      );
+      for (const o of res.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        yield { key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified ?? new Date(0) };
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async *listPrefixes(prefix: string): AsyncIterable<string> {
+    let token: string | undefined;
+    do {
+      const res = await this.call("ListObjectsV2", prefix, (abortSignal) =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token, MaxKeys: this.listPageSize }),
+          { abortSignal },
+        ),
+      );
+      for (const p of res.CommonPrefixes ?? []) if (p.Prefix !== undefined) yield p.Prefix;
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  // ---- maintenance ------------------------------------------------------------------------
+
+  /** Aborts multipart uploads under `prefix` initiated before `olderThan` (crashed or cut-off uploads). */
+  async sweepTemporary(prefix: string, olderThan: Date): Promise<number> {
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const res = await this.call("ListMultipartUploads", prefix, (abortSignal) =>
+        this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+          { abortSignal },
+        ),
+      );
+      for (const u of res.Uploads ?? []) {
+        if (u.Key === undefined || u.UploadId === undefined || u.Initiated === undefined) continue;
+        if (u.Initiated.getTime() >= olderThan.getTime()) continue;
+        const aborted = await this.call(
+          "AbortMultipartUpload",
+          u.Key,
+          async (abortSignal) => {
+            await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }), { abortSignal });
+            return true;
+          },
+          (d) => (d.code === "NoSuchUpload" ? { value: false } : undefined),
+        );
+        if (aborted) removed++;
+      }
+      if (!res.IsTruncated) break;
+      keyMarker = res.NextKeyMarker;
+      uploadIdMarker = res.NextUploadIdMarker;
+    }
+    return removed;
+  }
+
+  async checkBucket(): Promise<BucketCheck> {
+    let date: string | undefined;
+    const command = new HeadBucketCommand({ Bucket: this.bucket });
+    // The SDK drops response headers it does not model; the Date header is read off the raw response.
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        date = (out.response as { headers?: Record<string, string> } | undefined)?.headers?.date;
+        return out;
+      },
+      { step: "deserialize", name: "psaCaptureDate" },
+    );
+    await this.call("HeadBucket", undefined, (abortSignal) => this.client.send(command, { abortSignal }));
+    const serverDate = date === undefined ? undefined : new Date(date);
+    return { serverDate: serverDate === undefined || Number.isNaN(serverDate.getTime()) ? undefined : serverDate };
+  }
+
+  /** Enabled expiration rules only: a disabled rule expires nothing. */
+  async getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null> {
+    const res = await this.call<GetBucketLifecycleConfigurationCommandOutput | null | "not_visible">(
+      "GetBucketLifecycleConfiguration",
+      undefined,
+      (abortSignal) => this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }), { abortSignal }),
+      (d) => {
+        if (d.code === "NoSuchLifecycleConfiguration") return { value: null };
+        if (d.code === "AccessDenied" || d.status === 403 || d.code === "NotImplemented") return { value: "not_visible" as const };
+        return undefined;
+      },
+    );
+    if (res === null) return [];
+    if (res === "not_visible") return res;
+    return (res.Rules ?? [])
+      .filter((r) => r.Status === "Enabled")
+      .map((r) => {
+        const legacy = (r as { Prefix?: string }).Prefix;
+        return {
+          id: r.ID ?? "",
+          prefix: r.Filter?.Prefix ?? r.Filter?.And?.Prefix ?? legacy ?? "",
+          expirationDays: r.Expiration?.Days,
+        };
+      });
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
