@@ -165,7 +165,7 @@ describe.each(KINDS)("tampering on %s", (kind) => {
     // Extending the expiry breaks the key binding; moving it into the past just expires.
     await edit((m) => (m.expiresAt = new Date(Date.parse(m.expiresAt) + 86_400_000).toISOString()));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
-    await edit((m) => (m.expiresAt = new Date(Date.now() - 1000).toISOString()));
+    await edit((m) => (m.expiresAt = new Date(h.clock.now.getTime() - 1000).toISOString()));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "expired");
     await edit((m) => (m.operationId = "another-op"));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
