@@ -169,7 +169,8 @@ describe("encryptedSize / plaintextSize", () => {
   it("validate their arguments", () => {
     expect(() => encryptedSize(-1, C)).toThrow("plaintext size must be a non-negative integer, got -1");
     expect(() => encryptedSize(1, 1000)).toThrow("chunk size must be an integer from 16384 to 4194304, got 1000");
-    expect(() => plaintextSize(100, MAX_CHUNK_SIZE + 1)).toThrow(InvalidInputError);
+    expect(() => plaintextSize(100, MAX_CHUNK_SIZE + 1)).toThrow(IntegrityError);
+    expect(() => plaintextSize(100, 0)).toThrow("recorded chunk size 0 is outside 16384..4194304");
   });
 });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { setImmediate as tick } from "node:timers/promises";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   createDecryptStream,
@@ -129,6 +130,36 @@ describe("encrypt stream holds back the final chunk", () => {
   });
 });
 
+describe("backpressure keeps memory bounded when nobody reads", () => {
+  it("encrypt: writes are refused after about one chunk, buffered output stays under two chunks", async () => {
+    const enc = createEncryptStream({ ...ids, chunkSize: C });
+    let accepted = 0;
+    while (accepted < 1000 && enc.write(pattern(C))) {
+      accepted += 1;
+      await tick();
+    }
+    await tick();
+    expect(accepted).toBeLessThanOrEqual(2);
+    expect(enc.readableLength).toBeLessThanOrEqual(HEADER_BYTES + 2 * (C + TAG_BYTES));
+    expect(enc.writableLength).toBeLessThanOrEqual(C);
+    enc.destroy();
+  });
+
+  it("decrypt: a 400-chunk object is not taken in whole", async () => {
+    const object = encryptArtifact(pattern(400 * C), { ...ids, chunkSize: C });
+    const dec = createDecryptStream(ids);
+    let offset = 0;
+    while (offset < object.length && dec.write(object.subarray(offset, offset + C))) {
+      offset += C;
+      await tick();
+    }
+    await tick();
+    expect(offset).toBeLessThan(object.length / 2);
+    expect(dec.readableLength + dec.writableLength).toBeLessThanOrEqual(2 * DEFAULT_CHUNK_SIZE + 2 * (C + TAG_BYTES));
+    dec.destroy();
+  });
+});
+
 describe("decrypt stream metadata checks", () => {
   const plain = pattern(C + 10);
   const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
@@ -138,6 +169,10 @@ describe("decrypt stream metadata checks", () => {
     expect(out.length).toBe(0);
     expect(error).toBeInstanceOf(IntegrityError);
     expect((error as Error).message).toBe(`encrypted object header has chunk size ${C}, metadata records ${2 * C}`);
+    // A nonsense size in metadata is the same kind of mismatch (integrity), not a caller error.
+    const bogus = await run(createDecryptStream({ ...ids, expectedChunkSize: 5 }), [object]);
+    expect(bogus.error).toBeInstanceOf(IntegrityError);
+    expect((bogus.error as Error).message).toBe(`encrypted object header has chunk size ${C}, metadata records 5`);
   });
 
   it("expectedPlainSize must match what decrypts", async () => {
@@ -252,5 +287,53 @@ describe("ranges", () => {
         "range decrypt options do not describe a range planRange produces",
       );
     }
+  });
+});
+
+describe("properties (fast-check)", () => {
+  it("any size and any fragmentation: stream == one-shot, and both decrypt back", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 4 * C + 3 }),
+        fc.array(fc.integer({ min: 1, max: 2 * C + 7 }), { minLength: 1, maxLength: 6 }),
+        async (size, pieces) => {
+          const plain = pattern(size, size);
+          const oneShot = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+          const enc = await run(createEncryptStream({ ...ids, chunkSize: C, salt }), fragment(plain, pieces));
+          expect(enc.error).toBeUndefined();
+          expect(enc.out.equals(oneShot)).toBe(true);
+          const dec = await run(createDecryptStream(ids), fragment(oneShot, pieces));
+          expect(dec.error).toBeUndefined();
+          expect(dec.out.equals(plain)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("any satisfiable range decrypts to the same bytes as slicing the plaintext", async () => {
+    const size = 4 * C + 21;
+    const plain = pattern(size, 9);
+    const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+    const artifactKey = deriveArtifactKey(dataKey, salt, ids.operationId, ids.path);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: size - 1 }),
+        fc.integer({ min: 0, max: size - 1 }),
+        fc.integer({ min: 1, max: C + 40 }),
+        async (a, b, piece) => {
+          const [start, end] = a <= b ? [a, b] : [b, a];
+          const plan = planRange(size, C, start, end);
+          const stored = object.subarray(plan.objectStart, plan.objectEnd + 1);
+          const { out, error } = await run(
+            createRangeDecryptStream({ artifactKey, chunkSize: C, plainSize: size, ...plan }),
+            fragment(stored, piece),
+          );
+          expect(error).toBeUndefined();
+          expect(out.equals(plain.subarray(start, end + 1))).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

@@ -1,6 +1,7 @@
 // Format-level tampering: every case must end in IntegrityError and must never release a byte
 // that differs from the original plaintext (whatever was released is a prefix of it, and
 // comes in whole verified chunks).
+import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   createDecryptStream,
@@ -259,5 +260,43 @@ describe("ranged reads", () => {
     const { out, error } = await rangeRun(2 * C, 2 * C + 5, (s) => s, 3 * C);
     expect((error as Error).message).toBe(authFailed(2));
     expect(out.length).toBe(0);
+  });
+});
+
+describe("random tampering (fast-check)", () => {
+  /** Streams `tampered` through the decryptor: must fail with IntegrityError after releasing only verified plaintext. */
+  async function mustFail(tampered: Buffer, piece: number): Promise<void> {
+    expect(() => decryptArtifact(tampered, ids)).toThrow(IntegrityError);
+    const { out, error } = await run(createDecryptStream(ids), fragment(tampered, piece));
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(out.length % C).toBe(0);
+    expect(out.equals(plain.subarray(0, out.length))).toBe(true);
+  }
+
+  it("any single-bit flip anywhere", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: object.length - 1 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer({ min: 1, max: 3 * S }),
+        async (offset, bit, piece) => mustFail(flip(object, offset, 1 << bit), piece),
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("any truncation, and any appended bytes", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: object.length - 1 }), fc.integer({ min: 1, max: 3 * S }), async (cut, piece) =>
+        mustFail(object.subarray(0, cut), piece),
+      ),
+      { numRuns: 100 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 2 * S }), async (extra) =>
+        mustFail(Buffer.concat([object, extra]), 4096),
+      ),
+      { numRuns: 50 },
+    );
   });
 });

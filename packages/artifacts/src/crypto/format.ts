@@ -15,18 +15,18 @@ export const MAX_CHUNK_SIZE = 4 * 1024 * 1024;
 /**
  * Plaintext chunk size written for new artifacts: 1 MiB.
  *
- * Measured on the 2-core dev machine (Node 20.20, OpenSSL 3.0), 256 MiB through the
- * encrypt stream then the decrypt stream, fed in 64 KiB pieces like fs.createReadStream:
- *   C = 64 KiB: encrypt 1068 MB/s, decrypt 1197 MB/s
- *   C = 256 KiB: encrypt 1330 MB/s, decrypt 1394 MB/s
- *   C = 1 MiB:   encrypt 1370 MB/s, decrypt 1409 MB/s
- *   C = 4 MiB:   encrypt 1190 MB/s, decrypt 1308 MB/s
- * (plain PassThrough copy of the same data: ~9000 MB/s; node:crypto one-shot AES-256-GCM ~1600 MB/s).
- * Per-chunk costs (cipher setup, key schedule, tag, one push per piece) are amortised by
- * 256 KiB and flat from there; 4 MiB gets slower again (chunks no longer fit in L2, and the
- * stream holds ~2 C of plaintext while deciding which chunk is final). 1 MiB is the fastest
- * point, keeps per-stream memory at a few MiB, and the 16-byte tag costs 0.0015 %.
- * The price is range granularity: a 1-byte ranged read decrypts (up to) one 1 MiB chunk.
+ * Measured on the 2-core dev machine (Node 20.20, OpenSSL 3.0.19; other jobs running, so
+ * ranges over three runs): 256 MiB in memory through the encrypt stream, then the stored
+ * bytes through the decrypt stream, both fed in 64 KiB pieces as fs.createReadStream gives them:
+ *   C =  64 KiB: encrypt  970-1040 MB/s, decrypt 1330-1540 MB/s
+ *   C = 256 KiB: encrypt 1920-2200 MB/s, decrypt 1860-2210 MB/s
+ *   C =   1 MiB: encrypt 2230-2630 MB/s, decrypt 1870-2280 MB/s
+ *   C =   4 MiB: encrypt 2120-2580 MB/s, decrypt 1870-2350 MB/s
+ * Each chunk pays a fixed cost (cipher setup, tag, a trip through the stream machinery), so
+ * 64 KiB runs at less than half the speed of 1 MiB; from 1 MiB on it is flat. Bigger chunks
+ * buy nothing and cost per-stream memory (a stream holds up to ~2 C while deciding which
+ * chunk is final) and range granularity (a 1-byte ranged read decrypts one whole chunk).
+ * The tag overhead at 1 MiB is 16 bytes per MiB.
  */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
@@ -119,11 +119,16 @@ export function encryptedSize(plainSize: number, chunkSize: number): number {
 /**
  * Plaintext size of a stored object of `encryptedSize` bytes written with chunk size C.
  * Every chunk but the last stores C + 16 bytes, so the number of chunks is
- * ceil((E - 41) / (C + 16)); sizes that no plaintext length produces are `IntegrityError`.
+ * ceil((E - 41) / (C + 16)); sizes that no plaintext length produces, and chunk sizes outside
+ * MIN..MAX, are `IntegrityError`.
  */
 export function plaintextSize(encryptedSize: number, chunkSize: number): number {
+  // Both inputs come from storage (object length, recorded chunk size), so nonsense in
+  // either is a damaged artifact, not a caller's mistake.
+  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw new IntegrityError(`recorded chunk size ${String(chunkSize)} is outside ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`);
+  }
   assertSize(encryptedSize, "encrypted size");
-  assertChunkSize(chunkSize);
   const body = encryptedSize - HEADER_BYTES;
   if (body >= TAG_BYTES) {
     const chunks = Math.ceil(body / (chunkSize + TAG_BYTES));

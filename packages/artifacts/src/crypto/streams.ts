@@ -131,7 +131,6 @@ export class DecryptStream extends Transform {
 
   constructor(opts: DecryptStreamOptions) {
     assertKey(opts.dataKey, "data key");
-    if (opts.expectedChunkSize !== undefined) assertChunkSize(opts.expectedChunkSize);
     super({ readableHighWaterMark: DEFAULT_CHUNK_SIZE, writableHighWaterMark: DEFAULT_CHUNK_SIZE });
     this.#opts = opts;
   }
