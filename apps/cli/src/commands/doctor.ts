@@ -1,0 +1,341 @@
+import { randomBytes } from "node:crypto";
+import { Command } from "commander";
+import {
+  ArtifactError,
+  type ArtifactsConfig,
+  type Backend,
+  ConfigError,
+  type ConfigProblem,
+  OPERATIONS_PREFIX,
+  loadConfig,
+  openBackend,
+  readMetadata,
+  unwrapDataKey,
+} from "@personal-server/artifacts";
+import { adviceFor, classify } from "../advice.js";
+import { formatDuration } from "../format.js";
+import { type Io, printJson, println } from "../io.js";
+import { probeEndpoint } from "../net-probe.js";
+import { DOCTOR_PREFIX } from "../scan.js";
+
+/** One check's outcome. Only `fail` makes doctor exit non-zero. */
+export interface Check {
+  name: string;
+  status: "pass" | "warn" | "fail" | "skip";
+  message: string;
+  /** What to do about it (fail and warn). */
+  fix?: string;
+}
+
+
+/** S3 signatures are refused past 15 minutes of skew (RequestTimeTooSkewed). */
+const SIGNING_SKEW_MS = 15 * 60 * 1000;
+/** Grantee signatures allow 30 s of clock drift (`iat <= now + 30`, DESIGN.md). */
+const AUTH_SKEW_MS = 30 * 1000;
+const PROBE_TIMEOUT_MS = 5000;
+
+const VARIABLE_FIX: Record<string, string> = {
+  R2_ACCOUNT_ID: "copy the Account ID from the Cloudflare dashboard (right sidebar): 32 hex characters",
+  R2_ACCESS_KEY_ID: "copy the Access Key ID shown when the R2 API token was created (R2 → Manage R2 API tokens), or `pulumi stack output` in infra/",
+  R2_SECRET_ACCESS_KEY: "copy the Secret Access Key shown when the R2 API token was created (64 hex), or `pulumi stack output --show-secrets` in infra/",
+  R2_BUCKET_NAME: "set it to the bucket's exact name (e.g. personal-server-artifacts)",
+  ARTIFACTS_MASTER_KEY: "generate one with `pnpm artifacts keygen` and set ARTIFACTS_MASTER_KEYS=<kid:base64> (or `pnpm artifacts keygen --env`)",
+  ARTIFACTS_MASTER_KEYS: "each entry is kid:base64 of 32 bytes, comma-separated, current key first (`pnpm artifacts keygen`)",
+  ARTIFACTS_TTL: "a whole number with a unit: 7d, 36h, 90m, 3600s",
+  ARTIFACTS_WRITER_TOKEN: "use at least 32 random characters: openssl rand -base64 32",
+};
+
+/** Runs every check; never throws for a failed check (it becomes a `fail`). */
+export async function runDoctor(io: Io): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = (check: Check) => checks.push(check);
+
+  let config: ArtifactsConfig;
+  try {
+    config = loadConfig(io.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const problems = (error.details?.problems as ConfigProblem[] | undefined) ?? [];
+    if (problems.length === 0) add({ name: "configuration", status: "fail", message: error.message, fix: error.hint });
+    for (const p of problems) {
+      add({
+        name: p.variable,
+        status: "fail",
+        message: p.message,
+        fix: VARIABLE_FIX[p.variable] ?? error.hint ?? "see .env.example",
+      });
+    }
+    add({ name: "storage", status: "skip", message: "not checked: the configuration above must be fixed first" });
+    return checks;
+  }
+
+  const s = config.storage;
+  const where =
+    s.kind === "local" ? `local directory ${s.dir}` : `${s.kind} bucket "${s.bucket}" at ${s.endpoint}`;
+  add({
+    name: "configuration",
+    status: "pass",
+    message: `every variable present and well-formed: ${where}, ${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}"), ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
+  });
+  if (config.masterKeySource.kind === "file") {
+    add({
+      name: "master key",
+      status: "warn",
+      message: `using the generated development key ${config.masterKeySource.path}`,
+      fix: "fine for development; for anything that matters set ARTIFACTS_MASTER_KEYS (pnpm artifacts keygen) and keep a copy in a secret manager",
+    });
+  }
+  if (config.writerToken !== undefined) {
+    add({ name: "writer token", status: "pass", message: `ARTIFACTS_WRITER_TOKEN set (${config.writerToken.length} characters)` });
+  } else if (s.kind === "local") {
+    add({ name: "writer token", status: "pass", message: `unset: the server generates ${config.localDir}/.writer-token on local storage` });
+  } else {
+    add({
+      name: "writer token",
+      status: "warn",
+      message: `ARTIFACTS_WRITER_TOKEN is unset: the server refuses to start with ${s.kind} storage (the CLI does not need it)`,
+      fix: VARIABLE_FIX.ARTIFACTS_WRITER_TOKEN,
+    });
+  }
+
+  if (s.kind !== "local") {
+    const probe = await probeEndpoint(s.endpoint, Math.min(config.s3ConnectTimeoutMs, PROBE_TIMEOUT_MS));
+    if (!probe.ok) {
+      add({
+        name: "endpoint",
+        status: "fail",
+        message: `${s.endpoint}: ${probe.stage === "dns" ? `cannot resolve ${probe.host}` : probe.stage === "url" ? "not a URL" : `${probe.stage.toUpperCase()} to ${probe.host}:${probe.port} failed`} (${probe.error})`,
+        fix: adviceFor("connection", config),
+      });
+      add({ name: "bucket", status: "skip", message: "not checked: the endpoint is unreachable" });
+      return checks;
+    }
+    add({
+      name: "endpoint",
+      status: "pass",
+      message: `${probe.host} resolves to ${probe.address} and accepts ${probe.tls ? "TCP and TLS" : "TCP"} on port ${probe.port} (${probe.ms} ms)`,
+    });
+  }
+
+  let backend: Backend;
+  try {
+    backend = await openBackend(s, { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs });
+  } catch (error) {
+    add({ name: "bucket", status: "fail", message: messageOf(error), fix: adviceFor(classify(error), config) });
+    return checks;
+  }
+  try {
+    await storageChecks(backend, config, add);
+  } finally {
+    await backend.close();
+  }
+  if (config.fallbackLocalDir !== undefined) await fallbackCheck(config, add);
+  return checks;
+}
+
+async function storageChecks(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+  const s = config.storage;
+  const before = Date.now();
+  let serverDate: Date | undefined;
+  try {
+    serverDate = (await backend.checkBucket()).serverDate;
+    const after = Date.now();
+    add({
+      name: "bucket",
+      status: "pass",
+      message: s.kind === "local" ? `${s.dir} exists and is private and writable` : `bucket "${s.bucket}" exists and answers (HeadBucket)`,
+    });
+    if (serverDate === undefined) {
+      add({ name: "clock", status: "skip", message: s.kind === "local" ? "local storage: no remote clock" : "storage sent no Date header" });
+    } else {
+      // Date has 1 s resolution: compare with the middle of the round trip and allow that second.
+      const local = (before + after) / 2;
+      const skew = serverDate.getTime() - local;
+      const abs = Math.max(0, Math.abs(skew) - 1000);
+      const text = `${Math.round(Math.abs(skew) / 1000)} s ${skew >= 0 ? "behind" : "ahead of"} the storage clock`;
+      if (abs > SIGNING_SKEW_MS) {
+        add({ name: "clock", status: "fail", message: `this machine is ${text}: storage rejects signed requests past 15 min (RequestTimeTooSkewed)`, fix: "sync the clock with NTP (timedatectl set-ntp true)" });
+      } else if (abs > AUTH_SKEW_MS) {
+        add({ name: "clock", status: "warn", message: `this machine is ${text}: grantee signatures tolerate 30 s`, fix: "sync the clock with NTP (timedatectl set-ntp true)" });
+      } else {
+        add({ name: "clock", status: "pass", message: `within ${Math.round(Math.abs(skew) / 1000)} s of the storage clock` });
+      }
+    }
+  } catch (error) {
+    add({ name: "bucket", status: "fail", message: messageOf(error), fix: adviceFor(classify(error), config) });
+    return;
+  }
+
+  await probeObject(backend, config, add);
+  await masterKeyCheck(backend, config, add);
+  await lifecycleCheck(backend, config, add);
+}
+
+/** Writes, reads back and deletes `operations/.doctor-<random>/probe`: never a real operation's key. */
+async function probeObject(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+  const key = `${DOCTOR_PREFIX}${randomBytes(8).toString("hex")}/probe`;
+  const body = randomBytes(64);
+  let stage = "write";
+  try {
+    await backend.put(key, body);
+    stage = "read back";
+    const got = await backend.getBytes(key);
+    if (got === null || !got.body.equals(body)) throw new Error(got === null ? "the object was not found after writing it" : "the bytes read back differ from the bytes written");
+    stage = "delete";
+    await backend.delete([key]);
+    if ((await backend.head(key)) !== null) throw new Error("the object is still there after deleting it");
+    add({ name: "read/write", status: "pass", message: `wrote, read back and deleted ${key}` });
+  } catch (error) {
+    add({
+      name: "read/write",
+      status: "fail",
+      message: `${stage} of ${key} failed: ${messageOf(error)}`,
+      fix: adviceFor(classify(error), config),
+    });
+    await backend.delete([key]).catch(() => {});
+  }
+}
+
+/** The newest operation (by metadata.json's last write) must unwrap with the loaded keys. */
+async function masterKeyCheck(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+  try {
+    let newest: { id: string; at: number } | undefined;
+    for await (const object of backend.list(OPERATIONS_PREFIX)) {
+      const match = /^operations\/([a-z0-9][a-z0-9_-]*)\/metadata\.json$/.exec(object.key);
+      if (match && (newest === undefined || object.lastModified.getTime() > newest.at)) {
+        newest = { id: match[1]!, at: object.lastModified.getTime() };
+      }
+    }
+    if (newest === undefined) {
+      add({ name: "master keys", status: "pass", message: "no operations stored yet: nothing to unwrap" });
+      return;
+    }
+    const read = await readMetadata(backend, newest.id);
+    if (read === null) {
+      add({ name: "master keys", status: "pass", message: `newest operation ${newest.id} was just deleted: nothing to unwrap` });
+      return;
+    }
+    const m = read.metadata;
+    unwrapDataKey(m.wrappedKey, config.masterKeys, { operationId: m.operationId, grantee: m.grantee, expiresAt: m.expiresAt });
+    if (m.wrappedKey.kid !== config.masterKeys.currentKid) {
+      add({
+        name: "master keys",
+        status: "warn",
+        message: `the newest operation ${m.operationId} unwraps, but with kid "${m.wrappedKey.kid}", not the current "${config.masterKeys.currentKid}"`,
+        fix: "restart every server with the new ARTIFACTS_MASTER_KEYS, then run `pnpm artifacts rotate-key`",
+      });
+      return;
+    }
+    add({ name: "master keys", status: "pass", message: `unwrap the newest operation's data key (${m.operationId}, kid "${m.wrappedKey.kid}")` });
+  } catch (error) {
+    const missing = error instanceof ConfigError;
+    add({
+      name: "master keys",
+      status: "fail",
+      message: messageOf(error),
+      fix: missing
+        ? "add the master key with that kid to ARTIFACTS_MASTER_KEYS (after the current one); without it those artifacts cannot be read"
+        : error instanceof ArtifactError && error.code === "integrity"
+          ? "the key loaded under that kid is not the one that wrapped this operation (or metadata.json was edited): restore the original key value for that kid"
+          : adviceFor(classify(error), config),
+    });
+  }
+}
+
+/** The bucket's lifecycle rule is the backstop: it must expire operations/ later than ARTIFACTS_TTL. */
+async function lifecycleCheck(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+  const ttl = formatDuration(config.ttlSeconds);
+  const wantDays = Math.ceil(config.ttlSeconds / 86_400) + 1;
+  try {
+    const rules = await backend.getLifecycleRules();
+    if (rules === null) {
+      add({ name: "lifecycle", status: "skip", message: "local storage: the sweep is the only cleanup" });
+      return;
+    }
+    if (rules === "not_visible") {
+      add({
+        name: "lifecycle",
+        status: "skip",
+        message: `lifecycle rules are not visible to this token (not a failure); make sure the bucket expires ${OPERATIONS_PREFIX} after ${wantDays} days or more (infra sets it)`,
+      });
+      return;
+    }
+    const applicable = rules.filter(
+      (r) => r.expirationDays !== undefined && (OPERATIONS_PREFIX.startsWith(r.prefix) || r.prefix.startsWith(OPERATIONS_PREFIX)),
+    );
+    if (applicable.length === 0) {
+      add({
+        name: "lifecycle",
+        status: "warn",
+        message: `no lifecycle rule expires ${OPERATIONS_PREFIX}: expired artifacts are deleted by the sweep alone`,
+        fix: `add a rule expiring ${OPERATIONS_PREFIX} after ${wantDays} days (ARTIFACTS_TTL + 1 day; \`pulumi up\` in infra/ does)`,
+      });
+      return;
+    }
+    const shortest = applicable.reduce((a, b) => (b.expirationDays! < a.expirationDays! ? b : a));
+    const days = shortest.expirationDays!;
+    const name = shortest.id === "" ? "a lifecycle rule" : `lifecycle rule "${shortest.id}"`;
+    if (days * 86_400 <= config.ttlSeconds) {
+      add({
+        name: "lifecycle",
+        status: "fail",
+        message: `${name} expires "${shortest.prefix}" after ${days} day(s), not longer than ARTIFACTS_TTL (${ttl}): storage would delete live artifacts`,
+        fix: `lengthen the rule to ${wantDays} days or more, or set ARTIFACTS_TTL below ${days}d`,
+      });
+      return;
+    }
+    add({ name: "lifecycle", status: "pass", message: `${name} expires "${shortest.prefix}" after ${days} days, longer than ARTIFACTS_TTL (${ttl})` });
+  } catch (error) {
+    add({ name: "lifecycle", status: "fail", message: messageOf(error), fix: adviceFor(classify(error), config) });
+  }
+}
+
+async function fallbackCheck(config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+  const dir = config.fallbackLocalDir!;
+  try {
+    const fallback = await openBackend({ kind: "local", dir }, { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs });
+    try {
+      await fallback.checkBucket();
+      let operations = 0;
+      for await (const prefix of fallback.listPrefixes(OPERATIONS_PREFIX)) if (!prefix.startsWith(DOCTOR_PREFIX)) operations++;
+      add({
+        name: "fallback",
+        status: operations > 0 ? "warn" : "pass",
+        message: `ARTIFACTS_FALLBACK_LOCAL_DIR ${dir} is readable; ${operations} operation(s) there are served read-only`,
+        ...(operations > 0 ? { fix: `finish the migration: pnpm artifacts migrate --from local:${dir} --to current` } : {}),
+      });
+    } finally {
+      await fallback.close();
+    }
+  } catch (error) {
+    add({ name: "fallback", status: "fail", message: messageOf(error), fix: "point ARTIFACTS_FALLBACK_LOCAL_DIR at the old ARTIFACTS_LOCAL_DIR, or unset it" });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function doctorCommand(io: Io, setExit: (code: number) => void): Command {
+  return new Command("doctor")
+    .description("check configuration, connectivity, bucket, read/write, clock, master keys and lifecycle, each with its fix")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExit code 0 when nothing failed (warnings allowed), 1 otherwise. Writes and deletes one probe object under operations/.doctor-<random>/.")
+    .action(async (opts: { json?: boolean }) => {
+      const checks = await runDoctor(io);
+      const ok = checks.every((c) => c.status !== "fail");
+      if (opts.json === true) {
+        printJson(io, { ok, checks });
+      } else {
+        const width = Math.max(...checks.map((c) => c.name.length));
+        for (const c of checks) {
+          println(io, `${c.status.padEnd(4)}  ${c.name.padEnd(width)}  ${c.message}`);
+          if (c.fix !== undefined && (c.status === "fail" || c.status === "warn")) println(io, `${" ".repeat(width + 8)}fix: ${c.fix}`);
+        }
+        const failed = checks.filter((c) => c.status === "fail").length;
+        const warned = checks.filter((c) => c.status === "warn").length;
+        println(io, "", ok ? `doctor: all checks passed${warned > 0 ? ` (${warned} warning(s))` : ""}` : `doctor: ${failed} check(s) failed`);
+      }
+      setExit(ok ? 0 : 1);
+    });
+}

@@ -1,0 +1,27 @@
+import { type ArtifactsConfig, type Backend, loadConfig, openBackend, type StorageConfig } from "@personal-server/artifacts";
+import type { Io } from "./io.js";
+
+/** The SDK's configuration: `loadConfig(io.env)`, which with no env reads the process environment and `.env`. */
+export function config(io: Io): ArtifactsConfig {
+  return loadConfig(io.env);
+}
+
+/** Opens a backend with the configured timeouts. */
+export function backendFor(storage: StorageConfig, cfg: ArtifactsConfig): Promise<Backend> {
+  return openBackend(storage, { timeoutMs: cfg.s3TimeoutMs, connectTimeoutMs: cfg.s3ConnectTimeoutMs });
+}
+
+/** Runs `fn` with a backend and always closes it (sockets would keep the process alive). */
+export async function withBackend<T>(storage: StorageConfig, cfg: ArtifactsConfig, fn: (b: Backend) => Promise<T>): Promise<T> {
+  const backend = await backendFor(storage, cfg);
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.close();
+  }
+}
+
+/** "r2 bucket x", "s3 bucket x at http://…", "local directory /…" */
+export function describeStorage(storage: StorageConfig): string {
+  return storage.kind === "local" ? `local directory ${storage.dir}` : `${storage.kind} bucket "${storage.bucket}" at ${storage.endpoint}`;
+}

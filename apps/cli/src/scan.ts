@@ -1,0 +1,91 @@
+import {
+  type Backend,
+  IntegrityError,
+  type ObjectInfo,
+  OPERATIONS_PREFIX,
+  type OperationMetadata,
+  ORPHAN_GRACE_MS,
+  artifactObjectKey,
+  metadataKey,
+  parseMetadata,
+} from "@personal-server/artifacts";
+
+/** Prefix of doctor's probe objects: neither an operation nor an orphan, never counted or touched. */
+export const DOCTOR_PREFIX = `${OPERATIONS_PREFIX}.doctor-`;
+
+/** What one `operations/<id>/` prefix holds, as `usage` and `cleanup --dry-run` see it. */
+export interface ScannedOperation {
+  operationId: string;
+  /** Parsed metadata.json; undefined when absent (a crash leftover) or malformed. */
+  metadata: OperationMetadata | undefined;
+  /** Set when metadata.json exists but does not parse (IntegrityError message). */
+  malformed: string | undefined;
+  /** Every object under the prefix. */
+  objects: ObjectInfo[];
+  /** Sum of the objects' sizes. */
+  storedBytes: number;
+  /** Objects no metadata.json references (all of them when there is no metadata). */
+  unreferenced: ObjectInfo[];
+  /** now >= expiresAt. */
+  expired: boolean;
+}
+
+/**
+ * Walks every object under operations/ once (one ListObjects per 1000 objects), grouped by
+ * operation (a prefix's keys are contiguous in key order), and reads each metadata.json.
+ * Skips doctor's probe prefixes.
+ */
+export async function* scanOperations(backend: Backend, now: Date): AsyncGenerator<ScannedOperation> {
+  let current: { id: string; objects: ObjectInfo[] } | undefined;
+  for await (const object of backend.list(OPERATIONS_PREFIX)) {
+    if (object.key.startsWith(DOCTOR_PREFIX)) continue;
+    const rest = object.key.slice(OPERATIONS_PREFIX.length);
+    const slash = rest.indexOf("/");
+    // A stray key directly under operations/ is its own (metadata-less) group.
+    const id = slash === -1 ? rest : rest.slice(0, slash);
+    if (current !== undefined && current.id !== id) {
+      yield await finish(backend, current.id, current.objects, now);
+      current = undefined;
+    }
+    current ??= { id, objects: [] };
+    current.objects.push(object);
+  }
+  if (current !== undefined) yield await finish(backend, current.id, current.objects, now);
+}
+
+async function finish(backend: Backend, operationId: string, objects: ObjectInfo[], now: Date): Promise<ScannedOperation> {
+  const metaKey = metadataKey(operationId);
+  let metadata: OperationMetadata | undefined;
+  let malformed: string | undefined;
+  if (objects.some((o) => o.key === metaKey)) {
+    const got = await backend.getBytes(metaKey);
+    if (got !== null) {
+      try {
+        metadata = parseMetadata(got.body, operationId);
+      } catch (error) {
+        if (!(error instanceof IntegrityError)) throw error;
+        malformed = error.message;
+      }
+    }
+  }
+  const referenced = new Set<string>();
+  if (metadata !== undefined || malformed !== undefined) referenced.add(metaKey);
+  for (const a of metadata?.artifacts ?? []) referenced.add(artifactObjectKey(operationId, a.path));
+  return {
+    operationId,
+    metadata,
+    malformed,
+    objects,
+    storedBytes: objects.reduce((sum, o) => sum + o.size, 0),
+    unreferenced: objects.filter((o) => !referenced.has(o.key)),
+    expired: metadata !== undefined && now.getTime() >= Date.parse(metadata.expiresAt),
+  };
+}
+
+/** Unreferenced objects old enough for the sweep to delete (ORPHAN_GRACE_MS, 24 h). */
+export function sweepableOrphans(op: ScannedOperation, now: Date): ObjectInfo[] {
+  if (op.malformed !== undefined) return []; // the sweep leaves malformed operations to a human
+  // The sweep walks operation prefixes: a stray key directly under operations/ is not in one.
+  const prefix = `${OPERATIONS_PREFIX}${op.operationId}/`;
+  return op.unreferenced.filter((o) => o.key.startsWith(prefix) && o.lastModified.getTime() <= now.getTime() - ORPHAN_GRACE_MS);
+}
