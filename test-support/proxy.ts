@@ -32,7 +32,7 @@ export interface RecordedRequest {
   /** True once the whole body arrived. */
   complete: boolean;
   /** What happened to it: forwarded, or held/reset because the proxy was cut. */
-  outcome: "forwarded" | "held" | "reset" | "pending";
+  outcome: "forwarded" | "held" | "reset" | "answered" | "pending";
 }
 
 /** How `cut` breaks the link. */
@@ -40,7 +40,9 @@ export type CutMode =
   /** Accept connections and requests but never answer: a hung store (like SIGSTOP). */
   | "hang"
   /** Destroy every connection as soon as a request arrives: "socket hang up" / ECONNRESET. */
-  | "reset";
+  | "reset"
+  /** Answer every request with this status (and body), e.g. 503 SlowDown, without forwarding. */
+  | { status: number; body?: string; headers?: Record<string, string> };
 
 export interface RecordingProxy {
   /** `http://127.0.0.1:<port>` */
@@ -51,6 +53,11 @@ export interface RecordingProxy {
   cut(mode?: CutMode): void;
   /** Ends the outage; connections held by "hang" are destroyed. */
   restore(): void;
+  /**
+   * Edits the headers of forwarded requests (recorded headers stay as the client sent them),
+   * e.g. `h => { delete h.authorization }` to make the store see an anonymous client.
+   */
+  rewriteHeaders: ((headers: Record<string, string | string[] | undefined>) => void) | undefined;
   /** Stops the proxy and destroys every connection. */
   close(): Promise<void>;
 }
@@ -102,6 +109,16 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       req.socket.destroy();
       return;
     }
+    if (typeof mode === "object") {
+      const answer = mode;
+      rec.outcome = "answered";
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(answer.status, { "content-type": "application/xml", ...answer.headers });
+        res.end(answer.body ?? "");
+      });
+      return;
+    }
     if (mode === "hang") {
       rec.outcome = "held";
       held.add(req.socket);
@@ -113,6 +130,7 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
     const headers = { ...req.headers };
     // Node's server already answered "100 Continue" to the client; don't make upstream do it again.
     delete headers.expect;
+    proxy.rewriteHeaders?.(headers);
     const upstream = httpRequest(
       { host: target.hostname, port: target.port || 80, method: req.method, path: req.url, headers, agent },
       (up) => {
@@ -142,8 +160,9 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
 
-  return {
+  const proxy: RecordingProxy = {
     url: `http://127.0.0.1:${port}`,
+    rewriteHeaders: undefined,
     requests,
     cut(m: CutMode = "hang") {
       mode = m;
@@ -163,4 +182,5 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       await closed;
     },
   };
+  return proxy;
 }

@@ -2,7 +2,7 @@
  * Test-side S3 helpers: the shared moto endpoint and a fresh bucket per test file, so files can
  * run in parallel against one moto without resetting it.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { inject } from "vitest";
 import type { StorageConfig } from "../packages/artifacts/src/config-types.js";
 import "./provided-context.js";
@@ -66,4 +66,77 @@ export async function freshBucket(endpoint: string = motoEndpoint(), label = "t"
       S3_REGION: "us-east-1",
     },
   };
+}
+
+/**
+ * An Authorization header of the right shape with fake values. moto does not check signatures,
+ * but it treats requests without one as anonymous (reads of private objects are then 403).
+ */
+export const FAKE_AUTHORIZATION =
+  `AWS4-HMAC-SHA256 Credential=${FAKE_ACCESS_KEY_ID}/20250101/us-east-1/s3/aws4_request, ` +
+  "SignedHeaders=host;x-amz-date, Signature=" +
+  "0".repeat(64);
+
+/** A raw, path-style request to moto (no @aws-sdk in test helpers). Returns status and body text. */
+export async function rawS3(
+  endpoint: string,
+  method: string,
+  path: string,
+  init: { body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${endpoint}${path}`, {
+    method,
+    headers: { authorization: FAKE_AUTHORIZATION, ...init.headers },
+    body: init.body,
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+/** One expiration rule for `putLifecycleRules`. */
+export interface TestLifecycleRule {
+  id: string;
+  prefix: string;
+  days: number;
+  /** Default true. */
+  enabled?: boolean;
+}
+
+/** Sets the bucket's lifecycle configuration (PutBucketLifecycleConfiguration) on moto. */
+export async function putLifecycleRules(endpoint: string, bucket: string, rules: TestLifecycleRule[]): Promise<void> {
+  const xml =
+    '<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+    rules
+      .map(
+        (r) =>
+          `<Rule><ID>${r.id}</ID><Filter><Prefix>${r.prefix}</Prefix></Filter>` +
+          `<Status>${r.enabled === false ? "Disabled" : "Enabled"}</Status><Expiration><Days>${r.days}</Days></Expiration></Rule>`,
+      )
+      .join("") +
+    "</LifecycleConfiguration>";
+  const md5 = createHash("md5").update(xml).digest("base64"); // the API requires Content-MD5
+  const res = await rawS3(endpoint, "PUT", `/${bucket}?lifecycle`, {
+    body: xml,
+    headers: { "content-md5": md5, "content-type": "application/xml" },
+  });
+  if (res.status !== 200) throw new Error(`PutBucketLifecycleConfiguration failed: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+}
+
+/**
+ * Starts a multipart upload and leaves it dangling, like a crashed uploader (for sweep tests).
+ * Note: moto reports `Initiated` of every upload as 2010-11-10T20:48:33Z, so on moto any
+ * cutoff treats it as old.
+ */
+export async function startDanglingMultipartUpload(endpoint: string, bucket: string, key: string): Promise<string> {
+  const res = await rawS3(endpoint, "POST", `/${bucket}/${key}?uploads`);
+  const id = /<UploadId>([^<]+)<\/UploadId>/.exec(res.text)?.[1];
+  if (res.status !== 200 || !id) throw new Error(`CreateMultipartUpload failed: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+  return id;
+}
+
+/** Upload ids of the bucket's unfinished multipart uploads (ListMultipartUploads). */
+export async function listMultipartUploads(endpoint: string, bucket: string): Promise<string[]> {
+  const res = await rawS3(endpoint, "GET", `/${bucket}?uploads`);
+  if (res.status !== 200) throw new Error(`ListMultipartUploads failed: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+  return [...res.text.matchAll(/<UploadId>([^<]+)<\/UploadId>/g)].map((m) => m[1]!);
 }

@@ -45,13 +45,14 @@ export interface S3BackendOptions extends BackendTimeouts {
   queueSize?: number;
   /** MaxKeys of each ListObjectsV2 page. Default 1000 (the S3 maximum). */
   listPageSize?: number;
+  /** Keys per DeleteObjects request (at most 1000, the S3 limit). Default 1000. */
+  deleteBatchSize?: number;
   /** Attempts per request, first one included (SDK standard retry, all within `timeoutMs`). Default 3. */
   maxAttempts?: number;
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024; // S3's minimum for every part but the last
-const DELETE_BATCH = 1000; // DeleteObjects limit
 
 /** The setup guide's "Access Denied" advice. */
 export const ACCESS_DENIED_HINT =
@@ -134,6 +135,7 @@ export class S3Backend implements Backend {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly listPageSize: number;
+  private readonly deleteBatchSize: number;
   private readonly connectHint: string;
   private readonly bucketHint: string;
 
@@ -145,6 +147,7 @@ export class S3Backend implements Backend {
     this.partSize = Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
     this.queueSize = opts.queueSize ?? 2;
     this.listPageSize = opts.listPageSize ?? 1000;
+    this.deleteBatchSize = Math.min(opts.deleteBatchSize ?? 1000, 1000);
     if (storage.kind === "r2") {
       const host = (() => {
         try {
@@ -452,8 +455,8 @@ export class S3Backend implements Backend {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-      const batch = keys.slice(i, i + DELETE_BATCH);
+    for (let i = 0; i < keys.length; i += this.deleteBatchSize) {
+      const batch = keys.slice(i, i + this.deleteBatchSize);
       const res = await this.call("DeleteObjects", batch[0], (abortSignal) =>
         this.client.send(
           new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),

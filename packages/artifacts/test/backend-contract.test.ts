@@ -1,0 +1,331 @@
+/**
+ * One contract for every Backend: the same tests against LocalBackend (temp dir) and S3Backend
+ * (a fresh bucket on moto). Backend-specific behaviour lives in backend-local/backend-s3.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm, utimes, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalBackend } from "../src/backends/local.js";
+import { S3Backend } from "../src/backends/s3.js";
+import { PreconditionFailedError, type Backend, type ObjectInfo } from "../src/backends/types.js";
+import { freshBucket, listMultipartUploads, motoEndpoint, putLifecycleRules, startDanglingMultipartUpload } from "../../../test-support/s3.js";
+
+const MiB = 1024 * 1024;
+
+interface Harness {
+  backend: Backend;
+  /** Leaves an interrupted write behind (an old temp file / a dangling multipart upload). */
+  makeLeftover(key: string): Promise<void>;
+  /** How many interrupted writes are left (temp files / multipart uploads). */
+  leftovers(): Promise<number>;
+  /** Sets one enabled expiration rule (S3) — local storage has no lifecycle. */
+  setLifecycle?(rules: { id: string; prefix: string; days: number; enabled?: boolean }[]): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const harnesses: Record<"local" | "s3", () => Promise<Harness>> = {
+  async local() {
+    const dir = await mkdtemp(join(tmpdir(), "psa-backend-"));
+    const backend = new LocalBackend(dir);
+    return {
+      backend,
+      async makeLeftover() {
+        await mkdir(join(dir, ".tmp"), { recursive: true });
+        const file = join(dir, ".tmp", `${randomBytes(6).toString("hex")}.part`);
+        await writeFile(file, "half an artifact");
+        const old = new Date(Date.now() - 2 * 3600_000);
+        await utimes(file, old, old);
+      },
+      async leftovers() {
+        const { readdir } = await import("node:fs/promises");
+        return (await readdir(join(dir, ".tmp")).catch(() => [])).length;
+      },
+      async cleanup() {
+        await backend.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  async s3() {
+    const endpoint = motoEndpoint();
+    const { storage, bucket } = await freshBucket(endpoint, "contract");
+    // Small pages and delete batches, so pagination and batching run with a few dozen keys.
+    const backend = new S3Backend(storage, {
+      timeoutMs: 15_000,
+      connectTimeoutMs: 2000,
+      partSize: 5 * MiB,
+      listPageSize: 7,
+      deleteBatchSize: 10,
+    });
+    return {
+      backend,
+      async makeLeftover(key) {
+        await startDanglingMultipartUpload(endpoint, bucket, key);
+      },
+      leftovers: () => listMultipartUploads(endpoint, bucket).then((ids) => ids.length),
+      setLifecycle: (rules) => putLifecycleRules(endpoint, bucket, rules),
+      async cleanup() {
+        await backend.close();
+      },
+    };
+  },
+};
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A stream of `total` deterministic bytes in uneven chunks. */
+function bytes(total: number, seed = 1): Buffer {
+  const out = Buffer.alloc(total);
+  let x = seed;
+  for (let i = 0; i < total; i++) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    out[i] = x >>> 16;
+  }
+  return out;
+}
+
+function chunked(buf: Buffer, size = 64 * 1024 + 3): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+describe.each(["local", "s3"] as const)("Backend contract: %s", (kind) => {
+  let h: Harness;
+  let b: Backend;
+  beforeAll(async () => {
+    h = await harnesses[kind]();
+    b = h.backend;
+  });
+  afterAll(async () => {
+    await h?.cleanup();
+  });
+
+  it("reports its kind", () => {
+    expect(b.kind).toBe(kind);
+  });
+
+  it("puts a buffer and reads it back whole, by range, and by head, with one ETag", async () => {
+    const key = "operations/rt/artifacts/hello.txt";
+    const body = Buffer.from("hello, backend");
+    const put = await b.put(key, body);
+    expect(put.size).toBe(body.length);
+    expect(put.etag).toMatch(/^[0-9a-f-]+$/);
+
+    const got = await b.getBytes(key);
+    expect(got).toEqual({ body, etag: put.etag });
+    const head = await b.head(key);
+    expect(head).toMatchObject({ key, size: body.length, etag: put.etag });
+    expect(head!.lastModified).toBeInstanceOf(Date);
+    expect(Math.abs(head!.lastModified.getTime() - Date.now())).toBeLessThan(10 * 60_000);
+
+    expect(await readAll((await b.getStream(key))!)).toEqual(body);
+    expect(await readAll((await b.getStream(key, { start: 0, end: 0 }))!)).toEqual(Buffer.from("h"));
+    expect(await readAll((await b.getStream(key, { start: 7, end: 13 }))!)).toEqual(Buffer.from("backend"));
+    expect((await b.getBytes(key, { start: 2, end: 4 }))!.body).toEqual(Buffer.from("llo"));
+    // An end past the last byte is clamped; a start at or past the end reads nothing.
+    expect(await readAll((await b.getStream(key, { start: 12, end: 1000 }))!)).toEqual(Buffer.from("nd"));
+    expect(await readAll((await b.getStream(key, { start: 14, end: 20 }))!)).toEqual(Buffer.alloc(0));
+    expect(await b.getBytes(key, { start: 14, end: 20 })).toEqual({ body: Buffer.alloc(0), etag: put.etag });
+  });
+
+  it("answers null, not an error, for a missing key", async () => {
+    const key = "operations/missing/artifacts/nothing.bin";
+    expect(await b.getStream(key)).toBeNull();
+    expect(await b.getStream(key, { start: 0, end: 10 })).toBeNull();
+    expect(await b.getBytes(key)).toBeNull();
+    expect(await b.head(key)).toBeNull();
+  });
+
+  it("stores an empty object", async () => {
+    const key = "operations/empty/artifacts/zero";
+    const put = await b.put(key, Buffer.alloc(0));
+    expect(put.size).toBe(0);
+    expect(await b.getBytes(key)).toEqual({ body: Buffer.alloc(0), etag: put.etag });
+    expect(await readAll((await b.getStream(key))!)).toEqual(Buffer.alloc(0));
+    expect((await b.head(key))!.size).toBe(0);
+    const fromStream = await b.put(`${key}-stream`, Readable.from([]));
+    expect(fromStream.size).toBe(0);
+    expect((await b.head(`${key}-stream`))!.size).toBe(0);
+  });
+
+  it("streams a body larger than one part (multipart on S3) and reads ranges across parts", async () => {
+    const key = "operations/big/artifacts/blob.bin";
+    const data = bytes(11 * MiB + 12345, 7);
+    const put = await b.put(key, chunked(data));
+    expect(put.size).toBe(data.length);
+    const head = await b.head(key);
+    expect(head).toMatchObject({ size: data.length, etag: put.etag });
+    expect(sha(await readAll((await b.getStream(key))!))).toBe(sha(data));
+    const start = 5 * MiB - 10;
+    const end = 10 * MiB + 10;
+    expect(sha(await readAll((await b.getStream(key, { start, end }))!))).toBe(sha(data.subarray(start, end + 1)));
+  });
+
+  it("gives every write a new strong ETag, even for the same bytes", async () => {
+    const key = "operations/etag/metadata.json";
+    const first = await b.put(key, Buffer.from("same"));
+    const second = await b.put(key, Buffer.from("same"));
+    const other = await b.put(key, Buffer.from("diff"));
+    expect(other.etag).not.toBe(first.etag);
+    if (kind === "local") expect(second.etag).not.toBe(first.etag);
+    // S3 ETags of single-part objects are content MD5s: equal bytes, equal tags (still strong).
+    else expect(second.etag).toBe(first.etag);
+  });
+
+  it("writes conditionally: create once, update only from the current ETag", async () => {
+    const key = "operations/cond/metadata.json";
+    const v1 = await b.putConditional(key, Buffer.from('{"v":1}'), { ifNoneMatch: "*" });
+    expect((await b.getBytes(key))!).toEqual({ body: Buffer.from('{"v":1}'), etag: v1.etag });
+
+    await expect(b.putConditional(key, Buffer.from('{"v":"again"}'), { ifNoneMatch: "*" })).rejects.toThrow(
+      new PreconditionFailedError(key),
+    );
+    const v2 = await b.putConditional(key, Buffer.from('{"v":2}'), { ifMatch: v1.etag });
+    expect(v2.etag).not.toBe(v1.etag);
+    expect((await b.head(key))!.etag).toBe(v2.etag);
+
+    // A stale ETag loses, and so does a quoted one (as HTTP headers carry them).
+    const stale = b.putConditional(key, Buffer.from('{"v":"stale"}'), { ifMatch: v1.etag });
+    await expect(stale).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(stale).rejects.toThrow(`precondition failed for ${key}`);
+    const v3 = await b.putConditional(key, Buffer.from('{"v":3}'), { ifMatch: `"${v2.etag}"` });
+    expect((await b.getBytes(key))!).toEqual({ body: Buffer.from('{"v":3}'), etag: v3.etag });
+
+    // If-Match on a key that does not exist fails the condition too.
+    await expect(b.putConditional("operations/cond/none.json", Buffer.from("{}"), { ifMatch: v3.etag })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    expect(await b.head("operations/cond/none.json")).toBeNull();
+  });
+
+  it("lists in key (byte) order with pagination, and lists operation prefixes", async () => {
+    // "-" (0x2d) and "." (0x2e) sort before "/" (0x2f): a naive directory walk gets this wrong.
+    const names = ["o1/metadata.json", "o1/artifacts/a.txt", "o1/artifacts/a-b.txt", "o1/artifacts/a/b.txt", "o1-x/metadata.json", "o2/artifacts/Z", "o1.5/x"];
+    for (let i = 0; i < 20; i++) names.push(`o3/artifacts/n${String(i).padStart(2, "0")}.tmp-${i}`);
+    const prefix = "listing/";
+    await Promise.all(names.map((n, i) => b.put(prefix + n, Buffer.from(`#${i}`))));
+
+    const listed = await collect(b.list(prefix));
+    const expected = names.map((n) => prefix + n).sort(byteOrder);
+    expect(listed.map((o) => o.key)).toEqual(expected);
+    expect(listed.find((o) => o.key === `${prefix}o1/artifacts/a.txt`)).toMatchObject({ size: 2 }); // "#1"
+    const byKey = new Map(listed.map((o: ObjectInfo) => [o.key, o]));
+    expect(byKey.get(`${prefix}o2/artifacts/Z`)!.etag).toBe((await b.head(`${prefix}o2/artifacts/Z`))!.etag);
+
+    // A prefix that ends mid-name, as S3 matches it.
+    expect((await collect(b.list(`${prefix}o1`))).map((o) => o.key)).toEqual(expected.filter((k) => k.startsWith(`${prefix}o1`)));
+    expect((await collect(b.list(`${prefix}o1/artifacts/a`))).map((o) => o.key)).toEqual([
+      `${prefix}o1/artifacts/a-b.txt`,
+      `${prefix}o1/artifacts/a.txt`,
+      `${prefix}o1/artifacts/a/b.txt`,
+    ]);
+    expect(await collect(b.list("listing-none/"))).toEqual([]);
+
+    expect(await collect(b.listPrefixes(prefix))).toEqual([`${prefix}o1-x/`, `${prefix}o1.5/`, `${prefix}o1/`, `${prefix}o2/`, `${prefix}o3/`]);
+    expect(await collect(b.listPrefixes(`${prefix}o1/`))).toEqual([`${prefix}o1/artifacts/`]);
+    expect(await collect(b.listPrefixes(`${prefix}o1`))).toEqual([`${prefix}o1-x/`, `${prefix}o1.5/`, `${prefix}o1/`]);
+    expect(await collect(b.listPrefixes("listing-none/"))).toEqual([]);
+  });
+
+  it("deletes in batches, ignores missing keys, and leaves the rest", async () => {
+    const prefix = "operations/del/";
+    const keys = Array.from({ length: 25 }, (_, i) => `${prefix}artifacts/f${String(i).padStart(2, "0")}`);
+    await Promise.all(keys.map((k) => b.put(k, Buffer.from(k))));
+    await b.put(`${prefix}metadata.json`, Buffer.from("{}"));
+    await b.delete([...keys, `${prefix}artifacts/never-existed`]);
+    expect((await collect(b.list(prefix))).map((o) => o.key)).toEqual([`${prefix}metadata.json`]);
+    expect(await b.head(keys[0]!)).toBeNull();
+    await b.delete([`${prefix}metadata.json`]);
+    expect(await collect(b.list(prefix))).toEqual([]);
+    expect(await collect(b.listPrefixes("operations/"))).not.toContain(prefix);
+    await b.delete([]);
+  });
+
+  it("leaves nothing behind when the body stream fails, and rethrows the body's error", async () => {
+    const key = "operations/broken/artifacts/upload.bin";
+    const boom = new Error("client went away");
+    // Past one part, so S3 has a multipart upload in flight when the body fails.
+    const first = bytes(6 * MiB, 3);
+    async function* body() {
+      yield first.subarray(0, 3 * MiB);
+      yield first.subarray(3 * MiB);
+      await new Promise((r) => setTimeout(r, 50));
+      throw boom;
+    }
+    const before = await h.leftovers();
+    const put = b.put(key, Readable.from(body()));
+    await expect(put).rejects.toBe(boom);
+    expect(await b.head(key)).toBeNull();
+    expect(await collect(b.list("operations/broken/"))).toEqual([]);
+    expect(await h.leftovers()).toBe(before);
+
+    const small = Readable.from(
+      (async function* () {
+        yield Buffer.from("a few bytes");
+        throw boom;
+      })(),
+    );
+    await expect(b.put(key, small)).rejects.toBe(boom);
+    expect(await b.head(key)).toBeNull();
+    expect(await h.leftovers()).toBe(before);
+  });
+
+  it("sweeps leftovers of interrupted writes", async () => {
+    const prefix = "operations/";
+    await b.sweepTemporary(prefix, new Date(Date.now() + 60_000));
+    expect(await h.leftovers()).toBe(0);
+    await h.makeLeftover(`${prefix}crashed/artifacts/a.bin`);
+    await h.makeLeftover(`${prefix}crashed/artifacts/b.bin`);
+    expect(await h.leftovers()).toBe(2);
+    if (kind === "local") {
+      // Younger than the cutoff: kept. (moto reports every upload as initiated in 2010, so this
+      // half cannot be checked there.)
+      expect(await b.sweepTemporary(prefix, new Date(Date.now() - 4 * 3600_000))).toBe(0);
+      expect(await h.leftovers()).toBe(2);
+    }
+    expect(await b.sweepTemporary(prefix, new Date(Date.now() - 60_000))).toBe(2);
+    expect(await h.leftovers()).toBe(0);
+    expect(await b.sweepTemporary(prefix, new Date(Date.now() + 60_000))).toBe(0);
+  });
+
+  it("checks the bucket and reports the server's clock", async () => {
+    const check = await b.checkBucket();
+    if (kind === "local") {
+      expect(check).toEqual({ serverDate: undefined });
+    } else {
+      expect(check.serverDate).toBeInstanceOf(Date);
+      // Same machine: the HTTP Date (second resolution) is within a minute of ours.
+      expect(Math.abs(check.serverDate!.getTime() - Date.now())).toBeLessThan(60_000);
+    }
+  });
+
+  it("reports lifecycle rules", async () => {
+    if (!h.setLifecycle) {
+      expect(await b.getLifecycleRules()).toBeNull();
+      return;
+    }
+    expect(await b.getLifecycleRules()).toEqual([]);
+    await h.setLifecycle([
+      { id: "expire-operations", prefix: "operations/", days: 8 },
+      { id: "off", prefix: "other/", days: 1, enabled: false },
+    ]);
+    expect(await b.getLifecycleRules()).toEqual([{ id: "expire-operations", prefix: "operations/", expirationDays: 8 }]);
+  });
+});
