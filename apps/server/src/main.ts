@@ -1,0 +1,52 @@
+// `pnpm start`: the server on the configured storage (local disk when nothing is configured).
+import { ArtifactError, loadConfig, type ArtifactsConfig } from "@personal-server/artifacts";
+import { buildServer } from "./app.js";
+import { shutdownOnSignals, startServer } from "./start.js";
+import { resolveWriterToken } from "./writer-token.js";
+
+function fail(error: unknown): never {
+  if (error instanceof ArtifactError) {
+    console.error(`artifacts server: ${error.message}`);
+    const problems = error.details?.problems;
+    if (Array.isArray(problems)) {
+      for (const p of problems as { variable: string; message: string }[]) console.error(`  ${p.variable}: ${p.message}`);
+    }
+    if (error.hint !== undefined) console.error(`  hint: ${error.hint}`);
+  } else if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+    console.error(`artifacts server: ${(error as Error).message}; set PORT to a free port`);
+  } else {
+    console.error("artifacts server: failed to start:", error);
+  }
+  process.exit(1);
+}
+
+function describeStorage(config: ArtifactsConfig): string {
+  const s = config.storage;
+  if (s.kind === "local") return `local (${s.dir})`;
+  if (s.kind === "s3") return `s3 (bucket ${s.bucket} at ${s.endpoint})`;
+  return `r2 (bucket ${s.bucket}, jurisdiction ${s.jurisdiction})`;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const writer = resolveWriterToken(config);
+  const app = await buildServer(config, { writerToken: writer.token });
+  shutdownOnSignals(app);
+  const running = await startServer(app, config);
+
+  const keySource = config.masterKeySource;
+  const lines = [
+    `artifacts server listening on ${running.url}`,
+    `  storage:      ${describeStorage(config)}`,
+    keySource.kind === "file"
+      ? `  master key:   ${keySource.path} (mode 0600${keySource.generated ? ", generated now" : ""}; whoever holds it can read every artifact)`
+      : "  master key:   from ARTIFACTS_MASTER_KEY(S)",
+    writer.source.kind === "file"
+      ? `  writer token: ${writer.source.path} (mode 0600${writer.source.created ? ", generated now" : ""})`
+      : "  writer token: from ARTIFACTS_WRITER_TOKEN",
+    `  audience:     ${config.audience ?? `http://localhost:${running.port} or http://127.0.0.1:${running.port}`}`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+main().catch(fail);

@@ -1,0 +1,64 @@
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+
+/** A listening server. */
+export interface RunningServer {
+  /** Base URL clients use (`http://<host>:<port>`, the actual port when listening on 0). */
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Starts listening on `host`:`port` (port 0 picks a free one). */
+export async function startServer(app: FastifyInstance, listen: { host: string; port: number }): Promise<RunningServer> {
+  await app.listen({ host: listen.host, port: listen.port });
+  const { port } = app.server.address() as AddressInfo;
+  const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+  return { url: `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`, port, close: () => app.close() };
+}
+
+/** Options of {@link shutdownOnSignals}. */
+export interface ShutdownOptions {
+  /** How long in-flight requests may take to finish before their connections are cut. Default 30 s. */
+  graceMs?: number;
+  /** Called with the exit code once the server has closed (default: process.exit). */
+  exit?: (code: number) => void;
+}
+
+/**
+ * On SIGTERM or SIGINT: stop accepting connections, let in-flight requests finish (at most
+ * `graceMs`; then their connections are cut), close the store, and exit 0. A second signal exits at once.
+ */
+export function shutdownOnSignals(app: FastifyInstance, options: ShutdownOptions = {}): void {
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const graceMs = options.graceMs ?? 30_000;
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      app.log.warn({ signal }, "second signal: exiting now");
+      exit(1);
+      return;
+    }
+    closing = true;
+    app.log.info({ signal, graceMs }, "shutting down: no new connections; waiting for in-flight requests");
+    const force = setTimeout(() => {
+      app.log.warn("grace period over: closing the remaining connections");
+      app.server.closeAllConnections();
+    }, graceMs);
+    force.unref();
+    app.close().then(
+      () => {
+        clearTimeout(force);
+        app.log.info("server closed");
+        exit(0);
+      },
+      (error: unknown) => {
+        app.log.error({ err: error }, "error while closing");
+        exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
