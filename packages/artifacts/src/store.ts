@@ -16,6 +16,7 @@ import {
   newDataKey,
   parseHeader,
   planRange,
+  plaintextSize,
   unwrapDataKey,
   wrapDataKey,
 } from "./crypto.js";
@@ -414,7 +415,8 @@ class Store implements ArtifactStore {
     const entry = findEntry(metadata, path);
     const info = artifactInfo(entry);
     const key = artifactObjectKey(operationId, path);
-    if (encryptedSize(entry.size, entry.chunkSize) !== entry.encryptedSize) {
+    // plaintextSize refuses an edited chunk size as `integrity` (encryptedSize would call it invalid input).
+    if (plaintextSize(entry.encryptedSize, entry.chunkSize) !== entry.size) {
       throw new IntegrityError(`metadata sizes of ${path} do not agree`);
     }
     const dataKey = this.unwrap(metadata);
@@ -465,7 +467,13 @@ class Store implements ArtifactStore {
       source?.destroy();
       throw error;
     }
-    const decrypt = createDecryptStream({ dataKey, operationId, path, expectedChunkSize: entry.chunkSize });
+    const decrypt = createDecryptStream({
+      dataKey,
+      operationId,
+      path,
+      expectedChunkSize: entry.chunkSize,
+      expectedPlainSize: entry.size,
+    });
     return { info, body: pipeline(source!, decrypt, () => {}) };
   }
 
