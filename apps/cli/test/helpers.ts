@@ -1,0 +1,128 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Readable } from "node:stream";
+import { createArtifactStore, loadConfig, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
+import { freshBucket } from "../../../test-support/s3.js";
+import { run } from "../src/main.js";
+
+/** Obviously fake master keys (never real secrets). */
+export const KEY_A = `key-a:${Buffer.alloc(32, 0x11).toString("base64")}`;
+export const KEY_B = `key-b:${Buffer.alloc(32, 0x22).toString("base64")}`;
+export const GRANTEE = "0x00000000000000000000000000000000000000aa";
+
+export const REPO_ROOT = resolve(import.meta.dirname, "../../..");
+const MAIN = resolve(import.meta.dirname, "../src/main.ts");
+const TSX = pathToFileURL(resolve(REPO_ROOT, "node_modules/tsx/dist/loader.mjs")).href;
+
+export type Env = Record<string, string>;
+
+/** Output of one CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in-process with captured streams and an explicit environment. */
+export async function cli(argv: string[], env: Env, opts: { tty?: boolean; cwd?: string } = {}): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const code = await run(argv, {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: opts.tty === true },
+    env,
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+  });
+  return { code, stdout, stderr };
+}
+
+/** Runs the CLI with --json and parses stdout. */
+export async function cliJson<T = Record<string, unknown>>(argv: string[], env: Env): Promise<{ code: number; json: T; stderr: string }> {
+  const r = await cli([...argv, "--json"], env);
+  try {
+    return { code: r.code, json: JSON.parse(r.stdout) as T, stderr: r.stderr };
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/** The CLI as a real child process (`node --conditions=source --import tsx main.ts`), like `pnpm artifacts`. */
+export function spawnCli(argv: string[], env: Env, cwd: string) {
+  return spawn(process.execPath, ["--conditions=source", "--import", TSX, MAIN, ...argv], {
+    cwd,
+    // Only what the child needs: PATH for nothing else, HOME for tsx's cache; no developer .env leaks in (cwd is a temp dir).
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Runs a child CLI to completion. */
+export async function runChild(argv: string[], env: Env, cwd: string): Promise<CliResult> {
+  const child = spawnCli(argv, env, cwd);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const code = await new Promise<number>((r) => child.once("close", (c) => r(c ?? -1)));
+  return { code, stdout, stderr };
+}
+
+export function tempDir(label: string): string {
+  return mkdtempSync(join(tmpdir(), `psa-cli-${label}-`));
+}
+
+/** Environment of a local store in a fresh directory. */
+export function localEnv(extra: Env = {}): Env {
+  return { ARTIFACTS_LOCAL_DIR: join(tempDir("local"), "store"), ARTIFACTS_MASTER_KEYS: KEY_A, ...extra };
+}
+
+/** Environment of an S3 store on a fresh moto bucket. */
+export async function s3Env(label: string, extra: Env = {}): Promise<Env & { S3_ENDPOINT: string; S3_BUCKET: string }> {
+  const bucket = await freshBucket(undefined, label);
+  return {
+    ...bucket.env,
+    ARTIFACTS_LOCAL_DIR: join(tempDir("s3"), "unused"),
+    ARTIFACTS_MASTER_KEYS: KEY_A,
+    ARTIFACTS_S3_TIMEOUT_MS: "10000",
+    ...extra,
+  };
+}
+
+export function storeFor(env: Env, options: StoreOptions = {}): ArtifactStore {
+  return createArtifactStore(loadConfig(env), options);
+}
+
+export async function readAll(body: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of body) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** A TCP port nobody listens on (bound, then closed). */
+export async function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sets an expiration lifecycle rule on a moto bucket (moto ignores signatures: a raw PUT works). */
+export async function putLifecycle(endpoint: string, bucket: string, prefix: string, days: number): Promise<void> {
+  const xml =
+    `<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>expire-operations</ID>` +
+    `<Filter><Prefix>${prefix}</Prefix></Filter><Status>Enabled</Status><Expiration><Days>${days}</Days></Expiration></Rule></LifecycleConfiguration>`;
+  const md5 = createHash("md5").update(xml).digest("base64");
+  const res = await fetch(`${endpoint}/${bucket}?lifecycle`, { method: "PUT", body: xml, headers: { "Content-MD5": md5, "Content-Type": "application/xml" } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`PutBucketLifecycleConfiguration failed: HTTP ${res.status} ${text.slice(0, 300)}`);
+}
