@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, utimesSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Readable } from "node:stream";
-import { createArtifactStore, loadConfig, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
+import { createArtifactStore, loadConfig, openBackend, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
 import { freshBucket } from "../../../test-support/s3.js";
 import { run } from "../src/main.js";
 
@@ -125,4 +125,72 @@ export async function putLifecycle(endpoint: string, bucket: string, prefix: str
   const res = await fetch(`${endpoint}/${bucket}?lifecycle`, { method: "PUT", body: xml, headers: { "Content-MD5": md5, "Content-Type": "application/xml" } });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`PutBucketLifecycleConfiguration failed: HTTP ${res.status} ${text.slice(0, 300)}`);
+}
+
+export type Kind = "local" | "s3";
+
+/** A store fixture for usage/cleanup: live and expired operations, and orphans of known ages. */
+export interface Fixture {
+  env: Env;
+  live: string[];
+  expired: string[];
+  /** Orphan keys older than 24 h (local only: S3 cannot backdate an object). */
+  oldOrphans: string[];
+  /** Orphan keys just written (kept by the sweep). */
+  youngOrphans: string[];
+}
+
+export async function envFor(kind: Kind, label: string, extra: Env = {}): Promise<Env> {
+  return kind === "local" ? localEnv(extra) : s3Env(label, extra);
+}
+
+/**
+ * Two live operations (2 and 1 artifacts), two expired ones (created by a store whose clock is
+ * 10 days back, with the 7-day TTL), a young orphan object in a live operation and, on local
+ * storage, an old orphan and an old metadata-less prefix (mtime set 2 days back).
+ */
+export async function makeFixture(kind: Kind, label: string): Promise<Fixture> {
+  const env = await envFor(kind, label);
+  const now = new Date();
+  const past = storeFor(env, { now: () => new Date(now.getTime() - 10 * 86_400_000) });
+  const present = storeFor(env);
+  const expired: string[] = [];
+  for (const agent of ["old-a", "old-b"]) {
+    const op = await past.createOperation({ grantee: GRANTEE, agent });
+    await past.putArtifact(op.operationId, "report.txt", `expired ${agent}`);
+    expired.push(op.operationId);
+  }
+  const live: string[] = [];
+  const big = await present.createOperation({ grantee: GRANTEE, agent: "big" });
+  await present.putArtifact(big.operationId, "a.bin", Buffer.alloc(200_000, 1));
+  await present.putArtifact(big.operationId, "b.bin", Buffer.alloc(100_000, 2));
+  live.push(big.operationId);
+  const small = await present.createOperation({ grantee: GRANTEE, agent: "small" });
+  await present.putArtifact(small.operationId, "c.txt", "small");
+  live.push(small.operationId);
+  await Promise.all([past.close(), present.close()]);
+
+  const backend = await openBackend(loadConfig(env).storage, { timeoutMs: 10_000, connectTimeoutMs: 5000 });
+  const youngOrphans = [`operations/${small.operationId}/artifacts/crashed-upload.bin`];
+  await backend.put(youngOrphans[0]!, Buffer.alloc(1000, 3));
+  const oldOrphans: string[] = [];
+  if (kind === "local") {
+    oldOrphans.push(`operations/${big.operationId}/artifacts/old-crash.bin`, "operations/ghost_1/artifacts/x.bin");
+    const twoDaysAgo = new Date(now.getTime() - 2 * 86_400_000);
+    for (const key of oldOrphans) {
+      await backend.put(key, Buffer.alloc(500, 4));
+      utimesSync(join(env.ARTIFACTS_LOCAL_DIR!, key), twoDaysAgo, twoDaysAgo);
+    }
+  }
+  await backend.close();
+  return { env, live, expired, oldOrphans, youngOrphans };
+}
+
+/** Every key under operations/. */
+export async function listKeys(env: Env): Promise<string[]> {
+  const backend = await openBackend(loadConfig(env).storage, { timeoutMs: 10_000, connectTimeoutMs: 5000 });
+  const keys: string[] = [];
+  for await (const o of backend.list("operations/")) keys.push(o.key);
+  await backend.close();
+  return keys;
 }

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { createArtifactStore, metadataKey, OPERATIONS_PREFIX, type SweepResult } from "@personal-server/artifacts";
+import { createArtifactStore, OPERATIONS_PREFIX, type SweepResult } from "@personal-server/artifacts";
 import { config, describeStorage, withBackend } from "../context.js";
 import { formatBytes } from "../format.js";
 import { type Io, printJson, println } from "../io.js";
@@ -38,8 +38,8 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
           for await (const op of scanOperations(backend, now)) {
             if (op.expired) {
               found.expiredOperations.push(op.operationId);
-              // Counted like the sweep's deletedObjects: everything but metadata.json.
-              found.expiredObjects += op.objects.filter((o) => o.key !== metadataKey(op.operationId)).length;
+              // Counted like the sweep's deletedObjects: every object, metadata.json included.
+              found.expiredObjects += op.objects.length;
               found.bytes += op.storedBytes;
             } else {
               const orphans = sweepableOrphans(op, now);
@@ -55,7 +55,7 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
           println(
             io,
             `Dry run on ${storage}: nothing deleted.`,
-            `Would delete ${found.expiredOperations.length} expired operation(s) (${found.expiredObjects} objects besides metadata.json) and ${found.orphanObjects} orphaned object(s): ${formatBytes(found.bytes)}.`,
+            `Would delete ${found.expiredOperations.length} expired operation(s) (${found.expiredObjects} objects) and ${found.orphanObjects} orphaned object(s): ${formatBytes(found.bytes)}.`,
           );
           if (found.expiredOperations.length > 0) println(io, `Expired: ${found.expiredOperations.join(", ")}`);
           println(io, "Stale temp files and incomplete multipart uploads are counted only by a real run.");
