@@ -134,9 +134,12 @@ export async function startDanglingMultipartUpload(endpoint: string, bucket: str
   return id;
 }
 
-/** Upload ids of the bucket's unfinished multipart uploads (ListMultipartUploads). */
-export async function listMultipartUploads(endpoint: string, bucket: string): Promise<string[]> {
+/** The bucket's unfinished multipart uploads (ListMultipartUploads, first 1000). */
+export async function listMultipartUploads(endpoint: string, bucket: string): Promise<{ key: string; uploadId: string }[]> {
   const res = await rawS3(endpoint, "GET", `/${bucket}?uploads`);
   if (res.status !== 200) throw new Error(`ListMultipartUploads failed: HTTP ${res.status} ${res.text.slice(0, 300)}`);
-  return [...res.text.matchAll(/<UploadId>([^<]+)<\/UploadId>/g)].map((m) => m[1]!);
+  return [...res.text.matchAll(/<Upload>([\s\S]*?)<\/Upload>/g)].map((m) => ({
+    key: /<Key>([^<]*)<\/Key>/.exec(m[1]!)?.[1] ?? "",
+    uploadId: /<UploadId>([^<]*)<\/UploadId>/.exec(m[1]!)?.[1] ?? "",
+  }));
 }

@@ -266,7 +266,8 @@ export class S3Backend implements Backend {
       return new StorageUnavailableError(`storage failed (${code}, HTTP ${status}; ${where})`, { cause: e, details });
     }
     const message = e instanceof Error ? e.message : String(e);
-    const timedOut = code === "TimeoutError" || code === "RequestTimeout" || errno === "ETIMEDOUT";
+    // The HTTP handler renames ECONNRESET/EPIPE failures "TimeoutError" too: the errno decides.
+    const timedOut = errno === "ETIMEDOUT" || ((code === "TimeoutError" || code === "RequestTimeout") && !(errno && NETWORK_CODES.has(errno)));
     if (timedOut || (errno !== undefined && NETWORK_CODES.has(errno)) || /socket hang up/i.test(message)) {
       const what = timedOut ? `timed out after ${this.timeoutMs} ms` : `${errno ?? code}: ${message.slice(0, 200)}`;
       return new StorageUnavailableError(`cannot reach storage at ${this.endpoint} (${what}; ${where})`, {
