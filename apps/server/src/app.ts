@@ -228,12 +228,18 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   // Bodies are streams for the handlers to consume (or not): no parser reads them up front.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null));
-  app.setErrorHandler((error, request, reply) => sendError(request, reply, error));
   // Returning the reply tells Fastify the answer is in hand (a stream may still be flowing).
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     await dispatch(request, reply);
     return reply;
   };
+  app.setErrorHandler(async (error, request, reply) => {
+    // Fastify refuses an unparseable Content-Type before any handler runs. Our handlers read bodies
+    // themselves, so run the route anyway: it authenticates first, then the store judges the type (400).
+    if ((error as { code?: string }).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return handle(request, reply);
+    sendError(request, reply, error);
+    return reply;
+  });
   app.setNotFoundHandler(handle);
   app.all("*", handle);
 
