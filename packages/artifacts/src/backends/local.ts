@@ -314,8 +314,8 @@ export class LocalBackend implements Backend {
    * across processes on one filesystem. Returns the release function.
    */
   private async lock(key: string): Promise<() => Promise<void>> {
-    const dir = join(this.root, LOCK_DIR);
-    const path = join(dir, `${createHash("sha256").update(key).digest("hex").slice(0, 40)}.lock`);
+    const path = lockFileFor(this.root, key);
+    const dir = dirname(path);
     const deadline = Date.now() + this.lockWaitMs;
     let wait = 2;
     for (;;) {
@@ -531,6 +531,11 @@ export class LocalBackend implements Backend {
   async close(): Promise<void> {
     // Nothing held between calls.
   }
+}
+
+/** The lock file `putConditional` uses for `key` (exported for tests and operators). */
+export function lockFileFor(root: string, key: string): string {
+  return join(resolve(root), LOCK_DIR, `${createHash("sha256").update(key).digest("hex").slice(0, 40)}.lock`);
 }
 
 /**
