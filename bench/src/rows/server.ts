@@ -1,0 +1,265 @@
+// Rows 5 and 6: the built HTTP server (`node apps/server/dist/main.js`, what `pnpm start` runs).
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { request, type IncomingMessage } from "node:http";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { signRequest } from "@personal-server/artifacts/client";
+import type { PrivateKeyAccount } from "viem/accounts";
+import { benchScript, childEnv, peakRss, startNode, type Child } from "../child.js";
+import {
+  alternate,
+  drain,
+  expectBytes,
+  formatSize,
+  GiB,
+  judge,
+  median,
+  MiB,
+  throughputRow,
+  writeRandomFile,
+  type BenchContext,
+  type MeasuredRow,
+  type RowResult,
+  type Target,
+} from "../harness.js";
+import { benchGrantee, benchMasterKey } from "../sdk.js";
+import { bigInput, bigSize } from "./local.js";
+
+const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const SERVER_MAIN = join(REPO_ROOT, "apps/server/dist/main.js");
+
+/** Newest mtime of the files under `dir` (recursively), 0 when it does not exist. */
+function newest(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) latest = Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return latest;
+}
+
+/**
+ * Builds the server and the SDK when their dist/ is missing or older than their sources (a fresh
+ * clone, or sources edited since), the way `pnpm start` does: turbo, cached.
+ */
+export function ensureServerBuilt(log: (m: string) => void): void {
+  const built = existsSync(SERVER_MAIN)
+    ? Math.min(newest(join(REPO_ROOT, "apps/server/dist")), newest(join(REPO_ROOT, "packages/artifacts/dist")))
+    : 0;
+  const sources = Math.max(newest(join(REPO_ROOT, "apps/server/src")), newest(join(REPO_ROOT, "packages/artifacts/src")));
+  if (built > 0 && built >= sources) return;
+  log("building the server (turbo run build --filter=@personal-server/server...)");
+  const result = spawnSync("pnpm", ["exec", "turbo", "run", "build", "--filter=@personal-server/server...", "--output-logs=errors-only"], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (result.status !== 0 || !existsSync(SERVER_MAIN)) throw new Error(`building the server failed (exit ${result.status})`);
+}
+
+/** A port that was free a moment ago (the server takes its port from PORT, and so does its audience). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** The real server on local storage in a fresh directory. */
+interface RunningServer {
+  child: Child;
+  base: string;
+  writerToken: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
+  const dir = await mkdtemp(join(ctx.dir, "server-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const writerToken = randomBytes(32).toString("base64url");
+  const child = await startNode([SERVER_MAIN], {
+    // Outside the repository, so no .env there is picked up.
+    cwd: dir,
+    env: childEnv({
+      ARTIFACTS_LOCAL_DIR: join(dir, "data"),
+      ARTIFACTS_MASTER_KEY: benchMasterKey(),
+      ARTIFACTS_WRITER_TOKEN: writerToken,
+      ARTIFACTS_SWEEP_INTERVAL: "0",
+      ARTIFACTS_MAX_BYTES: String(8 * GiB),
+      ARTIFACTS_AUDIENCE: base,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      NODE_ENV: "production",
+    }),
+    ready: /listening on (http:\/\/\S+)/,
+  });
+  return {
+    child,
+    base,
+    writerToken,
+    dir,
+    stop: async () => {
+      await child.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One HTTP request with node:http; resolves with the response (body unread). */
+function send(
+  url: string,
+  options: { method: string; headers?: Record<string, string | number>; body?: string | NodeJS.ReadableStream },
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: options.method, headers: options.headers, agent: false }, resolve);
+    req.once("error", reject);
+    if (options.body === undefined) req.end();
+    else if (typeof options.body === "string") req.end(options.body);
+    else pipeline(options.body, req).catch(reject);
+  });
+}
+
+async function text(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Creates an operation and uploads `file` as `data.bin` through the server; returns the download path. */
+async function uploadThroughServer(server: RunningServer, grantee: string, file: string, size: number): Promise<string> {
+  const auth = { authorization: `Bearer ${server.writerToken}` };
+  const created = await send(`${server.base}/api/v1/operations`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ grantee, agent: "bench" }),
+  });
+  const createdBody = await text(created);
+  if (created.statusCode !== 201) throw new Error(`create operation: HTTP ${created.statusCode} ${createdBody}`);
+  const { operationId } = JSON.parse(createdBody) as { operationId: string };
+  const path = `/api/v1/operations/${operationId}/artifacts/data.bin`;
+  const put = await send(`${server.base}${path}`, {
+    method: "PUT",
+    headers: { ...auth, "content-type": "application/octet-stream", "content-length": size },
+    body: createReadStream(file),
+  });
+  const putBody = await text(put);
+  if (put.statusCode !== 201) throw new Error(`upload: HTTP ${put.statusCode} ${putBody}`);
+  return path;
+}
+
+/** GET with the grantee's signature; reads the body to the end and returns its length. */
+async function download(server: RunningServer, account: PrivateKeyAccount, path: string, authorization?: string): Promise<number> {
+  const auth = authorization ?? (await signRequest(account, { audience: server.base, method: "GET", uri: path }));
+  const res = await send(`${server.base}${path}`, { method: "GET", headers: { authorization: auth } });
+  if (res.statusCode !== 200) throw new Error(`download: HTTP ${res.statusCode} ${await text(res)}`);
+  return drain(res);
+}
+
+/** Row 5: downloading through the server vs a plain node:http file server, same client. */
+export async function row5(ctx: BenchContext): Promise<RowResult> {
+  ensureServerBuilt(ctx.log);
+  const size = bigSize(ctx);
+  const input = await bigInput(ctx);
+  const account = benchGrantee();
+  const server = await startRealServer(ctx);
+  let plain: Child | undefined;
+  try {
+    const path = await uploadThroughServer(server, account.address, input, size);
+    plain = await startNode(["--import", import.meta.resolve("tsx"), benchScript("file-server.ts"), input], {
+      cwd: ctx.dir,
+      env: childEnv({}),
+      ready: /^listening (\d+)$/m,
+    });
+    const plainUrl = `http://127.0.0.1:${plain.ready[1]}/file`;
+    const times = await alternate(
+      ctx,
+      "row 5",
+      {
+        // Each request is signed with a fresh nonce before the clock starts.
+        prepare: () => signRequest(account, { audience: server.base, method: "GET", uri: path }),
+        run: async (authorization) => expectBytes("server download", await download(server, account, path, authorization), size),
+      },
+      {
+        run: async () => {
+          const res = await send(plainUrl, { method: "GET" });
+          if (res.statusCode !== 200) throw new Error(`plain download: HTTP ${res.statusCode}`);
+          expectBytes("plain download", await drain(res), size);
+        },
+      },
+    );
+    return throughputRow(
+      {
+        id: "5",
+        figure: `HTTP download through the server (${formatSize(size)}) vs plain node:http file server, 127.0.0.1`,
+        unit: "MiB/s",
+        target: { kind: "min-ratio", ratio: 0.7 },
+        note:
+          "ours: GET /api/v1/operations/:id/artifacts/:path with a Web3Signed grantee signature (signed before timing) against node apps/server/dist/main.js on local storage; " +
+          "baseline: node:http server in its own process, pipeline(createReadStream(plaintext file), res); same node:http client, body read to the end",
+      },
+      size / MiB,
+      times,
+    );
+  } finally {
+    await plain?.stop();
+    await server.stop();
+  }
+}
+
+/** Row 6: the server's peak RSS through an upload and a download, small vs large artifact. */
+export async function row6(ctx: BenchContext): Promise<RowResult> {
+  ensureServerBuilt(ctx.log);
+  const small = ctx.quick ? 16 * MiB : 256 * MiB;
+  const large = ctx.quick ? 64 * MiB : 2 * GiB;
+  const target: Target = { kind: "max-and-flat", max: 128, growth: 1.1 };
+  const files = { small: join(ctx.dir, `r6-${small}.bin`), large: join(ctx.dir, `r6-${large}.bin`) };
+  await writeRandomFile(files.small, small);
+  await writeRandomFile(files.large, large);
+  const account = benchGrantee();
+
+  /** A fresh server per run (VmHWM only ever grows), one upload and one download, then its VmHWM in MiB. */
+  const side = (file: string, size: number) => ({
+    prepare: () => startRealServer(ctx),
+    run: async (server: RunningServer) => {
+      const path = await uploadThroughServer(server, account.address, file, size);
+      expectBytes("server download", await download(server, account, path), size);
+      return (await peakRss(server.child.pid)) / MiB;
+    },
+    cleanup: (server: RunningServer) => server.stop(),
+  });
+  try {
+    const peaks = await alternate(ctx, "row 6", side(files.large, large), side(files.small, small));
+    const ours = median(peaks.a);
+    const baseline = median(peaks.b);
+    const ratio = ours / baseline;
+    const row: MeasuredRow = {
+      id: "6",
+      figure: `Server peak RSS (VmHWM) through upload + download: ${formatSize(large)} vs ${formatSize(small)}`,
+      unit: "MiB",
+      ours,
+      baseline,
+      ratio,
+      target,
+      met: judge(target, ours, ratio),
+      note:
+        `ours: VmHWM of a fresh node apps/server/dist/main.js after a ${formatSize(large)} PUT and GET; ` +
+        `baseline: the same with ${formatSize(small)}; ratio > 1 would mean memory grows with size`,
+      samples: { ours: peaks.a, baseline: peaks.b },
+    };
+    return row;
+  } finally {
+    await rm(files.small, { force: true });
+    await rm(files.large, { force: true });
+  }
+}
+
