@@ -1,0 +1,243 @@
+// The real server process, started the way the README does (built JS, `node apps/server/dist/main.js`,
+// configuration from the environment), with `pnpm smoke` run against it on local storage and on S3,
+// and a SIGTERM that arrives in the middle of a download.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createWriterClient } from "@personal-server/artifacts/client";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { freshBucket } from "../../../test-support/s3.js";
+import { TEST_MASTER_KEY, WRITER_TOKEN, patternBytes, sha256, signedFor, wallet } from "./helpers.js";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const MAIN = join(ROOT, "apps/server/dist/main.js");
+
+function run(command: string, args: string[], env: Record<string, string>, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves when stdout has a line matching `pattern`. */
+  waitFor(pattern: RegExp): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const started: ChildProcess[] = [];
+afterEach(() => {
+  // A failed test must not leave its server behind.
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
+/** Starts `node apps/server/dist/main.js` with exactly `env` (plus PATH/HOME), in a scratch cwd. */
+function startProcess(env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: mkdtempSync(join(tmpdir(), "psa-cwd-")),
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+  });
+  started.push(child);
+  let out = "";
+  let err = "";
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const check = () => {
+    for (const waiter of [...waiters]) {
+      const line = out.split("\n").find((l) => waiter.pattern.test(l));
+      if (line !== undefined) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  };
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+    check();
+  });
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const waitFor = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      waiters.push({ pattern, resolve });
+      check();
+      void exited.then(({ code }) => reject(new Error(`server exited (${code}) before printing ${pattern}:\n${out}\n${err}`)));
+    });
+  return { child, url: "", stdout: () => out, stderr: () => err, waitFor, exited };
+}
+
+async function startListening(env: Record<string, string>): Promise<ServerProcess> {
+  const proc = startProcess(env);
+  const line = await proc.waitFor(/^artifacts server listening on /);
+  return { ...proc, url: line.slice("artifacts server listening on ".length).trim() };
+}
+
+describe("the server process", () => {
+  beforeAll(async () => {
+    // As `pnpm start` does: build the server and its dependencies (a cache hit after `pnpm test`'s build).
+    const build = await run("pnpm", ["exec", "turbo", "run", "build", "--filter=@personal-server/server...", "--output-logs=errors-only"], {
+      TURBO_TELEMETRY_DISABLED: "1",
+      DO_NOT_TRACK: "1",
+    });
+    expect(build.code, build.stdout + build.stderr).toBe(0);
+  }, 240_000);
+
+  it("starts with zero configuration on local storage, prints where its secrets live (never their values), and passes pnpm smoke", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "psa-proc-")), "data");
+    const port = await freePort();
+    const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) });
+    expect(proc.url).toBe(`http://127.0.0.1:${port}`);
+    const out = proc.stdout();
+    expect(out).toContain(`  storage:      local (${dir})`);
+    expect(out).toContain(`  master key:   ${dir}/.master-key (mode 0600, generated now; whoever holds it can read every artifact)`);
+    expect(out).toContain(`  writer token: ${dir}/.writer-token (mode 0600, generated now)`);
+    for (const file of [".master-key", ".writer-token"]) {
+      expect(statSync(join(dir, file)).mode & 0o777).toBe(0o600);
+    }
+    const token = readFileSync(join(dir, ".writer-token"), "utf8").trim();
+    const key = readFileSync(join(dir, ".master-key"), "utf8").trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
+
+    const smoke = await run("pnpm", ["--silent", "smoke"], { BASE_URL: proc.url, ARTIFACTS_LOCAL_DIR: dir });
+    expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
+    expect(smoke.stdout).toContain(`smoke run against ${proc.url}`);
+    expect(smoke.stdout).toMatch(/ok {3}another wallet lists: 403 forbidden/);
+    expect(smoke.stdout).toMatch(/ok {3}stale signature: 401 unauthenticated/);
+    expect(smoke.stdout).toMatch(/ok {3}replayed signature: first use 200, replay 401 unauthenticated/);
+    expect(smoke.stdout).toContain("smoke run passed: 13 checks");
+
+    proc.child.kill("SIGTERM");
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    for (const text of [proc.stdout(), proc.stderr()]) {
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(key);
+    }
+  }, 120_000);
+
+  it("runs on S3 (moto) with the configured secrets and passes pnpm smoke", async () => {
+    const bucket = await freshBucket(undefined, "process");
+    const port = await freePort();
+    const scratch = mkdtempSync(join(tmpdir(), "psa-proc-"));
+    const proc = await startListening({
+      ...bucket.env,
+      ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY,
+      ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN,
+      ARTIFACTS_LOCAL_DIR: scratch,
+      PORT: String(port),
+    });
+    const out = proc.stdout();
+    expect(out).toContain(`  storage:      s3 (bucket ${bucket.bucket} at ${bucket.env.S3_ENDPOINT})`);
+    expect(out).toContain("  master key:   from ARTIFACTS_MASTER_KEY(S)");
+    expect(out).toContain("  writer token: from ARTIFACTS_WRITER_TOKEN");
+
+    const smoke = await run("pnpm", ["--silent", "smoke"], { BASE_URL: proc.url, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, ARTIFACTS_LOCAL_DIR: scratch });
+    expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
+    expect(smoke.stdout).toContain("smoke run passed: 13 checks");
+
+    proc.child.kill("SIGTERM");
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    expect(proc.stdout()).not.toContain(WRITER_TOKEN);
+  }, 120_000);
+
+  it("refuses to start on S3 without a writer token, saying why", async () => {
+    const bucket = await freshBucket(undefined, "notoken");
+    const proc = startProcess({ ...bucket.env, ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY, PORT: String(await freePort()) });
+    expect(await proc.exited).toEqual({ code: 1, signal: null });
+    expect(proc.stderr()).toContain(
+      "artifacts server: ARTIFACTS_WRITER_TOKEN is required with s3 storage (at least 32 characters, e.g. `openssl rand -base64 32`)",
+    );
+  }, 60_000);
+
+  it("SIGTERM during a download: no new connections, the download finishes intact, exit 0", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "psa-proc-")), "data");
+    const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, PORT: String(await freePort()) });
+    const grantee = wallet();
+    const writer = createWriterClient({ baseUrl: proc.url, token: WRITER_TOKEN });
+    const { operationId: id } = await writer.createOperation({ grantee: grantee.address });
+    const data = patternBytes(48 * 1024 * 1024, 21);
+    await writer.upload(id, "long.bin", data);
+
+    const target = `/api/v1/operations/${id}/artifacts/long.bin`;
+    const base = new URL(proc.url);
+    const authorization = await signedFor({ url: proc.url } as Parameters<typeof signedFor>[0], grantee, "GET", target);
+    const hash = createHash("sha256");
+    let received = 0;
+    let firstChunk!: () => void;
+    const gotFirst = new Promise<void>((resolve) => (firstChunk = resolve));
+    let response!: import("node:http").IncomingMessage;
+    const finished = new Promise<{ complete: boolean; status: number }>((resolve, reject) => {
+      const req = httpRequest({ host: base.hostname, port: base.port, path: target, headers: { authorization }, agent: false }, (res) => {
+        response = res;
+        res.on("data", (chunk: Buffer) => {
+          hash.update(chunk);
+          received += chunk.length;
+          if (received === chunk.length) {
+            // Hold the download open: stop reading until the server has been told to stop.
+            res.pause();
+            firstChunk();
+          }
+        });
+        res.on("error", reject);
+        res.on("end", () => resolve({ complete: res.complete, status: res.statusCode ?? 0 }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    await gotFirst;
+    expect(received).toBeLessThan(data.length);
+
+    proc.child.kill("SIGTERM");
+    await proc.waitFor(/shutting down: no new connections/);
+    // The listening socket closes: a new connection is refused (retry while close() is under way;
+    // one that slips in meanwhile is answered 503 or reset, never served).
+    let refused = "";
+    for (let attempt = 0; attempt < 100 && refused !== "ECONNREFUSED"; attempt++) {
+      refused = await new Promise<string>((resolve) => {
+        const probe = httpRequest({ host: base.hostname, port: base.port, path: "/health", agent: false }, (res) => {
+          res.resume();
+          expect(res.statusCode).toBe(503);
+          res.on("end", () => setTimeout(() => resolve(""), 50));
+        });
+        probe.on("error", (e: NodeJS.ErrnoException) => (e.code === "ECONNRESET" ? setTimeout(() => resolve(""), 50) : resolve(e.code ?? "error")));
+        probe.end();
+      });
+    }
+    expect(refused).toBe("ECONNREFUSED");
+    expect(proc.child.exitCode).toBeNull();
+
+    response.resume();
+    const end = await finished;
+    expect(end).toEqual({ complete: true, status: 200 });
+    expect(received).toBe(data.length);
+    expect(hash.digest("hex")).toBe(sha256(data));
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    expect(proc.stdout()).toContain('"msg":"server closed"');
+  }, 120_000);
+});
