@@ -67,7 +67,7 @@ export function createProgress(io: Io, label: string, unit: string): Progress {
       },
     };
   }
-  let nextLine = 1;
+  let nextLine = PLAIN_EVERY;
   let printed = -1;
   const line = (detail?: string) => {
     printed = done;
