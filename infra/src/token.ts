@@ -53,6 +53,20 @@ export function secretAccessKeyOf(tokenValue: string): string {
 }
 
 /**
+ * The account does not list a permission group the tokens need. A RunError, so Pulumi prints
+ * the message alone (it is raised inside an Output, where a plain Error would be dumped whole).
+ */
+export class PermissionGroupError extends pulumi.RunError {
+  constructor(message: string) {
+    super(message);
+    this.name = "PermissionGroupError";
+    // Pulumi also renders the error into a trace event; a source-mapped stack through
+    // ts-node is slow to render and says nothing the message does not.
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+/**
  * Picks the bucket item read/write groups by exact name. Anything else, account-wide
  * "Workers R2 Storage Write" included, is never chosen; a missing or ambiguous name fails.
  */
@@ -60,7 +74,7 @@ export function pickItemGroups(groups: readonly PermissionGroup[]): { read: stri
   const one = (name: string): string => {
     const matches = groups.filter((g) => g.name === name);
     if (matches.length !== 1) {
-      throw new Error(
+      throw new PermissionGroupError(
         `Cloudflare permission group "${name}" ${matches.length === 0 ? "was not found" : `is ambiguous (${matches.length} matches)`} ` +
           `among the ${groups.length} groups this account lists; the bootstrap token needs "Account API Tokens Read" or "Edit"`,
       );

@@ -47,10 +47,12 @@ interface Monitor {
   invokes: string[];
   /** Stack outputs in wire form, once the program has finished. */
   stackOutputs: Record<string, unknown> | undefined;
+  /** Drops every connection at once, as the engine does when a program fails. */
+  stop(): void;
   close(): Promise<void>;
 }
 
-async function startMonitor(): Promise<Monitor> {
+async function startMonitor(groups: readonly { id: string; name: string }[] = FAKE_GROUPS): Promise<Monitor> {
   const registrations: Registration[] = [];
   const invokes: string[] = [];
   const urnTypes = new Map<string, string>();
@@ -67,7 +69,7 @@ async function startMonitor(): Promise<Monitor> {
       invokes.push(token);
       const response = new provproto.InvokeResponse();
       if (token.endsWith(":getAccountApiTokenPermissionGroupsList")) {
-        response.setReturn(structproto.Struct.fromJavaScript({ results: FAKE_GROUPS }));
+        response.setReturn(structproto.Struct.fromJavaScript({ results: groups }));
         callback(null, response);
       } else {
         callback({ code: grpc.status.UNIMPLEMENTED, details: `unexpected invoke ${token}` });
@@ -112,6 +114,7 @@ async function startMonitor(): Promise<Monitor> {
     get stackOutputs() {
       return stackOutputs;
     },
+    stop: () => server.forceShutdown(),
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }
@@ -158,7 +161,12 @@ async function runLikeLanguageHost(monitor: Monitor, config: Record<string, stri
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+    // Once the program has reported an error the engine stops its monitor; without that the
+    // child's idle gRPC connection would keep it alive until the channel times out.
+    if (stderr.includes("error: ")) monitor.stop();
+  });
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   const report = JSON.parse(readFileSync(reportFile, "utf8")) as LoaderReport;
   return { code, stdout, stderr, report };
@@ -274,6 +282,24 @@ describe("the program under Pulumi's own loader (cmd/run + ts-node)", () => {
         'Invalid configuration personal-server-artifacts:accountId: must be 32 hex characters (the Cloudflare account id), got "not-an-account"',
       );
       expect(monitor.registrations.filter((r) => r.type !== STACK_TYPE)).toEqual([]);
+    } finally {
+      await monitor.close();
+    }
+  });
+
+  it("fails clearly when the account lists no bucket item write group, creating no token", async () => {
+    const monitor = await startMonitor(FAKE_GROUPS.filter((g) => g.id !== WRITE_ID));
+    try {
+      const result = await runLikeLanguageHost(
+        monitor,
+        projectConfig({ accountId: ACCOUNT, tokenGenerations: JSON.stringify(["2099-01-01"]) }),
+        workDir,
+      );
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(
+        'Cloudflare permission group "Workers R2 Storage Bucket Item Write" was not found among the 4 groups this account lists',
+      );
+      expect(monitor.registrations.filter((r) => r.type === "cloudflare:index/accountToken:AccountToken")).toEqual([]);
     } finally {
       await monitor.close();
     }
