@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { metadataKey, artifactObjectKey } from "@personal-server/artifacts";
+import { listMultipartUploads, startDanglingMultipartUpload } from "../../../test-support/s3.js";
 import { type Kind, cli, cliJson, listKeys, makeFixture, runChild, tempDir } from "./helpers.js";
 
 describe.each<Kind>(["local", "s3"])("cleanup on %s", (kind) => {
@@ -43,10 +44,13 @@ describe.each<Kind>(["local", "s3"])("cleanup on %s", (kind) => {
 });
 
 describe("cleanup as a child process", () => {
-  it("sweeps a moto bucket and prints JSON", async () => {
+  it("sweeps a moto bucket, incomplete multipart uploads included, and prints JSON", async () => {
     const f = await makeFixture("s3", "cleanup-child");
+    // A crashed uploader's leftover (moto dates every upload 2010, so it is past the 24 h grace).
+    await startDanglingMultipartUpload(f.env.S3_ENDPOINT!, f.env.S3_BUCKET!, `operations/${f.live[0]}/artifacts/crashed.bin`);
     const r = await runChild(["cleanup", "--json"], f.env, tempDir("cwd"));
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, deletedOperations: 2, deletedObjects: 4 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, deletedOperations: 2, deletedObjects: 4, deletedTemporary: 1 });
+    expect(await listMultipartUploads(f.env.S3_ENDPOINT!, f.env.S3_BUCKET!)).toEqual([]);
   });
 });

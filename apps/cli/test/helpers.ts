@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, utimesSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -7,7 +6,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Readable } from "node:stream";
 import { createArtifactStore, loadConfig, openBackend, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
-import { freshBucket } from "../../../test-support/s3.js";
+import { freshBucket, putLifecycleRules } from "../../../test-support/s3.js";
 import { run } from "../src/main.js";
 
 /** Obviously fake master keys (never real secrets). */
@@ -116,15 +115,9 @@ export async function closedPort(): Promise<number> {
   });
 }
 
-/** Sets an expiration lifecycle rule on a moto bucket (moto ignores signatures: a raw PUT works). */
+/** Sets one expiration rule ("expire-operations") on a moto bucket. */
 export async function putLifecycle(endpoint: string, bucket: string, prefix: string, days: number): Promise<void> {
-  const xml =
-    `<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>expire-operations</ID>` +
-    `<Filter><Prefix>${prefix}</Prefix></Filter><Status>Enabled</Status><Expiration><Days>${days}</Days></Expiration></Rule></LifecycleConfiguration>`;
-  const md5 = createHash("md5").update(xml).digest("base64");
-  const res = await fetch(`${endpoint}/${bucket}?lifecycle`, { method: "PUT", body: xml, headers: { "Content-MD5": md5, "Content-Type": "application/xml" } });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`PutBucketLifecycleConfiguration failed: HTTP ${res.status} ${text.slice(0, 300)}`);
+  await putLifecycleRules(endpoint, bucket, [{ id: "expire-operations", prefix, days }]);
 }
 
 export type Kind = "local" | "s3";
