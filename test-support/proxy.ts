@@ -37,7 +37,10 @@ export interface RecordedRequest {
 
 /** How `cut` breaks the link. */
 export type CutMode =
-  /** Accept connections and requests but never answer: a hung store (like SIGSTOP). */
+  /**
+   * Accept connections and requests but never answer, and freeze responses already streaming:
+   * a hung store (like SIGSTOP).
+   */
   | "hang"
   /** Destroy every connection as soon as a request arrives: "socket hang up" / ECONNRESET. */
   | "reset"
@@ -78,6 +81,8 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const held = new Set<Socket>();
+  /** Forwarded exchanges still streaming a response: frozen by cut("hang"). */
+  const streaming = new Set<{ up: IncomingMessage; res: ServerResponse }>();
   let mode: CutMode | undefined;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -135,7 +140,11 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       { host: target.hostname, port: target.port || 80, method: req.method, path: req.url, headers, agent },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
-        up.pipe(res);
+        const exchange = { up, res };
+        streaming.add(exchange);
+        res.on("close", () => streaming.delete(exchange));
+        if (mode === "hang") freeze(exchange);
+        else up.pipe(res);
         up.on("error", () => res.destroy());
       },
     );
@@ -145,6 +154,11 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
     });
     req.pipe(upstream);
   });
+  const freeze = ({ up, res }: { up: IncomingMessage; res: ServerResponse }) => {
+    up.unpipe(res);
+    up.pause();
+    held.add(res.socket!);
+  };
   server.on("connection", (s: Socket) => {
     sockets.add(s);
     s.on("close", () => {
@@ -168,6 +182,7 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       mode = m;
       // Idle keep-alive connections would otherwise keep working as if nothing happened.
       if (m === "reset") for (const s of sockets) s.destroy();
+      if (m === "hang") for (const x of streaming) if (x.res.socket) freeze(x);
     },
     restore() {
       mode = undefined;

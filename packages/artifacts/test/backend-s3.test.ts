@@ -239,6 +239,29 @@ describe("S3Backend error mapping", () => {
     expect(proxy.requests.length - before).toBe(2); // retried once, as configured
   });
 
+  it("fails a download cut midway with StorageUnavailableError on the stream", async () => {
+    const b = through(proxy);
+    const key = "operations/midway/artifacts/big";
+    await b.put(key, Buffer.alloc(6 * MiB, 5));
+    const stream = (await b.getStream(key))!;
+    let received = 0;
+    const err = await new Promise<unknown>((resolve) => {
+      stream.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > 0) proxy.cut("reset");
+      });
+      stream.on("error", resolve);
+      stream.on("end", () => resolve(new Error(`ended cleanly after ${received} bytes`)));
+    });
+    expect(received).toBeLessThan(6 * MiB);
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect(err).toMatchObject({
+      code: "storage_unavailable",
+      message: `cannot reach storage at ${proxy.url} (ECONNRESET: aborted; GetObject ${key})`,
+      hint: `check the endpoint URL (S3_ENDPOINT=${proxy.url}) and that the store is running and reachable`,
+    });
+  });
+
   it("maps 503 SlowDown to StorageUnavailableError marked throttled, after the SDK's retries", async () => {
     const b = through(proxy, { maxAttempts: 2 });
     proxy.cut({
@@ -291,6 +314,34 @@ describe("S3Backend on a hung store", () => {
     }
     proxy.restore();
     expect((await b.getBytes("operations/hung/metadata.json"))!.body.toString()).toBe("{}");
+  });
+
+  it("fails a download that stalls midway after about timeoutMs of silence", async () => {
+    const b = through(proxy, { timeoutMs, connectTimeoutMs: 1000 });
+    const key = "operations/stall/artifacts/big";
+    await b.put(key, Buffer.alloc(6 * MiB, 9));
+    const stream = (await b.getStream(key))!;
+    let received = 0;
+    let stalledAt = 0;
+    const err = await new Promise<unknown>((resolve) => {
+      stream.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (stalledAt === 0) {
+          proxy.cut("hang");
+          stalledAt = Date.now();
+        }
+      });
+      stream.on("error", resolve);
+      stream.on("end", () => resolve(new Error(`ended cleanly after ${received} bytes`)));
+    });
+    const silence = Date.now() - stalledAt;
+    expect(received).toBeLessThan(6 * MiB);
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect(err).toMatchObject({
+      message: `cannot reach storage at ${proxy.url} (timed out after ${timeoutMs} ms; GetObject ${key})`,
+      details: { timeout: true },
+    });
+    expect(silence).toBeLessThan(2.5 * timeoutMs);
   });
 
   it("fails a multipart upload after about timeoutMs and leaves no upload once storage is back", async () => {
