@@ -1,19 +1,10 @@
 // Stack configuration: what the program accepts, what it refuses (naming the key), and that
 // Pulumi.yaml and the example stacks say the same as the code.
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { DEFAULT_RETENTION_DAYS } from "@personal-server/artifacts/constants";
 import { CONFIG_KEYS, parseInfraConfig, PROJECT, type InfraConfig, type RawConfig } from "../src/config";
-import { ACCOUNT, installMocks, setProjectConfig, valueOf } from "./helpers";
-
-const infraDir = path.resolve(__dirname, "..");
-// js-yaml is a dependency of @pulumi/pulumi; borrowing it keeps infra's dependencies as they are.
-const pulumiRequire = createRequire(createRequire(path.join(infraDir, "package.json")).resolve("@pulumi/pulumi/package.json"));
-const yaml = pulumiRequire("js-yaml") as { load(text: string): unknown };
-const loadYaml = (file: string): Record<string, unknown> => yaml.load(readFileSync(path.join(infraDir, file), "utf8")) as Record<string, unknown>;
+import { ACCOUNT, installMocks, loadYaml, setProjectConfig, valueOf } from "./helpers";
 
 const GOOD = { accountId: ACCOUNT, tokenGenerations: ["2026-11-01"] };
 
@@ -21,6 +12,8 @@ const GOOD = { accountId: ACCOUNT, tokenGenerations: ["2026-11-01"] };
 async function importProgram(config: Record<string, string | number | boolean | string[]>): Promise<typeof import("../index")> {
   await installMocks("dev");
   setProjectConfig(config);
+  // A rotation reminder depends on today's date; it is tested in program.test.ts.
+  vi.spyOn(pulumi.log, "warn").mockImplementation(async () => {});
   vi.resetModules();
   return import("../index.js");
 }
@@ -63,6 +56,8 @@ describe("invalid config fails before any resource, naming the key", () => {
 });
 
 describe("valid config", () => {
+  beforeEach(() => vi.restoreAllMocks());
+
   it("defaults: SDK retention, stack-named bucket, default jurisdiction, 90-day tokens, no CORS, no notifications", () => {
     expect(parseInfraConfig({ accountId: ACCOUNT.toUpperCase(), tokenGenerations: '["2026-11-01"]' }, "Prod_EU")).toEqual<InfraConfig>({
       accountId: ACCOUNT,

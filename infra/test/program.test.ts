@@ -3,11 +3,11 @@
 // inputs the mocked engine received.
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import { DEFAULT_RETENTION_DAYS, OPERATIONS_PREFIX } from "@personal-server/artifacts/constants";
 import { parseInfraConfig, type RawConfig } from "../src/config";
 import { createProgram, type Program } from "../src/program";
-import { pickItemGroups } from "../src/token";
+import { expiryWarning, pickItemGroups } from "../src/token";
 import { ACCOUNT, FAKE_GROUPS, fakeTokenValue, installMocks, READ_ID, valueOf, WRITE_ID, type MockEngine } from "./helpers";
 
 const T = {
@@ -44,6 +44,11 @@ function only<T>(items: T[]): T {
 type Rule = { id: string; conditions: { prefix: string }; deleteObjectsTransition?: { condition: { type: string; maxAge: number } }; abortMultipartUploadsTransition?: { condition: { type: string; maxAge: number } } };
 type Policy = { effect: string; permissionGroups: { id: string }[]; resources: string };
 
+let warn: MockInstance<typeof pulumi.log.warn>;
+beforeEach(() => {
+  // Warnings are asserted where they matter, and kept off the test output otherwise.
+  warn = vi.spyOn(pulumi.log, "warn").mockImplementation(async () => {});
+});
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
@@ -154,7 +159,6 @@ describe("bucket tokens", () => {
   });
 
   it("sets no expiry when tokenTtlDays is 0, and warns", async () => {
-    const warn = vi.spyOn(pulumi.log, "warn");
     const { engine } = await build({ tokenTtlDays: "0" });
     expect(only(engine.ofType(T.token)).inputs.expiresOn).toBeUndefined();
     expect(warn).toHaveBeenCalledWith("tokenTtlDays is 0: the bucket tokens never expire; rotate them by hand (see infra/README.md)");
@@ -169,6 +173,23 @@ describe("bucket tokens", () => {
     const second = (await build(raw)).engine.ofType(T.token);
     expect(second).toEqual(first);
     expect(first.map((t) => t.inputs.expiresOn)).toEqual(["2026-10-30T00:00:00Z", "2027-01-30T00:00:00Z"]);
+  });
+
+  it("reminds to rotate when the newest token expires within two weeks or has expired", async () => {
+    const now = new Date("2026-11-27T12:00:00Z");
+    expect(expiryWarning("2026-09-01", "2026-12-20T00:00:00Z", now)).toBeUndefined();
+    expect(expiryWarning("2026-09-01", "2026-12-10T00:00:00Z", now)).toBe(
+      "the newest bucket token (generation 2026-09-01) expires on 2026-12-10T00:00:00Z: add today's date to tokenGenerations and run pulumi up (see infra/README.md, Rotation)",
+    );
+    expect(expiryWarning("2026-08-01", "2026-10-30T00:00:00Z", now)).toBe(
+      "the newest bucket token (generation 2026-08-01) expired on 2026-10-30T00:00:00Z: add today's date to tokenGenerations and run pulumi up (see infra/README.md, Rotation)",
+    );
+    expect(expiryWarning("2026-08-01", undefined, now)).toBeUndefined();
+    // The program emits it (the clock decides only the warning, never an input).
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(now);
+    await build({ tokenGenerations: JSON.stringify(["2026-08-01"]) });
+    expect(warn).toHaveBeenCalledWith(expiryWarning("2026-08-01", "2026-10-30T00:00:00Z", now));
   });
 
   it("restricts tokens to tokenAllowedIps when set, and not otherwise", async () => {
