@@ -37,7 +37,7 @@ export const WRITER_TOKEN_FILE = ".writer-token";
  * For local storage without master keys, generates `<ARTIFACTS_LOCAL_DIR>/.master-key` (0600) once.
  */
 export function loadConfig(env?: Env): ArtifactsConfig {
-  const source = env ?? withDotEnv(process.env);
+  const source = env ?? readEnvironment();
   const get = (name: string): string | undefined => {
     const value = source[name]?.trim();
     return value === undefined || value === "" ? undefined : value;
@@ -358,8 +358,13 @@ function ensurePrivateDir(dir: string): void {
   }
 }
 
-/** process.env, then `.env` in the working directory, then `.env` at the repository root. */
-function withDotEnv(env: Env): Env {
+/**
+ * The variables `loadConfig()` reads: the process environment, then `.env` in the working
+ * directory, then `.env` at the repository root, for variables still unset (empty = unset).
+ * The CLI's `doctor` uses it to check variables one by one.
+ */
+export function readEnvironment(): Env {
+  const env = process.env;
   const merged: Env = {};
   const files = [join(process.cwd(), ".env")];
   const root = findRepoRoot(process.cwd());

@@ -31,10 +31,11 @@ import {
   TooLargeError,
 } from "./errors.js";
 import { openBackend } from "./backends/index.js";
-import type { Backend } from "./backends/types.js";
+import type { Backend, ObjectInfo } from "./backends/types.js";
 import {
   type ArtifactEntry,
   artifactObjectKey,
+  metadataKey,
   MetadataWriter,
   type OperationMetadata,
   operationPrefix,
@@ -115,6 +116,13 @@ export interface SweepResult {
   deletedTemporary: number;
 }
 
+export interface SweepOptions {
+  /** The sweep's notion of now (default: the store's clock). */
+  now?: Date;
+  /** Called after each operation prefix is handled, with running totals. */
+  onProgress?: (progress: SweepResult & { operations: number }) => void;
+}
+
 export interface StoreOptions {
   /** Clock, for tests. */
   now?: () => Date;
@@ -141,7 +149,7 @@ export interface ArtifactStore {
   getOperation(operationId: string): Promise<OperationInfo>;
   deleteOperation(operationId: string): Promise<void>;
   listOperations(): AsyncIterable<OperationInfo>;
-  sweepExpired(options?: { now?: Date }): Promise<SweepResult>;
+  sweepExpired(options?: SweepOptions): Promise<SweepResult>;
   rewrapOperation(operationId: string): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -488,18 +496,12 @@ class Store implements ArtifactStore {
     if (fallback) {
       throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
     }
-    await this.deleteWhole(backend, operationId);
-  }
-
-  /** metadata.json first (the commit point), then every object under the operation; returns how many objects. */
-  private async deleteWhole(backend: Backend, operationId: string): Promise<number> {
-    const prefix = operationPrefix(operationId);
-    await backend.delete([`${prefix}metadata.json`]);
+    // metadata.json first (the commit point), then every object under the operation.
+    await backend.delete([metadataKey(operationId)]);
     this.writer?.forget(operationId);
     const keys: string[] = [];
-    for await (const object of backend.list(prefix)) keys.push(object.key);
+    for await (const object of backend.list(operationPrefix(operationId))) keys.push(object.key);
     await backend.delete(keys);
-    return keys.length + 1;
   }
 
   async *listOperations(): AsyncIterable<OperationInfo> {
@@ -521,40 +523,68 @@ class Store implements ArtifactStore {
     }
   }
 
-  async sweepExpired(options: { now?: Date } = {}): Promise<SweepResult> {
+  async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
     const now = options.now ?? this.now();
     const backend = await this.backend();
     const result: SweepResult = { deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 };
-    const orphanCutoff = now.getTime() - ORPHAN_GRACE_MS;
-    for await (const prefix of backend.listPrefixes(OPERATIONS_PREFIX)) {
-      const operationId = prefix.slice(OPERATIONS_PREFIX.length).replace(/\/$/, "");
-      let read: Awaited<ReturnType<typeof readMetadata>>;
-      try {
-        read = isOperationId(operationId) ? await readMetadata(backend, operationId) : null;
-      } catch (error) {
-        if (error instanceof IntegrityError) continue; // malformed metadata: leave it for a human (doctor reports it)
-        throw error;
+    let scanned = 0;
+    // One flat listing of operations/ (keys sorted, so each operation's objects are adjacent):
+    // 1 list request per 1000 objects instead of one per operation (Class A on R2).
+    let group: { operationId: string; objects: ObjectInfo[] } | undefined;
+    const finish = async () => {
+      if (group === undefined) return;
+      await this.sweepOperation(backend, group.operationId, group.objects, now, result);
+      options.onProgress?.({ operations: ++scanned, ...result });
+    };
+    for await (const object of backend.list(OPERATIONS_PREFIX)) {
+      const operationId = object.key.slice(OPERATIONS_PREFIX.length).split("/")[0]!;
+      if (group?.operationId !== operationId) {
+        await finish();
+        group = { operationId, objects: [] };
       }
-      if (read !== null && now.getTime() >= Date.parse(read.metadata.expiresAt)) {
-        result.deletedObjects += await this.deleteWhole(backend, operationId);
-        result.deletedOperations++;
-        continue;
-      }
-      const referenced = new Set<string>();
-      if (read !== null) {
-        referenced.add(`${prefix}metadata.json`);
-        for (const a of read.metadata.artifacts) referenced.add(artifactObjectKey(operationId, a.path));
-      }
-      const orphans: string[] = [];
-      for await (const object of backend.list(prefix)) {
-        if (!referenced.has(object.key) && object.lastModified.getTime() <= orphanCutoff) orphans.push(object.key);
-      }
-      await backend.delete(orphans);
-      result.deletedObjects += orphans.length;
+      group.objects.push(object);
     }
+    await finish();
     const grace = backend.kind === "local" ? TEMP_GRACE_MS.local : TEMP_GRACE_MS.remote;
     result.deletedTemporary = await backend.sweepTemporary(OPERATIONS_PREFIX, new Date(now.getTime() - grace));
     return result;
+  }
+
+  /** Expired: metadata.json first, then the rest. Live: only objects no entry references, once 24 h old. */
+  private async sweepOperation(
+    backend: Backend,
+    operationId: string,
+    objects: ObjectInfo[],
+    now: Date,
+    result: SweepResult,
+  ): Promise<void> {
+    const metaKey = metadataKey(operationId);
+    let read: Awaited<ReturnType<typeof readMetadata>> = null;
+    if (isOperationId(operationId) && objects.some((o) => o.key === metaKey)) {
+      try {
+        read = await readMetadata(backend, operationId);
+      } catch (error) {
+        if (error instanceof IntegrityError) return; // malformed metadata: leave it for a human (doctor reports it)
+        throw error;
+      }
+    }
+    if (read !== null && now.getTime() >= Date.parse(read.metadata.expiresAt)) {
+      await backend.delete([metaKey]);
+      this.writer?.forget(operationId);
+      await backend.delete(objects.filter((o) => o.key !== metaKey).map((o) => o.key));
+      result.deletedOperations++;
+      result.deletedObjects += objects.length;
+      return;
+    }
+    const referenced = new Set<string>();
+    if (read !== null) {
+      referenced.add(metaKey);
+      for (const a of read.metadata.artifacts) referenced.add(artifactObjectKey(operationId, a.path));
+    }
+    const cutoff = now.getTime() - ORPHAN_GRACE_MS;
+    const orphans = objects.filter((o) => !referenced.has(o.key) && o.lastModified.getTime() <= cutoff).map((o) => o.key);
+    await backend.delete(orphans);
+    result.deletedObjects += orphans.length;
   }
 
   async rewrapOperation(operationId: string): Promise<boolean> {

@@ -221,6 +221,8 @@ export class S3Backend implements Backend {
     const { code, status, errno } = describe(e);
     const where = key === undefined ? `${op} on bucket "${this.bucket}"` : `${op} ${key}`;
     const details = { s3Code: code, status, errno };
+    // Bodiless answers (HEAD, some proxies) come back as "UnknownError": the status says more.
+    const shown = /^Unknown/.test(code) && status !== undefined ? `HTTP ${status}` : code;
     if (deadlineHit) {
       return new StorageUnavailableError(`storage did not answer within ${this.timeoutMs} ms (${where})`, {
         cause: e,
@@ -249,7 +251,7 @@ export class S3Backend implements Backend {
       });
     }
     if (ACCESS_CODES.has(code) || status === 403) {
-      return new ConfigError(`storage denied access (${code}) to bucket "${this.bucket}" (${where})`, {
+      return new ConfigError(`storage denied access (${shown}) to bucket "${this.bucket}" (${where})`, {
         cause: e,
         hint: ACCESS_DENIED_HINT,
         details,
@@ -279,7 +281,7 @@ export class S3Backend implements Backend {
     if (status !== undefined) {
       // Some other answer from the store (400 InvalidArgument, EntityTooLarge, ...): storage
       // misbehaved or refused, and nothing the caller's input can fix.
-      return new StorageUnavailableError(`storage answered ${code} (HTTP ${status}; ${where})`, { cause: e, details });
+      return new StorageUnavailableError(`storage answered ${shown} (HTTP ${status}; ${where})`, { cause: e, details });
     }
     return e; // not a storage failure (a bug): keep it as it is
   }
