@@ -1,4 +1,8 @@
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MOTO_MISSING, startMoto } from "../../../test-support/moto.js";
 import { freshBucket, motoEndpoint } from "../../../test-support/s3.js";
 import { startRecordingProxy } from "../../../test-support/proxy.js";
 
@@ -29,6 +33,21 @@ describe("moto harness", () => {
       expect((await fetch(`${proxy.url}/`)).status).toBe(200);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it("fails, saying how to install moto, when python3 or moto is missing", async () => {
+    expect(MOTO_MISSING).toBe("moto is required for the S3 tests: pip install 'moto[server]'");
+    await expect(startMoto("python3-that-does-not-exist")).rejects.toThrow(`${MOTO_MISSING} (no python3-that-does-not-exist on PATH)`);
+    // A python that cannot see site-packages has no moto.
+    const dir = await mkdtemp(join(tmpdir(), "psa-nomoto-"));
+    try {
+      const python = join(dir, "python-without-moto");
+      await writeFile(python, '#!/bin/sh\nexec python3 -S "$@"\n');
+      await chmod(python, 0o755);
+      await expect(startMoto(python)).rejects.toThrow(`${MOTO_MISSING} (No module named 'moto')`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

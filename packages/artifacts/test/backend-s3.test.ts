@@ -175,11 +175,35 @@ describe("S3Backend error mapping", () => {
       hint: ACCESS_DENIED_HINT,
       details: { status: 403 },
     });
-    expect((err as Error).message).toMatch(/^storage denied access \(\w+\) to bucket "[^"]+" \(GetObject operations\/denied\/metadata\.json\)$/);
+    // moto's anonymous 403 has no body, hence no S3 error code.
+    expect((err as Error).message).toBe(`storage denied access (HTTP 403) to bucket "${bucket.bucket}" (GetObject operations/denied/metadata.json)`);
     expect(ACCESS_DENIED_HINT).toBe(
       "check the API token has Object Read & Write on this bucket, the account id, and that the bucket name matches exactly",
     );
     expect(JSON.stringify({ m: (err as Error).message, h: (err as ConfigError).hint })).not.toContain(bucket.storage.secretAccessKey);
+  });
+
+  it("reports lifecycle rules it may not read as not_visible, and a refused HeadBucket as ConfigError", async () => {
+    // moto lets anyone head a bucket and read its lifecycle rules; R2 answers a token without
+    // the permission like this (HEAD answers carry no body).
+    const b = through(proxy);
+    proxy.cut({ status: 403 });
+    await expect(b.checkBucket()).rejects.toMatchObject({
+      code: "config",
+      message: `storage denied access (HTTP 403) to bucket "${bucket.bucket}" (HeadBucket on bucket "${bucket.bucket}")`,
+      hint: ACCESS_DENIED_HINT,
+    });
+    proxy.cut({
+      status: 403,
+      body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+    });
+    expect(await b.getLifecycleRules()).toBe("not_visible");
+    await expect(b.putConditional("operations/x/metadata.json", Buffer.from("{}"), { ifNoneMatch: "*" })).rejects.toMatchObject({
+      code: "config",
+      message: `storage denied access (AccessDenied) to bucket "${bucket.bucket}" (PutObject operations/x/metadata.json)`,
+      hint: ACCESS_DENIED_HINT,
+      details: { s3Code: "AccessDenied", status: 403 },
+    });
   });
 
   it("maps a closed port to StorageUnavailableError with the endpoint hint", async () => {
