@@ -465,7 +465,15 @@ class Store implements ArtifactStore {
       // One chunk: fetch and verify it whole before releasing a byte.
       const object = await backend.getBytes(key);
       this.checkStored(path, entry, object?.body.length);
+      // A one-chunk object decrypts the same under any C >= its length, so the header's C (not
+      // covered by the tags) must match what metadata recorded, and so must the plaintext size.
+      if (parseHeader(object!.body.subarray(0, HEADER_BYTES)).chunkSize !== entry.chunkSize) {
+        throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
+      }
       const plaintext = decryptArtifact(object!.body, { dataKey, operationId, path });
+      if (plaintext.length !== entry.size) {
+        throw new IntegrityError(`${path} decrypted to ${plaintext.length} bytes, metadata says ${entry.size}`);
+      }
       return { info, body: Readable.from([plaintext], { objectMode: false }) };
     }
     const [head, source] = await Promise.all([backend.head(key), backend.getStream(key)]);
