@@ -113,6 +113,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
           ...(options.logger?.stream === undefined ? {} : { stream: options.logger.stream }),
         };
 
+  const headersTimeout = options.headersTimeoutMs ?? 30_000;
   let dispatch: (request: FastifyRequest, reply: FastifyReply) => Promise<void> = async () => {};
 
   const app = Fastify({
@@ -122,7 +123,11 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     requestTimeout: 0,
     connectionTimeout: options.idleTimeoutMs ?? 120_000,
     keepAliveTimeout: 10_000,
-    http: { headersTimeout: options.headersTimeoutMs ?? 30_000 },
+    http: {
+      headersTimeout,
+      // Node checks header deadlines on this interval; keep it well under the deadline itself.
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 4))),
+    },
     routerOptions: { maxParamLength: 8192 },
     return503OnClosing: true,
     forceCloseConnections: "idle",

@@ -1,7 +1,5 @@
 import { createHash } from "node:crypto";
 import { UnauthenticatedError, StorageUnavailableError } from "@personal-server/artifacts";
-// The `viem/utils` subpath, not the `viem` barrel: the barrel costs ~20 MiB of resident memory.
-import { recoverMessageAddress } from "viem/utils";
 import type { NonceCache } from "./nonce-cache.js";
 
 /** Longest accepted lifetime of a signed payload (`exp - iat`), in seconds. */
@@ -26,6 +24,14 @@ export interface Web3SignedPayload {
   iat: number;
   exp: number;
   nonce: string;
+}
+
+// viem (its `viem/utils` subpath, never the root barrel) is loaded on the first signed request, not
+// at start: it costs ~16 MiB of resident memory that a server only taking uploads never needs.
+let recoverer: Promise<typeof import("viem/utils").recoverMessageAddress> | undefined;
+function loadRecoverer(): Promise<typeof import("viem/utils").recoverMessageAddress> {
+  recoverer ??= import("viem/utils").then((viem) => viem.recoverMessageAddress);
+  return recoverer;
 }
 
 const FIELDS = ["aud", "bodyHash", "exp", "iat", "method", "nonce", "uri"] as const;
@@ -97,6 +103,7 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   // Cheap early refusal of a replay; the authoritative check is spend() after the signature verifies.
   if (request.nonces.isSpent(payload.nonce, request.now)) reject("Web3Signed nonce was already used");
 
+  const recoverMessageAddress = await loadRecoverer();
   let address: `0x${string}`;
   try {
     address = await recoverMessageAddress({ message: text!, signature });

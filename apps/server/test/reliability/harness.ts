@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -513,4 +514,63 @@ export function watchedSigner(account: PrivateKeyAccount, watch: SecretWatch): {
       return signature;
     },
   };
+}
+
+/** An upload whose body the test feeds piece by piece (chunked transfer encoding). */
+export interface PacedUpload {
+  /** Sends a piece (resolves once the socket took it). */
+  write(piece: Buffer): Promise<void>;
+  /** Ends the body. */
+  end(): void;
+  /** Destroys the request (a client that vanishes). */
+  abort(): void;
+  /** The answer: status and parsed JSON body, or the connection error. */
+  response: Promise<{ status: number; json: unknown; headers: Record<string, string | string[] | undefined>; at: number }>;
+}
+
+export function pacedUpload(baseUrl: string, target: string, headers: Record<string, string>): PacedUpload {
+  const url = new URL(baseUrl);
+  let req!: ReturnType<typeof httpRequest>;
+  const response = new Promise<{ status: number; json: unknown; headers: Record<string, string | string[] | undefined>; at: number }>((resolve, reject) => {
+    req = httpRequest(
+      { host: url.hostname, port: url.port, method: "PUT", path: target, headers: { connection: "close", ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, json, headers: res.headers, at: Date.now() });
+        });
+      },
+    );
+    req.on("error", reject);
+  });
+  response.catch(() => {});
+  return {
+    write: (piece) =>
+      new Promise<void>((resolve, reject) => {
+        if (req.destroyed) return reject(new Error("request destroyed"));
+        req.write(piece, (error) => (error ? reject(error) : resolve()));
+      }),
+    end: () => req.end(),
+    abort: () => req.destroy(),
+    response,
+  };
+}
+
+/** Polls `check` every 20 ms until it returns a value other than undefined (or fails after `ms`). */
+export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

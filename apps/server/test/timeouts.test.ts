@@ -1,0 +1,60 @@
+// Slow clients: headers that never finish and bodies that stop flowing are cut; a body that keeps
+// flowing is not (there is no total request time limit).
+import { connect, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WRITER_TOKEN, startTestServer, wallet, type TestServer } from "./helpers.js";
+
+/** Opens a raw TCP connection and collects what the server sends until it closes the connection. */
+function openRaw(url: string): { socket: Socket; closed: Promise<string> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  let received = "";
+  socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+  socket.on("error", () => {});
+  const closed = new Promise<string>((resolve) => socket.on("close", () => resolve(received)));
+  return { socket, closed };
+}
+
+describe("slow clients", () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer("local", {}, { headersTimeoutMs: 400, idleTimeoutMs: 1500 });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it("a client that never finishes its headers gets 408 and the connection closed", async () => {
+    const { socket, closed } = openRaw(s.url);
+    socket.write("GET /health HTTP/1.1\r\nHost: x\r\n");
+    const answer = await closed;
+    expect(answer.startsWith("HTTP/1.1 408 ")).toBe(true);
+  });
+
+  it("an upload that stops flowing is cut once the connection sits idle, and nothing is stored", async () => {
+    const { operationId: id } = await s.writer.createOperation({ grantee: wallet().address });
+    const { socket, closed } = openRaw(s.url);
+    socket.write(
+      `PUT /api/v1/operations/${id}/artifacts/stalled.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WRITER_TOKEN}\r\nContent-Length: 1000\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(100, 1));
+    await closed;
+    const op = await s.store.getOperation(id);
+    expect(op.artifactCount).toBe(0);
+  });
+
+  it("an upload that keeps flowing for longer than the idle and header limits completes", async () => {
+    const grantee = wallet();
+    const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
+    // 20 pieces 100 ms apart: the upload outlives both limits (2 s) but is never idle for long.
+    const pieces = 20;
+    async function* slowly() {
+      for (let i = 0; i < pieces; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        yield Buffer.alloc(1000, i);
+      }
+    }
+    const uploaded = await s.writer.upload(id, "slow.bin", slowly());
+    expect(uploaded.size).toBe(pieces * 1000);
+  });
+});
