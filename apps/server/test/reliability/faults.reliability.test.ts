@@ -66,6 +66,37 @@ async function expectExact(grantee: GranteeClient, operationId: string, path: st
   expect(sha256(got), `${path} content`).toBe(sha256(body));
 }
 
+/**
+ * Two writers upload different bodies to the same new path at once, 12 times. DESIGN.md: artifacts
+ * are immutable and a second PUT of a path is `conflict`; the writer told 201 must find its bytes.
+ * Returns what went wrong (empty when nothing did).
+ */
+async function raceSamePaths(urlA: string, urlB: string): Promise<string[]> {
+  const account = watchedSigner(wallet(), watch);
+  const writers = [createWriterClient({ baseUrl: urlA, token: WRITER_TOKEN }), createWriterClient({ baseUrl: urlB, token: WRITER_TOKEN })];
+  const op = await writers[0]!.createOperation({ grantee: account.address, agent: "race" });
+  const grantee = createGranteeClient({ baseUrl: urlA, account });
+  const problems: string[] = [];
+  for (let k = 0; k < 12; k++) {
+    // Same size half of the time (a swap would go unnoticed by size), different otherwise.
+    const bodies = [patternBytes(200_000, 500 + k), patternBytes(k % 2 === 0 ? 200_000 : 150_000, 900 + k)];
+    const path = `race/${k}.bin`;
+    const outcomes = await Promise.allSettled(writers.map((w, i) => w.upload(op.operationId, path, bodies[i]!)));
+    const winners = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
+    const losers = outcomes.flatMap((o) => (o.status === "rejected" ? [(o.reason as { code?: string }).code] : []));
+    if (winners.length !== 1 || losers.join() !== "conflict") {
+      problems.push(`${path}: ${winners.length} succeeded, losers ${JSON.stringify(losers)}`);
+      continue;
+    }
+    const got = await (async () => collect(await grantee.download(op.operationId, path)))().catch((e: unknown) => e as Error);
+    if (got instanceof Error) problems.push(`${path}: the winner's artifact is unreadable: ${got.message}`);
+    else if (!got.equals(bodies[winners[0]!]!)) {
+      problems.push(`${path}: reads back ${got.equals(bodies[1 - winners[0]!]!) ? "the loser's bytes" : `${got.length} other bytes`}`);
+    }
+  }
+  return problems;
+}
+
 describe("storage unreachable mid-upload (S3 via a cut proxy)", () => {
   for (const mode of ["hang", "reset"] as const) {
     it(`${mode}: 503 storage_unavailable within the timeout, nothing changed, and the same upload succeeds once storage is back`, async () => {
@@ -266,36 +297,27 @@ describe("two writers on one operation", () => {
     }
   });
 
-  it("two server processes racing for the same paths: one 201 and one 409 each, and the stored bytes are the winner's", async () => {
+  it("two server processes racing for the same paths (local): one 201 and one 409 each, and the stored bytes are the winner's", async () => {
     const dir = tempDir("same-path");
     const [a, b] = await Promise.all([spawnServer(localEnv(dir), watch, "racer A"), spawnServer(localEnv(dir), watch, "racer B")]);
     try {
-      const account = watchedSigner(wallet(), watch);
-      const writers = [createWriterClient({ baseUrl: a.url, token: WRITER_TOKEN }), createWriterClient({ baseUrl: b.url, token: WRITER_TOKEN })];
-      const op = await writers[0]!.createOperation({ grantee: account.address, agent: "race" });
-      const grantee = createGranteeClient({ baseUrl: a.url, account });
-      const problems: string[] = [];
-      for (let k = 0; k < 12; k++) {
-        // Same size half of the time (a swap would go unnoticed by size), different otherwise.
-        const bodies = [patternBytes(200_000, 500 + k), patternBytes(k % 2 === 0 ? 200_000 : 150_000, 900 + k)];
-        const path = `race/${k}.bin`;
-        const outcomes = await Promise.allSettled(writers.map((w, i) => w.upload(op.operationId, path, bodies[i]!)));
-        const winners = outcomes.flatMap((o, i) => (o.status === "fulfilled" ? [i] : []));
-        const losers = outcomes.flatMap((o) => (o.status === "rejected" ? [(o.reason as { code?: string }).code] : []));
-        if (winners.length !== 1 || losers.join() !== "conflict") {
-          problems.push(`${path}: ${winners.length} succeeded, losers ${JSON.stringify(losers)}`);
-          continue;
-        }
-        const got = await collect(await grantee.download(op.operationId, path)).catch((e: unknown) => e as Error);
-        if (got instanceof Error) problems.push(`${path}: the winner's artifact is unreadable: ${got.message}`);
-        else if (!got.equals(bodies[winners[0]!]!)) {
-          problems.push(`${path}: reads back ${got.equals(bodies[1 - winners[0]!]!) ? "the loser's bytes" : `${got.length} other bytes`}`);
-        }
-      }
-      expect(problems).toEqual([]);
+      expect(await raceSamePaths(a.url, b.url)).toEqual([]);
       faultsSurvived++;
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it("two servers racing for the same paths (one bucket): one 201 and one 409 each, and the stored bytes are the winner's", async () => {
+    const bucket = await freshBucket(motoEndpoint(), "rel-race");
+    const env = { ...bucket.env, ARTIFACTS_S3_TIMEOUT_MS: "20000" };
+    const a = await startInProcess(env, watch);
+    const b = await startInProcess(env, watch);
+    try {
+      expect(await raceSamePaths(a.url, b.url)).toEqual([]);
+      faultsSurvived++;
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 
