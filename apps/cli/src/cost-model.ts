@@ -63,6 +63,13 @@ export interface CostEstimate {
     /** Operations stored at any moment (steady state). */
     liveOperations: number;
     sweepsPerMonth: { r2: number; s3: number };
+    /** What one sweep finds and sends (R2's 30-day month; 0 without a sweep). */
+    perSweep: SweepCounts & {
+      /** Operations whose metadata.json it reads: the live ones and those expired since the previous sweep. */
+      operations: number;
+      /** Objects its listing of operations/ returns (every object of those operations). */
+      objects: number;
+    };
     /** Bytes downloaded from storage per month. */
     downloadedBytes: number;
   };
@@ -76,6 +83,30 @@ export interface CostEstimate {
 }
 
 const DAY = 86_400;
+/** Keys per ListObjectsV2 page: the S3 maximum, which the S3 backend asks for. */
+export const LIST_PAGE_KEYS = 1000;
+
+/** Requests of one `store.sweepExpired()` run, by R2 class. */
+export interface SweepCounts {
+  /** ListObjectsV2 pages of the flat listing of operations/ (1 per 1000 objects, at least 1). */
+  listPages: number;
+  /** Class A: the listing pages and 1 ListMultipartUploads. */
+  classA: number;
+  /** Class B: 1 GetObject of metadata.json per operation that has one. Deletes and aborts are free. */
+  classB: number;
+}
+
+/**
+ * One sweep over `objects` objects under operations/, of which `operationsWithMetadata`
+ * operations have a metadata.json (store.ts sweepExpired): one flat listing without a delimiter,
+ * one metadata read per such operation (expired ones are then deleted: metadata.json first, then
+ * the objects the listing returned, with no further listing), then one ListMultipartUploads.
+ * Incomplete uploads past 1000 would add pages; the model assumes fewer.
+ */
+export function sweepRequests(p: { objects: number; operationsWithMetadata: number }): SweepCounts {
+  const listPages = Math.max(1, Math.ceil(p.objects / LIST_PAGE_KEYS - 1e-9));
+  return { listPages, classA: listPages + 1, classB: p.operationsWithMetadata };
+}
 
 /** metadata.json of an operation with `artifacts` entries, as the SDK serializes it. */
 export function metadataBytes(artifacts: number, size: number, chunkSize: number): number {
@@ -113,9 +144,10 @@ export function metadataBytes(artifacts: number, size: number, chunkSize: number
  *   operation share metadata writes, so this is the upper bound.
  * - download: listArtifacts (1 GetObject of metadata.json), then per artifact 1 GetObject of
  *   metadata.json and either 1 GetObject (one chunk) or HeadObject + GetObject.
- * - sweep, every interval: 1 ListObjects (delimiter) per 1000 operations, then per operation
- *   1 GetObject of metadata.json and 1 ListObjects of its prefix, and 1 ListMultipartUploads.
- *   Deletes are free.
+ * - sweep, every interval (store.sweepExpired): one flat listing of operations/ (no delimiter:
+ *   1 ListObjectsV2 per 1000 objects, at least 1), 1 GetObject of metadata.json per operation
+ *   it finds (the live ones and those expired since the previous sweep, which it then deletes),
+ *   and 1 ListMultipartUploads. Deletes are free.
  * Ignored: 412 retries (rare with one writer), HeadBucket/doctor/usage runs.
  */
 export function estimateCost(input: CostInput): CostEstimate {
@@ -136,15 +168,20 @@ export function estimateCost(input: CostInput): CostEstimate {
   const downloadsClassB = input.opsPerMonth * input.downloads * (1 + input.artifactsPerOp * perDownload);
   const downloadedBytes = input.opsPerMonth * input.downloads * input.artifactsPerOp * encryptedArtifactBytes;
 
-  const requests = (monthDays: number): { counts: RequestCounts; sweeps: number; live: number } => {
+  const requests = (monthDays: number) => {
     const live = (input.opsPerMonth * storedDays) / monthDays;
     const sweeps = sweeping ? (monthDays * DAY) / input.sweepIntervalSeconds : 0;
-    const listPages = Math.max(1, Math.ceil(live / 1000));
-    const sweepA = Math.round(sweeps * (listPages + live + 1));
-    const sweepB = Math.round(sweeps * live);
+    // Each sweep also finds the operations that expired since the previous one (it reads their
+    // metadata.json, then deletes them): over a month, every operation is read once more.
+    const seen = sweeping ? live + input.opsPerMonth / sweeps : 0;
+    const objects = seen * (input.artifactsPerOp + 1);
+    const perSweep = sweepRequests({ objects, operationsWithMetadata: seen });
+    const sweepA = Math.round(sweeps * perSweep.classA);
+    const sweepB = Math.round(sweeps * perSweep.classB);
     return {
       live,
       sweeps,
+      perSweep: sweeping ? { ...perSweep, operations: seen, objects } : { listPages: 0, classA: 0, classB: 0, operations: 0, objects: 0 },
       counts: {
         classA: { uploads: writesClassA, sweeps: sweepA, total: writesClassA + sweepA },
         classB: {
@@ -153,7 +190,7 @@ export function estimateCost(input: CostInput): CostEstimate {
           sweeps: sweepB,
           total: writesClassB + downloadsClassB + sweepB,
         },
-      },
+      } satisfies RequestCounts,
     };
   };
 
@@ -212,8 +249,15 @@ export function estimateCost(input: CostInput): CostEstimate {
     `Class A counts every request the SDK makes, not one per artifact: ${fmt(writesClassA)} for uploads ` +
       `(${input.opsPerMonth} x (1 metadata create + ${input.artifactsPerOp} x (${uploadRequestsPerArtifact} object PUT${uploadRequestsPerArtifact > 1 ? "s" : ""} + 1 metadata update))) ` +
       (sweeping
-        ? `and ${fmt(r2Req.counts.classA.sweeps)} for ${fmt(r2Req.sweeps)} sweeps a month (each lists operations/, lists each of the ${round4(r2Req.live)} live operations, and lists incomplete multipart uploads).`
+        ? `and ${fmt(r2Req.counts.classA.sweeps)} for ${fmt(r2Req.sweeps)} sweeps a month (each lists operations/ once, one request per ${fmt(LIST_PAGE_KEYS)} objects: ` +
+          `${r2Req.perSweep.listPages} for ${fmt(round4(r2Req.perSweep.objects))} objects, and lists incomplete multipart uploads once).`
         : "and none for sweeps (sweep disabled: the lifecycle rule deletes, a day after expiry)."),
+    `Class B counts ${fmt(writesClassB)} metadata.json reads for uploads, ${fmt(downloadsClassB)} for downloads ` +
+      `(${input.opsPerMonth} x ${input.downloads} x (1 listing + ${input.artifactsPerOp} x (metadata.json + ${perDownload === 2 ? "GET" : "HEAD + GET"}))) ` +
+      (sweeping
+        ? `and ${fmt(r2Req.counts.classB.sweeps)} for sweeps: each reads the metadata.json of every operation it finds ` +
+          `(${fmt(round4(r2Req.live))} live, and ${fmt(round4(r2Req.perSweep.operations - r2Req.live))} expired since the previous sweep, which it deletes).`
+        : "and none for sweeps."),
     `Metadata updates are counted once per artifact; concurrent uploads to one operation are coalesced into fewer writes.`,
     `R2 rounds usage up to whole billing units after the free tier (1 GB-month, 1 million requests).`,
     input.storageClass === "infrequent"
@@ -235,6 +279,12 @@ export function estimateCost(input: CostInput): CostEstimate {
       storedDays,
       liveOperations: round4(r2Req.live),
       sweepsPerMonth: { r2: round4(r2Req.sweeps), s3: round4(s3Req.sweeps) },
+      perSweep: {
+        ...r2Req.perSweep,
+        classB: round4(r2Req.perSweep.classB),
+        operations: round4(r2Req.perSweep.operations),
+        objects: round4(r2Req.perSweep.objects),
+      },
       downloadedBytes,
     },
     requests: { r2: r2Req.counts, s3: s3Req.counts },

@@ -85,7 +85,7 @@ async function finish(backend: Backend, operationId: string, objects: ObjectInfo
 /** Unreferenced objects old enough for the sweep to delete (ORPHAN_GRACE_MS, 24 h). */
 export function sweepableOrphans(op: ScannedOperation, now: Date): ObjectInfo[] {
   if (op.malformed !== undefined) return []; // the sweep leaves malformed operations to a human
-  // The sweep walks operation prefixes: a stray key directly under operations/ is not in one.
-  const prefix = `${OPERATIONS_PREFIX}${op.operationId}/`;
-  return op.unreferenced.filter((o) => o.key.startsWith(prefix) && o.lastModified.getTime() <= now.getTime() - ORPHAN_GRACE_MS);
+  // The sweep groups its flat listing by the first segment after operations/, as scanOperations
+  // does: a stray key directly under operations/ is a group of its own and goes like any orphan.
+  return op.unreferenced.filter((o) => o.lastModified.getTime() <= now.getTime() - ORPHAN_GRACE_MS);
 }

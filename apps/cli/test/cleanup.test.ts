@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { metadataKey, artifactObjectKey } from "@personal-server/artifacts";
 import { listMultipartUploads, startDanglingMultipartUpload } from "../../../test-support/s3.js";
-import { type Kind, cli, cliJson, listKeys, makeFixture, runChild, tempDir } from "./helpers.js";
+import { GRANTEE, type Kind, cli, cliJson, listKeys, localEnv, makeFixture, runChild, storeFor, tempDir } from "./helpers.js";
 
 describe.each<Kind>(["local", "s3"])("cleanup on %s", (kind) => {
   it("--dry-run lists exactly what the sweep will delete, and deletes nothing", async () => {
@@ -23,9 +23,12 @@ describe.each<Kind>(["local", "s3"])("cleanup on %s", (kind) => {
     const f = await makeFixture(kind, "cleanup");
     const r = await cli(["cleanup"], f.env);
     expect(r.code).toBe(0);
-    const prefixes = 4 + (kind === "local" ? 1 : 0);
-    expect(r.stderr).toBe(`cleanup: 0/${prefixes} operations\ncleanup: ${prefixes}/${prefixes} operations\n`);
-    expect(r.stdout).toContain(`: deleted 2 expired operation(s), ${4 + f.oldOrphans.length} object(s) (theirs and orphans), 0 temp file(s)/incomplete upload(s).\n`);
+    // Every operations/ group the sweep's listing reaches: on local also ghost_1/ and the stray key.
+    const prefixes = 4 + (kind === "local" ? 2 : 0);
+    const deleted = 4 + f.oldOrphans.length;
+    // Fewer than 100: no periodic line, only the final count with the sweep's own running totals.
+    expect(r.stderr).toBe(`cleanup: ${prefixes} operations (deleted 2 expired operation(s), ${deleted} object(s))\n`);
+    expect(r.stdout).toContain(`: deleted 2 expired operation(s), ${deleted} object(s) (theirs and orphans), 0 temp file(s)/incomplete upload(s).\n`);
     const expected = [
       metadataKey(f.live[0]!),
       artifactObjectKey(f.live[0]!, "a.bin"),
@@ -40,6 +43,36 @@ describe.each<Kind>(["local", "s3"])("cleanup on %s", (kind) => {
     expect(again.code).toBe(0);
     expect(again.json).toMatchObject({ ok: true, dryRun: false, deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 });
     expect((await listKeys(f.env)).sort()).toEqual(expected);
+  });
+});
+
+describe("cleanup's progress", () => {
+  it("is a running count with the deletions so far: a plain line every 100 operations, then the final one", async () => {
+    const env = localEnv();
+    const now = Date.now();
+    const past = storeFor(env, { now: () => new Date(now - 10 * 86_400_000) });
+    const present = storeFor(env);
+    // Ids chosen so the listing (key order) reaches the 130 expired operations first.
+    for (let i = 0; i < 130; i++) await past.createOperation({ grantee: GRANTEE, operationId: `a-old-${String(i).padStart(3, "0")}` });
+    for (let i = 0; i < 120; i++) await present.createOperation({ grantee: GRANTEE, operationId: `b-live-${String(i).padStart(3, "0")}` });
+    await Promise.all([past.close(), present.close()]);
+    const r = await cli(["cleanup"], env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      "cleanup: 100 operations (deleted 100 expired operation(s), 100 object(s))\n" +
+        "cleanup: 200 operations (deleted 130 expired operation(s), 130 object(s))\n" +
+        "cleanup: 250 operations (deleted 130 expired operation(s), 130 object(s))\n",
+    );
+    expect(r.stdout).toContain(": deleted 130 expired operation(s), 130 object(s) (theirs and orphans)");
+    expect(await listKeys(env)).toHaveLength(120);
+  });
+
+  it("--dry-run counts the same way, with what it would delete", async () => {
+    const f = await makeFixture("local", "cleanup-dry-progress");
+    const r = await cli(["cleanup", "--dry-run"], f.env);
+    expect(r.code).toBe(0);
+    // scanOperations skips nothing here (no doctor probes): 4 operations, ghost_1/ and the stray key.
+    expect(r.stderr).toBe(`cleanup --dry-run: 6 operations (would delete 2 expired operation(s), ${4 + f.oldOrphans.length} object(s))\n`);
   });
 });
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactStore } from "@personal-server/artifacts";
-import { freshBucket, motoEndpoint } from "../../../test-support/s3.js";
+import { type FreshBucket, freshBucket, motoEndpoint, rawS3 } from "../../../test-support/s3.js";
 import { type RecordedRequest, type RecordingProxy, startRecordingProxy } from "../../../test-support/proxy.js";
-import { estimateCost } from "../src/cost-model.js";
+import { estimateCost, sweepRequests } from "../src/cost-model.js";
 import { S3_PART_SIZE } from "../src/sdk-facts.js";
 import { GRANTEE, KEY_A, readAll, storeFor } from "./helpers.js";
 
@@ -42,10 +42,11 @@ const cost = (artifactSize: number) =>
 describe("cost's request model matches the SDK on the wire", () => {
   let proxy: RecordingProxy;
   let store: ArtifactStore;
+  let bucket: FreshBucket;
   const sizes = [300_000, 5 * MB, 9 * MB]; // one chunk; several chunks in one PutObject; multipart
 
   beforeAll(async () => {
-    const bucket = await freshBucket(motoEndpoint(), "cost-wire");
+    bucket = await freshBucket(motoEndpoint(), "cost-wire");
     proxy = await startRecordingProxy(motoEndpoint());
     store = storeFor({ ...bucket.env, S3_ENDPOINT: proxy.url, ARTIFACTS_MASTER_KEYS: KEY_A, ARTIFACTS_S3_TIMEOUT_MS: "20000" });
   });
@@ -78,10 +79,46 @@ describe("cost's request model matches the SDK on the wire", () => {
     expect(downloads.B).toBe(1 + 2 + 3 + 3);
     expect(models.map((m) => m.requests.r2.classB.downloads)).toEqual([1 + 2, 1 + 3, 1 + 3]);
 
-    // One sweep over one live operation: list operations/, list its prefix, list multipart uploads; read its metadata.
+    // One sweep over one live operation (metadata.json and 3 objects): one listing of operations/
+    // and one of multipart uploads (Class A); its metadata.json read (Class B). No per-operation listing.
     mark = proxy.requests.length;
     await store.sweepExpired();
     const sweep = count(proxy.requests.slice(mark));
-    expect(sweep).toEqual({ A: 1 + 1 + 1, B: 1 });
+    expect(sweep).toEqual({ A: 1 + 1, B: 1 });
+    expect(sweepRequests({ objects: 4, operationsWithMetadata: 1 })).toEqual({ listPages: 1, classA: sweep.A, classB: sweep.B });
+    for (const m of models) expect(m.derived.perSweep).toMatchObject({ listPages: 1, classA: sweep.A });
   });
+
+  it("a sweep reads each operation's metadata.json once, deletes for free, and lists once per 1000 objects", async () => {
+    // Written straight to moto (not through the proxy): an operation that expired 3 days ago,
+    // a prefix without metadata.json (an upload in flight: kept), and the live one from above.
+    const past = storeFor(
+      { ...bucket.env, ARTIFACTS_MASTER_KEYS: KEY_A, ARTIFACTS_S3_TIMEOUT_MS: "20000" },
+      { now: () => new Date(Date.now() - 10 * 86_400_000) },
+    );
+    const old = await past.createOperation({ grantee: GRANTEE, agent: "expired" });
+    await past.putArtifact(old.operationId, "old.bin", "expired");
+    await past.close();
+    const put = async (key: string) => expect((await rawS3(bucket.env.S3_ENDPOINT, "PUT", `/${bucket.bucket}/${key}`, { body: "x" })).status).toBe(200);
+    await put("operations/inflight_1/artifacts/part.bin");
+
+    let mark = proxy.requests.length;
+    const result = await store.sweepExpired();
+    expect(result).toEqual({ deletedOperations: 1, deletedObjects: 2, deletedTemporary: 0 });
+    const swept = proxy.requests.slice(mark);
+    const sweep = count(swept);
+    // 4 + 1 + 2 objects listed in one page; metadata.json of the live and the expired operation read.
+    expect(sweep).toEqual({ A: 1 + 1, B: 2 });
+    expect(sweepRequests({ objects: 7, operationsWithMetadata: 2 })).toMatchObject({ classA: sweep.A, classB: sweep.B });
+    expect(swept.filter((r) => r2Class(r) === "free").length).toBeGreaterThan(0); // the expired operation's deletes
+
+    // 1000 more objects in the in-flight prefix: the listing takes a second page, nothing else changes.
+    const keys = Array.from({ length: 1000 }, (_, i) => `operations/inflight_1/artifacts/p${String(i).padStart(4, "0")}.bin`);
+    for (let i = 0; i < keys.length; i += 25) await Promise.all(keys.slice(i, i + 25).map(put));
+    mark = proxy.requests.length;
+    expect(await store.sweepExpired()).toEqual({ deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 });
+    const paged = count(proxy.requests.slice(mark));
+    expect(paged).toEqual({ A: 2 + 1, B: 1 });
+    expect(sweepRequests({ objects: 4 + 1001, operationsWithMetadata: 1 })).toEqual({ listPages: 2, classA: paged.A, classB: paged.B });
+  }, 60_000);
 });

@@ -1,3 +1,5 @@
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { OPERATIONS_PREFIX, openBackend, loadConfig } from "@personal-server/artifacts";
 import type { Check } from "../src/commands/doctor.js";
@@ -53,7 +55,7 @@ describe("doctor on local storage", () => {
     expect(keys.fix).toBe("add the master key with that kid to ARTIFACTS_MASTER_KEYS (after the current one); without it those artifacts cannot be read");
   });
 
-  it("reports every missing or malformed variable with its fix, then stops", async () => {
+  it("reports every missing or malformed variable with its fix, then stops when storage variables are among them", async () => {
     const { code, json } = await cliJson<Report>(["doctor"], {
       ARTIFACTS_LOCAL_DIR: tempDir("doc"),
       S3_ENDPOINT: "http://127.0.0.1:1",
@@ -67,7 +69,31 @@ describe("doctor on local storage", () => {
     expect(byName(json, "S3_BUCKET").message).toBe("required when any S3_* variable is set");
     expect(byName(json, "ARTIFACTS_TTL").fix).toBe("a whole number with a unit: 7d, 36h, 90m, 3600s");
     expect(byName(json, "ARTIFACTS_WRITER_TOKEN").fix).toBe("use at least 32 random characters: openssl rand -base64 32");
-    expect(byName(json, "storage")).toEqual({ name: "storage", status: "skip", message: "not checked: the configuration above must be fixed first" });
+    expect(byName(json, "storage")).toEqual({
+      name: "storage",
+      status: "skip",
+      message: "not checked: S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_BUCKET above must be fixed first",
+    });
+    expect(json.checks.map((c) => c.name)).not.toContain("endpoint");
+  });
+
+  it("checks storage with malformed master keys, skipping only the key check and writing no development key", async () => {
+    const dir = join(tempDir("doc-keys"), "store");
+    const { code, json } = await cliJson<Report>(["doctor"], { ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEYS: "key-a:c2hvcnQ=" });
+    expect(code).toBe(1);
+    expect(json.checks.map((c) => [c.name, c.status])).toEqual([
+      ["ARTIFACTS_MASTER_KEYS", "fail"],
+      ["storage", "pass"],
+      ["writer token", "pass"],
+      ["bucket", "pass"],
+      ["clock", "skip"],
+      ["read/write", "pass"],
+      ["master keys", "skip"],
+      ["lifecycle", "skip"],
+    ]);
+    expect(byName(json, "storage").message).toBe(`storage variables well-formed: local directory ${dir}; checking it without ARTIFACTS_MASTER_KEYS (reported above)`);
+    expect(byName(json, "master keys").message).toBe("not checked: the master key variables above must be fixed first");
+    expect(existsSync(join(dir, ".master-key"))).toBe(false);
   });
 
   it("flags a malformed R2 account id with the dashboard advice", async () => {
@@ -144,6 +170,63 @@ describe("doctor on S3 (moto)", () => {
       `Connection error: check S3_ENDPOINT (http://127.0.0.1:${port}: scheme, host and port) and that the storage server is running and reachable from here`,
     );
     expect(byName(json, "bucket")).toEqual({ name: "bucket", status: "skip", message: "not checked: the endpoint is unreachable" });
+  });
+
+  it("goes on to the storage checks when only unrelated variables are malformed, and finds the storage's own problem", async () => {
+    const env = await s3Env("doctor-partial");
+    const { code, json } = await cliJson<Report>(["doctor"], {
+      ...env,
+      S3_BUCKET: "no-such-bucket-here",
+      ARTIFACTS_TTL: "a week",
+      ARTIFACTS_WRITER_TOKEN: "short",
+    });
+    expect(code).toBe(1);
+    expect(json.checks.map((c) => [c.name, c.status])).toEqual([
+      ["ARTIFACTS_TTL", "fail"],
+      ["ARTIFACTS_WRITER_TOKEN", "fail"],
+      ["storage", "pass"],
+      ["endpoint", "pass"],
+      ["bucket", "fail"],
+    ]);
+    expect(byName(json, "ARTIFACTS_TTL").fix).toBe("a whole number with a unit: 7d, 36h, 90m, 3600s");
+    expect(byName(json, "storage").message).toBe(
+      `storage variables well-formed: s3 bucket "no-such-bucket-here" at ${env.S3_ENDPOINT}; checking it without ARTIFACTS_TTL, ARTIFACTS_WRITER_TOKEN (reported above)`,
+    );
+    expect(byName(json, "bucket").fix).toBe(`Bucket Not Found: check S3_BUCKET ("no-such-bucket-here") exists at ${env.S3_ENDPOINT} (and S3_REGION=us-east-1)`);
+  });
+
+  it("with a malformed ARTIFACTS_TTL and master keys, runs every storage check and describes the lifecycle rule uncompared", async () => {
+    const env = await s3Env("doctor-partial-ok", { ARTIFACTS_WRITER_TOKEN: "x".repeat(40) });
+    await putLifecycle(env.S3_ENDPOINT, env.S3_BUCKET, OPERATIONS_PREFIX, 8);
+    const r = await cli(["doctor"], { ...env, ARTIFACTS_TTL: "a week", ARTIFACTS_MASTER_KEYS: "not-a-key" });
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split("\n").filter((l) => /^(pass|fail|skip|warn) /.test(l));
+    expect(lines.map((l) => l.split(/ {2,}/).slice(0, 2).join(" "))).toEqual([
+      "fail ARTIFACTS_TTL",
+      "fail ARTIFACTS_MASTER_KEYS",
+      "pass storage",
+      "pass writer token",
+      "pass endpoint",
+      "pass bucket",
+      "pass clock",
+      "pass read/write",
+      "skip master keys",
+      "skip lifecycle",
+    ]);
+    expect(r.stdout).toMatch(/\nskip  lifecycle +not compared with ARTIFACTS_TTL \(malformed above\): rule "expire-operations" expires "operations\/" after 8 day\(s\)\n/);
+    expect(r.stdout).toContain("\ndoctor: 2 check(s) failed\n");
+    expect(await remaining(env, `${OPERATIONS_PREFIX}.doctor-`)).toEqual([]);
+  });
+
+  it("as a child process reads .env like the server, variable by variable", async () => {
+    const env = await s3Env("doctor-dotenv", { ARTIFACTS_WRITER_TOKEN: "x".repeat(40) });
+    const cwd = tempDir("cwd");
+    writeFileSync(join(cwd, ".env"), "ARTIFACTS_TTL=forever\n");
+    const r = await runChild(["doctor"], env, cwd);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^fail  ARTIFACTS_TTL +/);
+    expect(r.stdout).toMatch(/\npass  bucket +bucket "[^"]+" exists and answers \(HeadBucket\)\n/);
+    expect(r.stdout).toContain("\ndoctor: 1 check(s) failed\n");
   });
 
   it("runs as a child process: exit 1 and the advice on stdout", async () => {

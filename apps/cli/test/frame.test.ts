@@ -1,6 +1,7 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { run } from "../src/main.js";
-import { cli, cliJson, localEnv, makeFixture, runChild, tempDir } from "./helpers.js";
+import { KEY_A, KEY_B, cli, cliJson, localEnv, makeFixture, runChild, s3Env, tempDir } from "./helpers.js";
 
 const COMMANDS = ["doctor", "usage", "cost", "cleanup", "migrate", "rotate-key", "keygen"];
 
@@ -38,14 +39,21 @@ describe("the command frame", () => {
     expect(json.json).toMatchObject({ ok: false, error: { code: "config" } });
   });
 
-  it("draws a progress bar on a terminal", async () => {
+  it("draws a progress bar on a terminal when the total is known, a spinning counter when it is not", async () => {
     const f = await makeFixture("local", "tty");
+    // rotate-key knows how many operations there are: a bar, ending full.
+    const rotate = await cli(["rotate-key"], { ...f.env, ARTIFACTS_MASTER_KEYS: `${KEY_B},${KEY_A}` }, { tty: true });
+    expect(rotate.code).toBe(0);
+    expect(rotate.stderr).toContain("rotate-key [");
+    expect(rotate.stderr).toMatch(/\] 100% \| (\d+)\/\1 operations/);
+    expect(rotate.stderr).not.toContain("rotate-key: ");
+    // The sweep learns its size as it lists: a spinner and a running count, ending without the spinner.
     const r = await cli(["cleanup"], f.env, { tty: true });
     expect(r.code).toBe(0);
-    // cli-progress renders the bar with its own characters and ends on the full count.
-    expect(r.stderr).toContain("cleanup [");
-    expect(r.stderr).toContain("] 100% | 5/5 operations");
-    expect(r.stderr).not.toContain("cleanup: 0/5");
+    expect(r.stderr).toMatch(/cleanup [⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] \d operations/);
+    expect(r.stderr).toContain(`cleanup: 6 operations (deleted 2 expired operation(s), ${4 + f.oldOrphans.length} object(s))`);
+    expect(r.stderr).not.toContain("cleanup [");
+    expect(r.stderr).not.toContain("%");
   });
 
   it("run() can be called with an io object and no env (then loadConfig reads the process environment)", async () => {
@@ -53,6 +61,21 @@ describe("the command frame", () => {
     const code = await run(["keygen", "--kid", "io-test"], { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true } });
     expect(code).toBe(0);
     expect(out).toMatch(/^io-test:[A-Za-z0-9+/]{43}=\n$/);
+  });
+
+  it("as a real process, silences only the AWS SDK's Node version notice, and only unless the operator set it", async () => {
+    const env = await s3Env("frame-warning");
+    const quiet = await runChild(["usage", "--json"], env, tempDir("cwd"));
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).not.toContain("NodeVersionSupportWarning");
+    // The operator's own setting wins: the SDK warns again on the Node versions it warns about (< 22).
+    const loud = await runChild(["usage", "--json"], { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "false" }, tempDir("cwd"));
+    expect(loud.code).toBe(0);
+    expect(loud.stderr.includes("Warning: NodeVersionSupportWarning")).toBe(Number(process.versions.node.split(".")[0]) < 22);
+    // Other warnings still print: local storage without a master key generates a development key.
+    const dev = await runChild(["usage", "--json"], { ARTIFACTS_LOCAL_DIR: join(tempDir("frame-dev"), "store") }, tempDir("cwd"));
+    expect(dev.code).toBe(0);
+    expect(dev.stderr).toContain("[ARTIFACTS_DEV_MASTER_KEY] Warning: generated a development master key at ");
   });
 
   it("exits non-zero from a real process on failure and 0 on success", async () => {

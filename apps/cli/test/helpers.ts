@@ -140,7 +140,8 @@ export async function envFor(kind: Kind, label: string, extra: Env = {}): Promis
 /**
  * Two live operations (2 and 1 artifacts), two expired ones (created by a store whose clock is
  * 10 days back, with the 7-day TTL), a young orphan object in a live operation and, on local
- * storage, an old orphan and an old metadata-less prefix (mtime set 2 days back).
+ * storage, an old orphan, an old metadata-less prefix and an old stray key directly under
+ * operations/ (mtime set 2 days back).
  */
 export async function makeFixture(kind: Kind, label: string): Promise<Fixture> {
   const env = await envFor(kind, label);
@@ -168,7 +169,9 @@ export async function makeFixture(kind: Kind, label: string): Promise<Fixture> {
   await backend.put(youngOrphans[0]!, Buffer.alloc(1000, 3));
   const oldOrphans: string[] = [];
   if (kind === "local") {
-    oldOrphans.push(`operations/${big.operationId}/artifacts/old-crash.bin`, "operations/ghost_1/artifacts/x.bin");
+    // An old object in a live operation, a metadata-less prefix, and a stray key directly under
+    // operations/ (the sweep's flat listing makes it a group of its own).
+    oldOrphans.push(`operations/${big.operationId}/artifacts/old-crash.bin`, "operations/ghost_1/artifacts/x.bin", "operations/stray-file.txt");
     const twoDaysAgo = new Date(now.getTime() - 2 * 86_400_000);
     for (const key of oldOrphans) {
       await backend.put(key, Buffer.alloc(500, 4));

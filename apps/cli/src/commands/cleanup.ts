@@ -1,10 +1,10 @@
 import { Command } from "commander";
-import { createArtifactStore, OPERATIONS_PREFIX, type SweepResult } from "@personal-server/artifacts";
+import { createArtifactStore, type SweepOptions, type SweepResult } from "@personal-server/artifacts";
 import { config, describeStorage, withBackend } from "../context.js";
 import { formatBytes } from "../format.js";
 import { type Io, printJson, println } from "../io.js";
 import { createProgress } from "../progress.js";
-import { DOCTOR_PREFIX, scanOperations, sweepableOrphans } from "../scan.js";
+import { scanOperations, sweepableOrphans } from "../scan.js";
 
 /** What a dry run finds: exactly what the sweep would delete now (temp files aside). */
 interface DryRun {
@@ -13,9 +13,6 @@ interface DryRun {
   orphanObjects: number;
   bytes: number;
 }
-
-/** sweepExpired's options, with the progress callback the CLI passes when the SDK offers one. */
-type SweepOptions = { now?: Date; onProgress?: (done: number, total: number) => void };
 
 export function cleanupCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command("cleanup")
@@ -46,7 +43,10 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
               found.orphanObjects += orphans.length;
               found.bytes += orphans.reduce((s, o) => s + o.size, 0);
             }
-            progress.tick(1, op.operationId);
+            progress.tick(
+              1,
+              `would delete ${found.expiredOperations.length} expired operation(s), ${found.expiredObjects + found.orphanObjects} object(s)`,
+            );
           }
         });
         progress.stop();
@@ -65,24 +65,20 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
       }
 
       const store = createArtifactStore(cfg);
+      // The sweep lists operations/ once and handles each operation as the listing reaches it, so
+      // the total is only known at the end: a running count (every operations/<id>/ prefix, those
+      // without metadata.json included) with what was deleted so far, not a bar.
       const progress = createProgress(io, "cleanup", "operations");
       let result: SweepResult;
       try {
-        // The total first, so the bar has a size; `.doctor-` probes are not operations.
-        let total = 0;
-        await withBackend(cfg.storage, cfg, async (backend) => {
-          for await (const prefix of backend.listPrefixes(OPERATIONS_PREFIX)) if (!prefix.startsWith(DOCTOR_PREFIX)) total++;
-        });
-        progress.setTotal(total);
         let reported = 0;
         const options: SweepOptions = {
-          onProgress: (done) => {
-            progress.tick(done - reported);
-            reported = done;
+          onProgress: (p) => {
+            progress.tick(p.operations - reported, `deleted ${p.deletedOperations} expired operation(s), ${p.deletedObjects} object(s)`);
+            reported = p.operations;
           },
         };
         result = await store.sweepExpired(options);
-        if (reported < total) progress.tick(total - reported);
       } finally {
         progress.stop();
         await store.close();

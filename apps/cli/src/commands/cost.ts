@@ -75,6 +75,12 @@ function printCost(io: Io, e: CostEstimate): void {
     "",
     `Stored per operation: ${e.input.artifactsPerOp} x ${n(d.encryptedArtifactBytes)} bytes encrypted (41-byte header + 16-byte tag per ${n(d.chunkSize)}-byte chunk) + ${n(d.metadataBytes)} bytes metadata.json = ${n(d.bytesPerOperation)} bytes`,
     `Live operations at any time: ${n(d.liveOperations)}; requests per artifact upload: ${d.uploadRequestsPerArtifact}`,
+    ...(e.input.sweepIntervalSeconds === 0
+      ? []
+      : [
+          `Each sweep: ${d.perSweep.listPages} ListObjects page(s) for ${n(d.perSweep.objects)} objects + 1 ListMultipartUploads (Class A), ` +
+            `${n(d.perSweep.classB)} metadata.json reads (Class B; deletes are free)`,
+        ]),
     "",
   );
   const render = (title: string, lines: BillLine[], total: number) => {

@@ -9,6 +9,7 @@ import {
   OPERATIONS_PREFIX,
   loadConfig,
   openBackend,
+  readEnvironment,
   readMetadata,
   unwrapDataKey,
 } from "@personal-server/artifacts";
@@ -27,7 +28,6 @@ export interface Check {
   fix?: string;
 }
 
-
 /** S3 signatures are refused past 15 minutes of skew (RequestTimeTooSkewed). */
 const SIGNING_SKEW_MS = 15 * 60 * 1000;
 /** Grantee signatures allow 30 s of clock drift (`iat <= now + 30`, DESIGN.md). */
@@ -45,14 +45,51 @@ const VARIABLE_FIX: Record<string, string> = {
   ARTIFACTS_WRITER_TOKEN: "use at least 32 random characters: openssl rand -base64 32",
 };
 
-/** Runs every check; never throws for a failed check (it becomes a `fail`). */
+/**
+ * Variables the storage checks can go on without when they are malformed: none of them says
+ * where or what the storage is, and loadConfig has a default for each (the fallback check is
+ * then not run). A problem with any other variable (R2_*, S3_*, ARTIFACTS_LOCAL_DIR, ...)
+ * stops doctor before the storage checks.
+ */
+const NON_STORAGE_VARIABLES = new Set([
+  "ARTIFACTS_TTL",
+  "ARTIFACTS_SWEEP_INTERVAL",
+  "ARTIFACTS_MAX_BYTES",
+  "ARTIFACTS_S3_TIMEOUT_MS",
+  "ARTIFACTS_WRITER_TOKEN",
+  "ARTIFACTS_AUDIENCE",
+  "ARTIFACTS_CORS_ORIGINS",
+  "ARTIFACTS_METRICS_TOKEN",
+  "ARTIFACTS_FALLBACK_LOCAL_DIR",
+  "HOST",
+  "PORT",
+]);
+/**
+ * Master key variables: malformed or missing, the storage checks still run, with a throwaway key
+ * standing in (loadConfig needs one for r2/s3, and with none on local storage it would write a
+ * development key file); only the master key check is skipped.
+ */
+const MASTER_KEY_VARIABLES = new Set(["ARTIFACTS_MASTER_KEY", "ARTIFACTS_MASTER_KEYS"]);
+
+/** What was wrong with the configuration when doctor went on to check storage anyway. */
+interface Skipped {
+  /** Variables reported above, left out of the configuration the storage checks use. */
+  variables: Set<string>;
+}
+
+/**
+ * Runs every check; never throws for a failed check (it becomes a `fail`). Reads the variables
+ * the way the server does (`readEnvironment()`: the environment, then `.env`), or `io.env` in tests.
+ */
 export async function runDoctor(io: Io): Promise<Check[]> {
   const checks: Check[] = [];
   const add = (check: Check) => checks.push(check);
+  const env = io.env ?? readEnvironment();
 
   let config: ArtifactsConfig;
+  let skipped: Skipped | undefined;
   try {
-    config = loadConfig(io.env);
+    config = loadConfig(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const problems = (error.details?.problems as ConfigProblem[] | undefined) ?? [];
@@ -65,18 +102,46 @@ export async function runDoctor(io: Io): Promise<Check[]> {
         fix: VARIABLE_FIX[p.variable] ?? error.hint ?? "see .env.example",
       });
     }
-    add({ name: "storage", status: "skip", message: "not checked: the configuration above must be fixed first" });
-    return checks;
+    const variables = new Set(problems.map((p) => p.variable));
+    const blocking = [...variables].filter((v) => !NON_STORAGE_VARIABLES.has(v) && !MASTER_KEY_VARIABLES.has(v));
+    if (problems.length === 0 || blocking.length > 0) {
+      add({ name: "storage", status: "skip", message: `not checked: ${blocking.length > 0 ? blocking.join(", ") : "the configuration"} above must be fixed first` });
+      return checks;
+    }
+    // Only variables the storage checks can do without: check storage without them.
+    const retry: Record<string, string | undefined> = { ...env };
+    for (const v of variables) if (NON_STORAGE_VARIABLES.has(v)) retry[v] = undefined;
+    if ([...variables].some((v) => MASTER_KEY_VARIABLES.has(v))) {
+      retry.ARTIFACTS_MASTER_KEY = undefined;
+      retry.ARTIFACTS_MASTER_KEYS = `doctor-placeholder:${randomBytes(32).toString("base64")}`;
+    }
+    try {
+      config = loadConfig(retry);
+    } catch (again) {
+      if (!(again instanceof ConfigError)) throw again;
+      add({ name: "storage", status: "skip", message: `not checked: ${again.message}` });
+      return checks;
+    }
+    skipped = { variables };
   }
 
   const s = config.storage;
   const where =
     s.kind === "local" ? `local directory ${s.dir}` : `${s.kind} bucket "${s.bucket}" at ${s.endpoint}`;
-  add({
-    name: "configuration",
-    status: "pass",
-    message: `every variable present and well-formed: ${where}, ${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}"), ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
-  });
+  if (skipped === undefined) {
+    add({
+      name: "configuration",
+      status: "pass",
+      message: `every variable present and well-formed: ${where}, ${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}"), ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
+    });
+  } else {
+    add({
+      name: "storage",
+      status: "pass",
+      message: `storage variables well-formed: ${where}; checking it without ${[...skipped.variables].join(", ")} (reported above)`,
+    });
+  }
+  const bad = (variable: string) => skipped?.variables.has(variable) === true;
   if (config.masterKeySource.kind === "file") {
     add({
       name: "master key",
@@ -85,7 +150,9 @@ export async function runDoctor(io: Io): Promise<Check[]> {
       fix: "fine for development; for anything that matters set ARTIFACTS_MASTER_KEYS (pnpm artifacts keygen) and keep a copy in a secret manager",
     });
   }
-  if (config.writerToken !== undefined) {
+  if (bad("ARTIFACTS_WRITER_TOKEN")) {
+    // Already reported above.
+  } else if (config.writerToken !== undefined) {
     add({ name: "writer token", status: "pass", message: `ARTIFACTS_WRITER_TOKEN set (${config.writerToken.length} characters)` });
   } else if (s.kind === "local") {
     add({ name: "writer token", status: "pass", message: `unset: the server generates ${config.localDir}/.writer-token on local storage` });
@@ -125,7 +192,10 @@ export async function runDoctor(io: Io): Promise<Check[]> {
     return checks;
   }
   try {
-    await storageChecks(backend, config, add);
+    await storageChecks(backend, config, add, {
+      masterKeys: !bad("ARTIFACTS_MASTER_KEY") && !bad("ARTIFACTS_MASTER_KEYS"),
+      ttl: !bad("ARTIFACTS_TTL"),
+    });
   } finally {
     await backend.close();
   }
@@ -133,7 +203,13 @@ export async function runDoctor(io: Io): Promise<Check[]> {
   return checks;
 }
 
-async function storageChecks(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+/** Which configured values the checks may rely on (false: malformed, reported above, defaulted). */
+interface Usable {
+  masterKeys: boolean;
+  ttl: boolean;
+}
+
+async function storageChecks(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void, usable: Usable): Promise<void> {
   const s = config.storage;
   const before = Date.now();
   let serverDate: Date | undefined;
@@ -167,8 +243,9 @@ async function storageChecks(backend: Backend, config: ArtifactsConfig, add: (c:
   }
 
   await probeObject(backend, config, add);
-  await masterKeyCheck(backend, config, add);
-  await lifecycleCheck(backend, config, add);
+  if (usable.masterKeys) await masterKeyCheck(backend, config, add);
+  else add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
+  await lifecycleCheck(backend, config, add, usable.ttl);
 }
 
 /** Writes, reads back and deletes `operations/.doctor-<random>/probe`: never a real operation's key. */
@@ -242,11 +319,28 @@ async function masterKeyCheck(backend: Backend, config: ArtifactsConfig, add: (c
   }
 }
 
-/** The bucket's lifecycle rule is the backstop: it must expire operations/ later than ARTIFACTS_TTL. */
-async function lifecycleCheck(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void): Promise<void> {
+/**
+ * The bucket's lifecycle rule is the backstop: it must expire operations/ later than ARTIFACTS_TTL.
+ * With a malformed ARTIFACTS_TTL (`ttlUsable` false) the rule is only described, not compared.
+ */
+async function lifecycleCheck(backend: Backend, config: ArtifactsConfig, add: (c: Check) => void, ttlUsable: boolean): Promise<void> {
   const ttl = formatDuration(config.ttlSeconds);
   const wantDays = Math.ceil(config.ttlSeconds / 86_400) + 1;
   try {
+    if (!ttlUsable) {
+      const rules = await backend.getLifecycleRules();
+      const found =
+        rules === null
+          ? "local storage has no lifecycle rule"
+          : rules === "not_visible"
+            ? "lifecycle rules are not visible to this token"
+            : rules
+                .filter((r) => r.expirationDays !== undefined && (OPERATIONS_PREFIX.startsWith(r.prefix) || r.prefix.startsWith(OPERATIONS_PREFIX)))
+                .map((r) => `${r.id === "" ? "a rule" : `rule "${r.id}"`} expires "${r.prefix}" after ${r.expirationDays} day(s)`)
+                .join("; ") || `no lifecycle rule expires ${OPERATIONS_PREFIX}`;
+      add({ name: "lifecycle", status: "skip", message: `not compared with ARTIFACTS_TTL (malformed above): ${found}` });
+      return;
+    }
     const rules = await backend.getLifecycleRules();
     if (rules === null) {
       add({ name: "lifecycle", status: "skip", message: "local storage: the sweep is the only cleanup" });

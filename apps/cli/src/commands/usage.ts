@@ -62,7 +62,7 @@ export function usageCommand(io: Io, setExit: (code: number) => void): Command {
           if (op.malformed !== undefined) report.malformed.push(op.operationId);
           if (op.metadata === undefined) {
             if (op.malformed === undefined) report.orphans.operationsWithoutMetadata++;
-            progress.tick(1, op.operationId);
+            progress.tick();
             continue;
           }
           report.operations++;
@@ -81,7 +81,7 @@ export function usageCommand(io: Io, setExit: (code: number) => void): Command {
           });
           report.largest.sort((a, b) => b.storedBytes - a.storedBytes || (a.operationId < b.operationId ? -1 : 1));
           report.largest.length = Math.min(report.largest.length, top);
-          progress.tick(1, op.operationId);
+          progress.tick();
         }
       });
       progress.stop();
