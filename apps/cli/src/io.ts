@@ -13,7 +13,8 @@ export interface Io {
   stderr: OutStream;
   /**
    * Variables handed to the SDK's `loadConfig(env)`. Undefined (the real binary): `loadConfig()`
-   * reads the process environment and `.env` itself, and nothing else in the CLI reads either.
+   * reads the process environment and `.env` itself (doctor, checking them one by one, gets the
+   * same variables from the SDK's `readEnvironment()`); nothing in the CLI reads either directly.
    */
   env?: Record<string, string | undefined>;
   /** Directory whose repository root `keygen --env` writes `.env` into; default `process.cwd()`. */
