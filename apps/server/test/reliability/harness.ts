@@ -260,7 +260,8 @@ export function rawRequestBytes(
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
   const payload = body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8");
   if (body !== undefined && !names.has("content-length") && !names.has("transfer-encoding")) lines.push(`Content-Length: ${payload.length}`);
-  return Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), payload]);
+  // UTF-8 on the wire, as a client sending a raw non-ASCII target would (latin1 would mangle it).
+  return Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "utf8"), payload]);
 }
 
 // ---- storage snapshots ----------------------------------------------------------------------
