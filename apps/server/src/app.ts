@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import {
   ArtifactError,
   ConfigError,
+  InvalidInputError,
   MethodNotAllowedError,
   NotFoundError,
   createArtifactStore,
@@ -22,6 +23,7 @@ import { listArtifacts } from "./handlers/list-artifacts.js";
 import { metrics as metricsHandler } from "./handlers/metrics.js";
 import { putArtifact } from "./handlers/put-artifact.js";
 import { bodyUnread } from "./http/body.js";
+import { clientErrorHandler } from "./http/client-error.js";
 import { REDACT_PATHS } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
 import { matchRoute, type RouteName } from "./routes.js";
@@ -124,6 +126,8 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     connectionTimeout: options.idleTimeoutMs ?? 120_000,
     keepAliveTimeout: 10_000,
     http: {
+      // Node's own refusal of a missing Host is an empty 400; the dispatcher answers it in the API's shape.
+      requireHostHeader: false,
       headersTimeout,
       // Node checks header deadlines on this interval; keep it well under the deadline itself.
       connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 4))),
@@ -131,6 +135,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     routerOptions: { maxParamLength: 8192 },
     return503OnClosing: true,
     forceCloseConnections: "idle",
+    clientErrorHandler,
     // Malformed percent-encoding and over-long paths are still our routes: answer them in order (401 before 400).
     frameworkErrors: (_error, request, reply) => {
       void dispatch(request, reply);
@@ -213,6 +218,9 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       }
     });
     try {
+      if (request.raw.httpVersion === "1.1" && request.headers.host === undefined) {
+        throw new InvalidInputError("malformed HTTP request: HTTP/1.1 needs a Host header");
+      }
       applyCors(config.corsOrigins, request, reply);
       if (match === null) throw new NotFoundError(`no route for ${request.method} ${target.slice(0, 200)}`);
       if (request.method === "OPTIONS") {

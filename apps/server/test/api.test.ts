@@ -306,6 +306,14 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
       expect({ header, status: res.status, range: res.headers["content-range"] }).toEqual({ header, status: 416, range: "bytes */0" });
     }
 
+    // If-Range: the range holds only while the ETag still matches.
+    const plain = await get("bytes=0-0");
+    const etag = plain.headers.etag!;
+    const matching = await rawRequest(s.url, "GET", target, { authorization: await signedFor(s, grantee, "GET", target), range: "bytes=0-9", "if-range": etag });
+    expect({ status: matching.status, range: matching.headers["content-range"] }).toEqual({ status: 206, range: `bytes 0-9/${size}` });
+    const stale = await rawRequest(s.url, "GET", target, { authorization: await signedFor(s, grantee, "GET", target), range: "bytes=0-9", "if-range": '"stale"' });
+    expect({ status: stale.status, length: stale.body.length }).toEqual({ status: 200, length: size });
+
     const head = await rawRequest(s.url, "HEAD", target, { authorization: await signedFor(s, grantee, "HEAD", target), range: "bytes=0-0" });
     expect(head.status).toBe(200);
     expect(head.headers["content-length"]).toBe(String(size));

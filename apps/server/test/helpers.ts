@@ -23,6 +23,7 @@ import type { FastifyInstance } from "fastify";
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { freshBucket } from "../../../test-support/s3.js";
 import { buildServer, type BuildServerOptions } from "../src/app.js";
+import { startServer } from "../src/start.js";
 
 export type Kind = "local" | "s3";
 export const KINDS: Kind[] = ["local", "s3"];
@@ -86,10 +87,7 @@ export async function startTestServer(
     store,
     logger: { level: "debug", stream: { write: (line: string) => logs.push(line) } },
   });
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  const address = app.server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  const url = `http://127.0.0.1:${port}`;
+  const { url, port } = await startServer(app, { host: "127.0.0.1", port: 0 });
   const raw = await openBackend(config.storage, { timeoutMs: 20_000, connectTimeoutMs: 5000 });
   return {
     kind,

@@ -15,7 +15,7 @@ function openRaw(url: string): { socket: Socket; closed: Promise<string> } {
   return { socket, closed };
 }
 
-describe("slow clients", () => {
+describe("slow clients and requests the HTTP parser refuses", () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startTestServer("local", {}, { headersTimeoutMs: 400, idleTimeoutMs: 1500 });
@@ -24,11 +24,37 @@ describe("slow clients", () => {
     await s?.close();
   });
 
+  const jsonBody = (answer: string): unknown => JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+
   it("a client that never finishes its headers gets 408 and the connection closed", async () => {
     const { socket, closed } = openRaw(s.url);
     socket.write("GET /health HTTP/1.1\r\nHost: x\r\n");
     const answer = await closed;
-    expect(answer.startsWith("HTTP/1.1 408 ")).toBe(true);
+    expect(answer.startsWith("HTTP/1.1 408 Request Timeout\r\n")).toBe(true);
+    expect(jsonBody(answer)).toEqual({ error: { code: "invalid_input", message: "the request headers did not arrive in time" } });
+  });
+
+  it("raw non-ASCII bytes in the target, oversized headers and a missing Host get the API's JSON error", async () => {
+    const cases: [Buffer, string, unknown][] = [
+      [
+        Buffer.from("GET /api/v1/operations/r\u00e9sum\u00e9/artifacts HTTP/1.1\r\nHost: x\r\n\r\n", "utf8"),
+        "HTTP/1.1 400 Bad Request\r\n",
+        { error: { code: "invalid_input", message: "malformed HTTP request: the request target may hold only printable ASCII (percent-encoding is not accepted either)" } },
+      ],
+      [
+        Buffer.from(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`),
+        "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        { error: { code: "too_large", message: "the request line and headers are larger than 16 KiB" } },
+      ],
+      [Buffer.from("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n"), "HTTP/1.1 400 Bad Request\r\n", { error: { code: "invalid_input", message: "malformed HTTP request: HTTP/1.1 needs a Host header" } }],
+    ];
+    for (const [bytes, statusLine, body] of cases) {
+      const { socket, closed } = openRaw(s.url);
+      socket.write(bytes);
+      const answer = await closed;
+      expect(answer.startsWith(statusLine)).toBe(true);
+      expect(jsonBody(answer)).toEqual(body);
+    }
   });
 
   it("an upload that stops flowing is cut once the connection sits idle, and nothing is stored", async () => {
