@@ -1,0 +1,330 @@
+/**
+ * Tamper fuzzing through the HTTP server (issue 7), fewer cases than the store-level fuzzer
+ * (packages/artifacts/test/fuzz): random edits of stored objects and metadata.json on local
+ * storage, then signed GETs (whole and ranged) over a raw socket. Property: an answer is either a
+ * clean, complete 200/206 with exactly the plaintext (or the asked slice), or a failure: an error
+ * status with the API's JSON body, or a connection cut before Content-Length bytes arrived, having
+ * released only plaintext. A failed read never ends as a clean, complete 200.
+ *
+ * Reproduce with `FUZZ_SEED=<printed seed>`; `FUZZ_HTTP_RUNS` changes the number of cases.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { artifactObjectKey, encryptedSize, metadataKey, unwrapDataKey, type OperationMetadata } from "@personal-server/artifacts";
+import { signRequest } from "@personal-server/artifacts/client";
+import { encryptArtifact } from "../../../../packages/artifacts/src/crypto.js";
+import {
+  rawExchange,
+  rawRequestBytes,
+  SecretWatch,
+  startInProcess,
+  tempDir,
+  wallet,
+  watchedSigner,
+  WRITER_TOKEN,
+  type InProcessServer,
+  type RawAnswer,
+} from "./harness.js";
+
+const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31;
+const RUNS = process.env.FUZZ_HTTP_RUNS !== undefined ? Number(process.env.FUZZ_HTTP_RUNS) : 300;
+const C = 16 * 1024; // small chunks: chunk boundaries at affordable sizes
+const BIG_C = 1024 * 1024;
+const TAG = 16;
+const HEADER = 41;
+
+const watch = new SecretWatch();
+const owner = watchedSigner(wallet(), watch);
+const other = watchedSigner(wallet(), watch);
+let server: InProcessServer;
+let dir: string;
+
+interface Art {
+  op: string;
+  path: string;
+  plain: Buffer;
+  chunkSize: number;
+  file: string;
+  dataKey: Buffer;
+}
+const arts: Art[] = [];
+const pristine = new Map<string, Buffer>();
+const touched = new Set<string>();
+const outcomes = new Map<string, number>();
+
+function write(rel: string, bytes: Buffer | string): void {
+  touched.add(rel);
+  mkdirSync(dirname(join(dir, rel)), { recursive: true });
+  writeFileSync(join(dir, rel), bytes);
+}
+function restore(): void {
+  for (const rel of touched) {
+    const original = pristine.get(rel);
+    if (original === undefined) rmSync(join(dir, rel), { force: true });
+    else writeFileSync(join(dir, rel), original);
+  }
+  touched.clear();
+}
+
+type Edit =
+  | { t: "flip"; at: number; bit: number }
+  | { t: "truncate"; at: number }
+  | { t: "insert"; at: number; bytes: Uint8Array }
+  | { t: "delete"; at: number; len: number }
+  | { t: "swapChunks" }
+  | { t: "dupChunk" }
+  | { t: "headerChunkSize"; value: number }
+  | { t: "replace"; from: number }
+  | { t: "metaResize"; size: number }
+  | { t: "metaRechunk" }
+  | { t: "metaGrantee"; readAsNew: boolean }
+  | { t: "metaExpired" }
+  | { t: "metaRawFlip"; at: number; bit: number }
+  | { t: "metaDropEntry" }
+  | { t: "deleteObject" };
+
+const editArb: fc.Arbitrary<Edit> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ t: fc.constant("flip" as const), at: fc.nat(), bit: fc.nat(7) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("truncate" as const), at: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 20 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("delete" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 40 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("swapChunks" as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("dupChunk" as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("headerChunkSize" as const), value: fc.constantFrom(C / 2, C + 1, 2 * C, BIG_C, 0) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("replace" as const), from: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("metaResize" as const), size: fc.nat(4 * C) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("metaRechunk" as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("metaGrantee" as const), readAsNew: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("metaExpired" as const) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("metaRawFlip" as const), at: fc.nat(), bit: fc.nat(6) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("metaDropEntry" as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("deleteObject" as const) }) },
+);
+
+/** Applies the edit; returns who should read, and whether a whole read must fail. */
+function apply(art: Art, e: Edit): { reader: typeof owner; mustFail: boolean } {
+  const o = pristine.get(art.file)!;
+  const metaFile = metadataKey(art.op);
+  const meta = () => JSON.parse(pristine.get(metaFile)!.toString()) as OperationMetadata;
+  const stride = art.chunkSize + TAG;
+  const chunks = Math.max(1, Math.ceil((o.length - HEADER) / stride));
+  const chunk = (i: number) => o.subarray(HEADER + i * stride, Math.min(o.length, HEADER + (i + 1) * stride));
+  const object = (bytes: Buffer) => {
+    write(art.file, bytes);
+    return { reader: owner, mustFail: !bytes.equals(o) };
+  };
+  switch (e.t) {
+    case "flip": {
+      const copy = Buffer.from(o);
+      const at = e.at % copy.length;
+      copy[at] = copy[at]! ^ (1 << e.bit);
+      return object(copy);
+    }
+    case "truncate":
+      return object(Buffer.from(o.subarray(0, e.at % o.length)));
+    case "insert": {
+      const at = e.at % (o.length + 1);
+      return object(Buffer.concat([o.subarray(0, at), Buffer.from(e.bytes), o.subarray(at)]));
+    }
+    case "delete": {
+      const at = e.at % o.length;
+      return object(Buffer.concat([o.subarray(0, at), o.subarray(at + e.len)]));
+    }
+    case "swapChunks":
+      return chunks < 2 ? object(o) : object(Buffer.concat([o.subarray(0, HEADER), chunk(1), chunk(0), ...Array.from({ length: chunks - 2 }, (_, i) => chunk(i + 2))]));
+    case "dupChunk":
+      return object(Buffer.concat([o.subarray(0, HEADER), chunk(0), ...Array.from({ length: chunks }, (_, i) => chunk(i))]));
+    case "headerChunkSize": {
+      const copy = Buffer.from(o);
+      copy.writeUInt32BE(e.value, 5);
+      return object(copy);
+    }
+    case "replace": {
+      const donor = arts.filter((a) => a !== art)[e.from % (arts.length - 1)]!;
+      return object(Buffer.from(pristine.get(donor.file)!));
+    }
+    case "deleteObject":
+      touched.add(art.file);
+      rmSync(join(dir, art.file));
+      return { reader: owner, mustFail: true };
+    case "metaResize": {
+      const m = meta();
+      const entry = m.artifacts.find((a) => a.path === art.path)!;
+      entry.size = e.size;
+      entry.encryptedSize = encryptedSize(e.size, entry.chunkSize);
+      write(metaFile, JSON.stringify(m));
+      return { reader: owner, mustFail: e.size !== art.plain.length };
+    }
+    case "metaRechunk": {
+      // Another (size, chunk size) pair with the same stored length.
+      const m = meta();
+      const entry = m.artifacts.find((a) => a.path === art.path)!;
+      const alt = art.chunkSize === C ? 4 * C : C;
+      const body = entry.encryptedSize - HEADER;
+      entry.chunkSize = alt;
+      entry.size = Math.max(0, body - TAG * Math.max(1, Math.ceil(body / (alt + TAG))));
+      entry.encryptedSize = encryptedSize(entry.size, alt);
+      write(metaFile, JSON.stringify(m));
+      return { reader: owner, mustFail: entry.size !== art.plain.length };
+    }
+    case "metaGrantee": {
+      const m = meta();
+      m.grantee = other.address.toLowerCase();
+      write(metaFile, JSON.stringify(m));
+      return { reader: e.readAsNew ? other : owner, mustFail: true };
+    }
+    case "metaExpired": {
+      const m = meta();
+      m.expiresAt = new Date(Date.now() - 1000).toISOString();
+      write(metaFile, JSON.stringify(m));
+      return { reader: owner, mustFail: true };
+    }
+    case "metaRawFlip": {
+      const bytes = Buffer.from(pristine.get(metaFile)!);
+      const at = e.at % bytes.length;
+      bytes[at] = bytes[at]! ^ (1 << e.bit);
+      write(metaFile, bytes);
+      return { reader: owner, mustFail: false };
+    }
+    case "metaDropEntry": {
+      const m = meta();
+      m.artifacts = m.artifacts.filter((a) => a.path !== art.path);
+      write(metaFile, JSON.stringify(m));
+      return { reader: owner, mustFail: true };
+    }
+  }
+}
+
+const ERROR_CODES: Record<number, string[]> = {
+  403: ["forbidden"],
+  404: ["not_found"],
+  410: ["expired"],
+  416: ["range_not_satisfiable"],
+  500: ["integrity", "config"],
+};
+
+/** Judges one answer; returns a violation or null. */
+function judge(art: Art, range: { start: number; end: number } | undefined, answer: RawAnswer, mustFail: boolean, label: string): string | null {
+  const wanted = range ? art.plain.subarray(range.start, range.end + 1) : art.plain;
+  const what = `${label} ${art.op}/${art.path}${range ? ` bytes=${range.start}-${range.end}` : ""}`;
+  const key = answer.status === 200 || answer.status === 206 ? (answer.cut ? `${answer.status} cut` : `${answer.status} clean`) : String(answer.status);
+  outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  if (answer.status === 200 || answer.status === 206) {
+    if (answer.status !== (range ? 206 : 200)) return `${what}: HTTP ${answer.status}`;
+    // Whatever arrived must be plaintext, at the right place.
+    if (!wanted.subarray(0, answer.body.length).equals(answer.body) || answer.body.length > wanted.length) {
+      return `${what}: HTTP ${answer.status} released ${answer.body.length} bytes that are not the plaintext`;
+    }
+    if (answer.cut) return null; // a failed read: the connection was cut before Content-Length bytes
+    if (mustFail) return `${what}: a clean, complete HTTP ${answer.status} after a tampering edit`;
+    if (!answer.body.equals(wanted) || Number(answer.headers["content-length"]) !== wanted.length) {
+      return `${what}: a clean, complete HTTP ${answer.status} with ${answer.body.length} bytes (Content-Length ${answer.headers["content-length"]}), expected ${wanted.length}`;
+    }
+    return null;
+  }
+  const allowed = ERROR_CODES[answer.status];
+  const code = (answer.json as { error?: { code?: string } } | undefined)?.error?.code;
+  if (allowed === undefined || code === undefined || !allowed.includes(code)) {
+    return `${what}: HTTP ${answer.status} ${answer.body.toString("utf8").slice(0, 200)}`;
+  }
+  if (answer.status === 416 && !range) return `${what}: 416 without a Range`;
+  return null;
+}
+
+async function get(art: Art, reader: typeof owner, range?: { start: number; end: number }): Promise<RawAnswer> {
+  const target = `/api/v1/operations/${art.op}/artifacts/${art.path}`;
+  const auth = await signRequest(reader, { audience: server.url, method: "GET", uri: target });
+  const answer = await rawExchange(server.url, rawRequestBytes("GET", target, { authorization: auth, ...(range ? { range: `bytes=${range.start}-${range.end}` } : {}) }));
+  if (answer.status >= 400) watch.see("error body", answer.body);
+  return answer;
+}
+
+beforeAll(async () => {
+  dir = tempDir("http-tamper");
+  server = await startInProcess({ ARTIFACTS_LOCAL_DIR: dir }, watch);
+  const layout: [string, number, number][] = [
+    ["empty.bin", 0, C],
+    ["tiny.txt", 100, C],
+    ["edge.bin", C, C],
+    ["edge-plus.bin", C + 1, C],
+    ["three.bin", 2 * C + 777, C],
+    ["big/one.bin", 5000, BIG_C],
+    ["big/two.bin", BIG_C + 3, BIG_C],
+  ];
+  for (const op of ["http-fuzz-a", "http-fuzz-b"]) {
+    const created = await rawExchange(
+      server.url,
+      rawRequestBytes("POST", "/api/v1/operations", { authorization: `Bearer ${WRITER_TOKEN}`, "content-type": "application/json" }, JSON.stringify({ grantee: owner.address, operationId: op })),
+    );
+    expect(created.status).toBe(201);
+    for (const [path, size, chunkSize] of layout) {
+      const plain = randomBytes(size);
+      const put = await rawExchange(server.url, rawRequestBytes("PUT", `/api/v1/operations/${op}/artifacts/${path}`, { authorization: `Bearer ${WRITER_TOKEN}` }, plain));
+      expect(put.status).toBe(201);
+      const metaFile = metadataKey(op);
+      const meta = JSON.parse(readFileSync(join(dir, metaFile), "utf8")) as OperationMetadata;
+      const dataKey = unwrapDataKey(meta.wrappedKey, server.config.masterKeys, meta);
+      const file = artifactObjectKey(op, path);
+      if (chunkSize !== BIG_C) {
+        // The format allows 16 KiB..4 MiB chunks; small ones put chunk edges within a fuzzer's reach.
+        writeFileSync(join(dir, file), encryptArtifact(plain, { dataKey, operationId: op, path, chunkSize }));
+        const entry = meta.artifacts.find((a) => a.path === path)!;
+        Object.assign(entry, { chunkSize, encryptedSize: encryptedSize(size, chunkSize) });
+        writeFileSync(join(dir, metaFile), JSON.stringify(meta));
+      }
+      arts.push({ op, path, plain, chunkSize, file, dataKey });
+    }
+  }
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(dir, rel))) {
+      const child = `${rel}/${name}`;
+      if (statSync(join(dir, child)).isDirectory()) walk(child);
+      else pristine.set(child, readFileSync(join(dir, child)));
+    }
+  };
+  walk("operations");
+  for (const art of arts) expect(judge(art, undefined, await get(art, owner), false, "pristine")).toBeNull();
+});
+
+afterAll(async () => {
+  await server?.close();
+  expect(watch.leaks()).toEqual([]);
+});
+
+describe("tamper fuzzing through the HTTP server (local storage)", () => {
+  it(`a failed read never ends as a clean, complete 200 (${RUNS} cases)`, async () => {
+    console.log(`[fuzz] http tamper: seed ${SEED}, ${RUNS} cases (reproduce with FUZZ_SEED=${SEED})`);
+    let cases = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), editArb, fc.nat(), fc.nat(), async (target, edit, a, b) => {
+        const art = arts[target % arts.length]!;
+        try {
+          const { reader, mustFail } = apply(art, edit);
+          cases++;
+          const whole = judge(art, undefined, await get(art, reader), mustFail, edit.t);
+          if (whole !== null) throw new Error(whole);
+          if (art.plain.length > 0) {
+            const start = a % art.plain.length;
+            const range = { start, end: Math.min(art.plain.length - 1, start + (b % (2 * C))) };
+            // A range that misses the damaged chunk may still be served, exactly: mustFail=false.
+            const ranged = judge(art, range, await get(art, reader, range), false, edit.t);
+            if (ranged !== null) throw new Error(ranged);
+          }
+        } finally {
+          restore();
+        }
+      }),
+      { seed: SEED, numRuns: RUNS },
+    );
+    console.log(
+      `[fuzz] http tamper: ${cases} cases, seed ${SEED}; answers: ${[...outcomes.entries()]
+        .sort()
+        .map(([k, n]) => `${k} x${n}`)
+        .join(", ")}`,
+    );
+    expect(cases).toBeGreaterThanOrEqual(RUNS);
+  }, 300_000);
+});
