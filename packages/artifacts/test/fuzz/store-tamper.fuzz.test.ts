@@ -10,9 +10,9 @@
  * Reproduce a failure with `FUZZ_SEED=<printed seed>`; `FUZZ_RUNS` changes the number of cases.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -100,13 +100,6 @@ let released = 0;
 
 function abs(rel: string): string {
   return join(dir, rel);
-}
-function readRel(rel: string): Buffer | undefined {
-  try {
-    return readFileSync(abs(rel));
-  } catch {
-    return undefined;
-  }
 }
 function writeRel(rel: string, bytes: Buffer | string): void {
   touched.add(rel);
