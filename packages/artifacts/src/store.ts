@@ -31,7 +31,7 @@ import {
   TooLargeError,
 } from "./errors.js";
 import { openBackend } from "./backends/index.js";
-import type { Backend, ObjectInfo } from "./backends/types.js";
+import { type Backend, type ObjectInfo, PreconditionFailedError } from "./backends/types.js";
 import {
   type ArtifactEntry,
   artifactObjectKey,
@@ -156,6 +156,8 @@ export interface ArtifactStore {
 
 /** Objects no metadata.json references are deleted once they are this old (crash leftovers). */
 export const ORPHAN_GRACE_MS = 24 * 3600 * 1000;
+/** An unreferenced object at an artifact's key older than this is a crash leftover a new upload may replace. */
+const LEFTOVER_AGE_MS = 5 * 60 * 1000;
 /** Temp files (local) and incomplete multipart uploads (S3) older than this are removed by the sweep. */
 const TEMP_GRACE_MS = { local: 3600 * 1000, remote: 24 * 3600 * 1000 };
 const CONTENT_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
@@ -298,14 +300,35 @@ class Store implements ArtifactStore {
     let size: number;
     let stored: { etag: string; size: number };
     const input = await this.readHead(body, chunkSize, signal);
+    // Objects are written create-only, so of two writers racing for one path (two processes)
+    // the first object stays and the other writer gets `conflict` before committing anything.
+    const taken = () =>
+      new ConflictError(`artifact ${path} is being uploaded by another writer to operation ${operationId}`);
     if (input.rest === undefined) {
       // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
       size = input.head.length;
-      stored = await backend.put(key, encryptArtifact(input.head, { dataKey, operationId, path, chunkSize }));
+      const object = encryptArtifact(input.head, { dataKey, operationId, path, chunkSize });
+      try {
+        stored = await backend.put(key, object, { ifAbsent: true });
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError) || !(await this.removeLeftover(backend, operationId, path))) {
+          throw error instanceof PreconditionFailedError ? taken() : error;
+        }
+        stored = await backend.put(key, object, { ifAbsent: true }).catch((e: unknown) => {
+          throw e instanceof PreconditionFailedError ? taken() : e;
+        });
+      }
     } else {
+      // A stream cannot be sent twice: clear a crash leftover first, then write create-only.
+      if ((await backend.head(key)) !== null && !(await this.removeLeftover(backend, operationId, path))) {
+        void input.rest[Symbol.asyncIterator]().return?.();
+        throw taken();
+      }
       const encrypt = createEncryptStream({ dataKey, operationId, path, chunkSize });
       pipeline(Readable.from(input.rest, { objectMode: false }), encrypt, () => {});
-      stored = await backend.put(key, encrypt);
+      stored = await backend.put(key, encrypt, { ifAbsent: true }).catch((e: unknown) => {
+        throw e instanceof PreconditionFailedError ? taken() : e;
+      });
       size = encrypt.plaintextBytes;
     }
     const expected = encryptedSize(size, chunkSize);
@@ -336,6 +359,22 @@ class Store implements ArtifactStore {
       throw error;
     }
     return artifactInfo(entry);
+  }
+
+  /**
+   * An object at an artifact's key with no metadata entry is either another writer's upload
+   * about to commit (seconds old) or the leftover of a crash between write and commit. Removes
+   * it only in the second case (older than LEFTOVER_AGE_MS, still unreferenced); true if removed.
+   */
+  private async removeLeftover(backend: Backend, operationId: string, path: string): Promise<boolean> {
+    const key = artifactObjectKey(operationId, path);
+    const [object, current] = await Promise.all([backend.head(key), readMetadata(backend, operationId)]);
+    if (current?.metadata.artifacts.some((a) => a.path === path)) {
+      throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
+    }
+    if (object !== null && Date.now() - object.lastModified.getTime() < LEFTOVER_AGE_MS) return false;
+    await backend.delete([key]);
+    return true;
   }
 
   /**
@@ -441,7 +480,7 @@ class Store implements ArtifactStore {
         backend.head(key),
         backend.getBytes(key, { start: 0, end: HEADER_BYTES - 1 }),
       ]);
-      this.checkStored(path, entry, head?.size);
+      this.checkStored(path, entry, head);
       const parsed = parseHeader(header!.body);
       if (parsed.chunkSize !== entry.chunkSize) {
         throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
@@ -464,7 +503,7 @@ class Store implements ArtifactStore {
     if (entry.size <= entry.chunkSize) {
       // One chunk: fetch and verify it whole before releasing a byte.
       const object = await backend.getBytes(key);
-      this.checkStored(path, entry, object?.body.length);
+      this.checkStored(path, entry, object && { size: object.body.length });
       // A one-chunk object decrypts the same under any C >= its length, so the header's C (not
       // covered by the tags) must match what metadata recorded, and so must the plaintext size.
       if (parseHeader(object!.body.subarray(0, HEADER_BYTES)).chunkSize !== entry.chunkSize) {
@@ -478,7 +517,7 @@ class Store implements ArtifactStore {
     }
     const [head, source] = await Promise.all([backend.head(key), backend.getStream(key)]);
     try {
-      this.checkStored(path, entry, head?.size);
+      this.checkStored(path, entry, head);
     } catch (error) {
       source?.destroy();
       throw error;
@@ -651,10 +690,14 @@ class Store implements ArtifactStore {
     }
   }
 
-  private checkStored(path: string, entry: ArtifactEntry, storedSize: number | undefined): void {
-    if (storedSize === undefined) throw new IntegrityError(`object of ${path} is missing`);
-    if (storedSize !== entry.encryptedSize) {
-      throw new IntegrityError(`object of ${path} has ${storedSize} bytes, metadata says ${entry.encryptedSize}`);
+  /**
+   * The stored length must be what the entry committed. (ETags are not compared: a migration or
+   * a restore from backup rewrites identical bytes under new ETags; the tags catch any change.)
+   */
+  private checkStored(path: string, entry: ArtifactEntry, stored: { size: number } | null | undefined): void {
+    if (stored === null || stored === undefined) throw new IntegrityError(`object of ${path} is missing`);
+    if (stored.size !== entry.encryptedSize) {
+      throw new IntegrityError(`object of ${path} has ${stored.size} bytes, metadata says ${entry.encryptedSize}`);
     }
   }
 

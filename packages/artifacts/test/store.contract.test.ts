@@ -296,3 +296,33 @@ describe.each(KINDS)("store contract on %s", (kind) => {
     }
   });
 });
+
+describe("crash leftovers at an artifact's key (local)", () => {
+  it("a fresh unreferenced object means another writer: conflict; an old one is replaced", async () => {
+    const { utimesSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const h = await openHarness("local");
+    try {
+      const op = await h.store.createOperation({ grantee: GRANTEE });
+      const key = `operations/${op.operationId}/artifacts/a.bin`;
+      await h.raw.put(key, Buffer.from("leftover"));
+      await expect(h.store.putArtifact(op.operationId, "a.bin", "new")).rejects.toThrow(
+        new ConflictError(`artifact a.bin is being uploaded by another writer to operation ${op.operationId}`),
+      );
+      await expect(h.store.putArtifact(op.operationId, "a.bin", Readable.from([random(2 * C)]))).rejects.toThrow(ConflictError);
+      const old = new Date(Date.now() - 10 * 60 * 1000);
+      utimesSync(join(h.config.localDir, key), old, old);
+      await h.store.putArtifact(op.operationId, "a.bin", "new");
+      const { body } = await h.store.getArtifact(op.operationId, "a.bin", { requester: GRANTEE });
+      expect((await readAll(body)).toString()).toBe("new");
+      await h.raw.put(`operations/${op.operationId}/artifacts/b.bin`, Buffer.from("leftover"));
+      utimesSync(join(h.config.localDir, `operations/${op.operationId}/artifacts/b.bin`), old, old);
+      const data = random(2 * C + 3);
+      await h.store.putArtifact(op.operationId, "b.bin", Readable.from([data]));
+      const got = await h.store.getArtifact(op.operationId, "b.bin", { requester: GRANTEE });
+      expect((await readAll(got.body)).equals(data)).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+});

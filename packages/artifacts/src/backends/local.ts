@@ -14,6 +14,7 @@ import {
   type ByteRange,
   type LifecycleRule,
   type ObjectInfo,
+  type PutOptions,
   type WriteCondition,
 } from "./types.js";
 
@@ -207,8 +208,8 @@ export class LocalBackend implements Backend {
 
   // ---- writes -----------------------------------------------------------------------------
 
-  async put(key: string, body: Buffer | Readable): Promise<{ etag: string; size: number }> {
-    return this.writeAtomic(key, this.pathOf(key), body);
+  async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ etag: string; size: number }> {
+    return this.writeAtomic(key, this.pathOf(key), body, options.ifAbsent === true);
   }
 
   async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
@@ -237,7 +238,12 @@ export class LocalBackend implements Backend {
    * Temp file + fsync + rename + directory fsync. A body stream error removes the temp file and
    * is rethrown as is; filesystem errors become `StorageUnavailableError`.
    */
-  private async writeAtomic(key: string, dest: string, body: Buffer | Readable): Promise<{ etag: string; size: number }> {
+  private async writeAtomic(
+    key: string,
+    dest: string,
+    body: Buffer | Readable,
+    ifAbsent = false,
+  ): Promise<{ etag: string; size: number }> {
     const tmpDir = join(this.root, TMP_DIR);
     const tmp = join(tmpDir, `${randomBytes(12).toString("hex")}.part`);
     let fh: FileHandle | undefined;
@@ -276,8 +282,9 @@ export class LocalBackend implements Backend {
         st = await fh.stat({ bigint: true });
         await fh.close();
         fh = undefined;
-        await this.renameInto(tmp, dest);
+        await this.renameInto(tmp, dest, ifAbsent);
       } catch (e) {
+        if (ifAbsent && errno(e) === "EEXIST") throw new PreconditionFailedError(key);
         throw this.unavailable("write", key, e);
       }
       return { etag: etagOf(st), size };
@@ -288,13 +295,19 @@ export class LocalBackend implements Backend {
     }
   }
 
-  private async renameInto(tmp: string, dest: string): Promise<void> {
+  /** rename(2) replaces; with `ifAbsent`, link(2) + unlink fails with EEXIST instead, atomically. */
+  private async renameInto(tmp: string, dest: string, ifAbsent: boolean): Promise<void> {
     const dir = dirname(dest);
     // `delete` prunes empty directories; one may vanish between our mkdir and rename.
     for (let attempt = 0; ; attempt++) {
       await mkdir(dir, { recursive: true, mode: DIR_MODE });
       try {
-        await rename(tmp, dest);
+        if (ifAbsent) {
+          await link(tmp, dest);
+          await unlink(tmp);
+        } else {
+          await rename(tmp, dest);
+        }
         break;
       } catch (e) {
         if (errno(e) !== "ENOENT" || attempt >= 4) throw e;

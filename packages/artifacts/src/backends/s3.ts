@@ -32,6 +32,7 @@ import {
   type LifecycleRule,
   type ObjectInfo,
   type WriteCondition,
+  type PutOptions,
 } from "./types.js";
 
 /** The r2/s3 members of `StorageConfig`. */
@@ -354,13 +355,33 @@ export class S3Backend implements Backend {
 
   // ---- writes -----------------------------------------------------------------------------
 
-  async put(key: string, body: Buffer | Readable): Promise<{ etag: string; size: number }> {
+  async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ etag: string; size: number }> {
+    // lib-storage spreads its params into PutObject and CompleteMultipartUpload, so If-None-Match
+    // guards both the single-request and the multipart path.
+    const condition = options.ifAbsent ? { IfNoneMatch: "*" } : {};
+    const preconditionFailed = (d: { status?: number; code?: string }) => {
+      if (options.ifAbsent && (d.status === 412 || d.code === "PreconditionFailed" || d.code === "ConditionalRequestConflict")) {
+        throw new PreconditionFailedError(key);
+      }
+      return undefined;
+    };
     if (Buffer.isBuffer(body) && body.length <= this.partSize) {
-      const res = await this.call("PutObject", key, (abortSignal) =>
-        this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: "application/octet-stream" }),
-          { abortSignal },
-        ),
+      const res = await this.call(
+        "PutObject",
+        key,
+        (abortSignal) =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body,
+              ContentLength: body.length,
+              ContentType: "application/octet-stream",
+              ...condition,
+            }),
+            { abortSignal },
+          ),
+        preconditionFailed,
       );
       return { etag: unquote(res.ETag), size: body.length };
     }
@@ -389,7 +410,7 @@ export class S3Backend implements Backend {
     const state = { unavailable: false };
     const upload = new Upload({
       client: this.uploadClient(key, state),
-      params: { Bucket: this.bucket, Key: key, Body: source, ContentType: "application/octet-stream" },
+      params: { Bucket: this.bucket, Key: key, Body: source, ContentType: "application/octet-stream", ...condition },
       partSize: this.partSize,
       queueSize: this.queueSize,
       // On failure lib-storage aborts the multipart upload, so no parts are left billed.
@@ -401,7 +422,15 @@ export class S3Backend implements Backend {
     } catch (e) {
       if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
       if (bodyError !== undefined) throw bodyError;
-      throw e instanceof ArtifactError ? e : this.mapError(e, "Upload", key, false);
+      const mapped = e instanceof ArtifactError ? e : this.mapError(e, "Upload", key, false);
+      if (mapped instanceof ArtifactError && options.ifAbsent) {
+        // CompleteMultipartUpload answered 412: someone else's object is at this key.
+        const d = mapped.details ?? {};
+        if (d.status === 412 || d.s3Code === "PreconditionFailed" || d.s3Code === "ConditionalRequestConflict") {
+          throw new PreconditionFailedError(key);
+        }
+      }
+      throw mapped;
     }
   }
 

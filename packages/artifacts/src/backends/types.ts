@@ -20,6 +20,12 @@ export interface ByteRange {
   end: number;
 }
 
+/** Options of `Backend.put`. */
+export interface PutOptions {
+  /** Create only: fail with `PreconditionFailedError` if the key exists (two writers racing for one path). */
+  ifAbsent?: boolean;
+}
+
 /** Condition for `putConditional`: create only if absent, or replace only if the current ETag matches. */
 export type WriteCondition = { ifNoneMatch: "*" } | { ifMatch: string };
 
@@ -49,8 +55,10 @@ export interface Backend {
    * (S3: multipart via lib-storage for large bodies; local: temp file + fsync + rename),
    * never buffered whole. If the body stream errors, nothing is left at `key` (local removes
    * its temp file, S3 aborts the multipart upload) and the body's error is rethrown as is.
+   * With `ifAbsent`, an existing object is never replaced: `PreconditionFailedError` instead
+   * (local: hard link into place; S3: If-None-Match on PutObject / CompleteMultipartUpload).
    */
-  put(key: string, body: Buffer | Readable): Promise<{ etag: string; size: number }>;
+  put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<{ etag: string; size: number }>;
 
   /**
    * Writes a small object only if `condition` holds (S3: If-None-Match / If-Match headers;
