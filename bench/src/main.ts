@@ -5,42 +5,20 @@
  * table and writes it, with every sample, to bench/results/latest.json (quick runs:
  * bench/results/quick.json). Exits 1 when a row failed to run (not when a target is missed).
  */
+import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BenchContext, RowResult, Target } from "./harness.js";
+import type { BenchContext, RowResult } from "./harness.js";
 import { renderTable, type BenchReport } from "./report.js";
-import { row1, row2, row7 } from "./rows/local.js";
-import { row3, row4 } from "./rows/peers.js";
-import { row8 } from "./rows/s3.js";
-import { row5, row6 } from "./rows/server.js";
-
-interface RowSpec {
-  /** Row number in the issue; a spec may produce several rows (3a, 3b). */
-  id: string;
-  /** Shown if the row throws. */
-  figure: string;
-  target: Target;
-  measure(ctx: BenchContext): Promise<RowResult | RowResult[]>;
-}
-
-const ROWS: RowSpec[] = [
-  { id: "1", figure: "SDK encrypt + store vs plain stream copy", target: { kind: "min-ratio", ratio: 0.9 }, measure: row1 },
-  { id: "2", figure: "SDK read + decrypt vs plain stream read", target: { kind: "min-ratio", ratio: 0.9 }, measure: row2 },
-  { id: "3", figure: "SDK vs AWS Encryption SDK", target: { kind: "min-ratio", ratio: 4 }, measure: row3 },
-  { id: "4", figure: "SDK vs age", target: { kind: "min-ratio", ratio: 1 }, measure: row4 },
-  { id: "5", figure: "HTTP download through the server vs plain node:http", target: { kind: "min-ratio", ratio: 0.7 }, measure: row5 },
-  { id: "6", figure: "Server peak RSS", target: { kind: "max-and-flat", max: 128, growth: 1.1 }, measure: row6 },
-  { id: "7", figure: "10,000 small artifacts vs plain atomic writes", target: { kind: "min-ratio", ratio: 0.5 }, measure: row7 },
-  { id: "8", figure: "S3 upload client overhead", target: { kind: "min-ratio", ratio: 0.9 }, measure: row8 },
-];
+import { ROWS, type RowSpec } from "./rows/index.js";
 
 const USAGE = `usage: pnpm bench [--quick] [--only 1,5,...] [--runs N] [--out file]
   --quick    every row on small sizes (about a minute); writes bench/results/quick.json
   --only     run only these rows (numbers as in the table)
-  --runs     timed runs per side after the warm-up (default 5, at least 5 for the README table)
+  --runs     timed runs per side after the warm-up (default 5; 3 with --quick)
   --out      where to write the JSON results (default bench/results/latest.json, quick.json with --quick)`;
 
 interface Options {
@@ -51,7 +29,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: undefined, runs: 5, out: undefined };
+  const options: Options = { quick: false, only: undefined, runs: 0, out: undefined };
   const args = argv.filter((a) => a !== "--");
   for (let i = 0; i < args.length; i++) {
     const [flag, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
@@ -71,6 +49,9 @@ function parseArgs(argv: string[]): Options {
       process.exit(0);
     } else throw new Error(`unknown argument ${args[i]}\n${USAGE}`);
   }
+  // A quick run checks that every row still works, on small sizes and fewer runs; the table
+  // in the README comes from a full run (at least 5 timed runs per side).
+  if (options.runs === 0) options.runs = options.quick ? 3 : 5;
   if (options.only) {
     const unknown = [...options.only].filter((id) => !ROWS.some((r) => r.id === id));
     if (unknown.length > 0) throw new Error(`no such row: ${unknown.join(", ")} (rows are ${ROWS.map((r) => r.id).join(", ")})`);
@@ -107,12 +88,13 @@ async function main(): Promise<number> {
     for (const spec of ROWS) {
       if (options.only && !options.only.has(spec.id)) continue;
       ctx.log(`row ${spec.id}: ${spec.figure}`);
+      const rowStarted = Date.now();
       try {
-        const result = await spec.measure(ctx);
-        rows.push(...(Array.isArray(result) ? result : [result]));
+        rows.push(...(await runRow(spec, ctx)));
+        ctx.log(`row ${spec.id}: ${((Date.now() - rowStarted) / 1000).toFixed(1)} s`);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        ctx.log(`row ${spec.id} failed: ${error instanceof Error ? (error.stack ?? message) : message}`);
+        ctx.log(`row ${spec.id} failed: ${message}`);
         rows.push({ id: spec.id, figure: spec.figure, target: spec.target, failed: message.split("\n")[0]!, note: "" });
       }
     }
@@ -148,6 +130,30 @@ async function main(): Promise<number> {
   process.stdout.write(`${table}\n`);
   ctx.log(`bench: ${report.durationSeconds} s; results in ${out}`);
   return rows.some((r) => "failed" in r) ? 1 : 0;
+}
+
+/** Runs one row in its own Node process (src/row.ts) and reads back its results. */
+async function runRow(spec: RowSpec, ctx: BenchContext): Promise<RowResult[]> {
+  const resultFile = join(ctx.dir, `row-${spec.id}.json`);
+  const args = [
+    "--conditions=source",
+    "--import",
+    import.meta.resolve("tsx"),
+    fileURLToPath(new URL("./row.ts", import.meta.url)),
+    spec.id,
+    ctx.dir,
+    resultFile,
+    String(ctx.runs),
+    String(ctx.warmup),
+    ...(ctx.quick ? ["--quick"] : []),
+  ];
+  const code = await new Promise<number | null>((done, fail) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+    child.once("error", fail);
+    child.once("exit", (c) => done(c));
+  });
+  if (code !== 0) throw new Error(`row ${spec.id} exited with code ${code} (see the log above)`);
+  return JSON.parse(await readFile(resultFile, "utf8")) as RowResult[];
 }
 
 main().then(

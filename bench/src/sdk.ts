@@ -1,17 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createArtifactStore, loadConfig, type ArtifactStore } from "@personal-server/artifacts";
-import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 
 /** A master key made up for this run (base64 of 32 random bytes); nothing outlives the bench. */
 export function benchMasterKey(): string {
   return randomBytes(32).toString("base64");
 }
 
-/** A fresh grantee wallet for this run. */
-export function benchGrantee(): PrivateKeyAccount {
-  return privateKeyToAccount(generatePrivateKey());
-}
+/**
+ * The grantee of the SDK-only rows: a made-up address (the store only compares it; nothing is
+ * signed there). viem is loaded only by the server rows, which sign requests.
+ */
+export const BENCH_GRANTEE = "0x00000000000000000000000000000000000b3c4e";
 
 /**
  * The SDK's store on local disk under `dir`, configured from an explicit environment (so a

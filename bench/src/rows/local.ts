@@ -18,7 +18,7 @@ import {
   type BenchContext,
   type RowResult,
 } from "../harness.js";
-import { benchGrantee, localStore } from "../sdk.js";
+import { BENCH_GRANTEE, localStore } from "../sdk.js";
 
 /** Size of the big-file rows (1, 2, 4, 5, 8). */
 export function bigSize(ctx: BenchContext): number {
@@ -56,7 +56,7 @@ export async function row1(ctx: BenchContext): Promise<RowResult> {
   const store = localStore(join(ctx.dir, "r1-store"));
   const plainDir = join(ctx.dir, "r1-plain");
   await mkdir(plainDir, { recursive: true });
-  const grantee = benchGrantee().address;
+  const grantee = BENCH_GRANTEE;
   try {
     const times = await alternate(
       ctx,
@@ -98,7 +98,7 @@ export async function row2(ctx: BenchContext): Promise<RowResult> {
   const size = bigSize(ctx);
   const input = await bigInput(ctx);
   const store = localStore(join(ctx.dir, "r2-store"));
-  const grantee = benchGrantee().address;
+  const grantee = BENCH_GRANTEE;
   try {
     const op = await withOperation(store, grantee);
     await store.putArtifact(op, "data.bin", createReadStream(input));
@@ -135,14 +135,14 @@ export async function row2(ctx: BenchContext): Promise<RowResult> {
 
 /** Row 7: many small artifacts, 32 at a time, vs plain atomic file writes of the same bytes. */
 export async function row7(ctx: BenchContext): Promise<RowResult> {
-  const count = ctx.quick ? 500 : 10_000;
+  const count = ctx.quick ? 300 : 10_000;
   const size = 4 * KiB;
   const concurrency = 32;
   const pool = randomBytes(count * size);
   const piece = (i: number) => pool.subarray(i * size, (i + 1) * size);
   const store = localStore(join(ctx.dir, "r7-store"));
   const plainRoot = join(ctx.dir, "r7-plain");
-  const grantee = benchGrantee().address;
+  const grantee = BENCH_GRANTEE;
 
   /** Runs `work(i)` for i in [0, count), `concurrency` at a time. */
   const fanOut = async (work: (i: number) => Promise<void>): Promise<void> => {

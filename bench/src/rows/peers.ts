@@ -24,7 +24,7 @@ import {
   type RowResult,
   type Target,
 } from "../harness.js";
-import { benchGrantee, localStore } from "../sdk.js";
+import { BENCH_GRANTEE, localStore } from "../sdk.js";
 import { bigInput, bigSize, withOperation } from "./local.js";
 
 const OURS_ENCRYPT =
@@ -76,7 +76,7 @@ export async function row3(ctx: BenchContext): Promise<RowResult[]> {
   const input = join(ctx.dir, `r3-input-${size}.bin`);
   await writeRandomFile(input, size);
   const store = localStore(join(ctx.dir, "r3-store"));
-  const grantee = benchGrantee().address;
+  const grantee = BENCH_GRANTEE;
   const { encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
   const keyring = new RawAesKeyringNode({
     keyName: "bench-key",
@@ -176,7 +176,7 @@ export async function row4(ctx: BenchContext): Promise<RowResult[]> {
   const recipient = /^# public key: (age1\w+)$/m.exec(await readFile(identity, "utf8"))?.[1];
   if (recipient === undefined) throw new Error("age-keygen wrote no public key");
   const store = localStore(join(ctx.dir, "r4-store"));
-  const grantee = benchGrantee().address;
+  const grantee = BENCH_GRANTEE;
   const ageEncrypt = async (dest: string) => {
     const tmp = `${dest}.tmp`;
     await run("age", ["-e", "-r", recipient, "-o", tmp, input]);

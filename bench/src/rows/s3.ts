@@ -7,7 +7,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { createArtifactStore, loadConfig } from "@personal-server/artifacts";
 import { benchScript, childEnv, startNode } from "../child.js";
 import { alternate, expectBytes, formatSize, MiB, throughputRow, type BenchContext, type RowResult } from "../harness.js";
-import { benchGrantee, benchMasterKey } from "../sdk.js";
+import { BENCH_GRANTEE, benchMasterKey } from "../sdk.js";
 import { bigInput, bigSize, withOperation } from "./local.js";
 
 /** The S3 backend's defaults (packages/artifacts/src/backends/s3.ts): 8 MiB parts, 2 in flight. */
@@ -50,7 +50,7 @@ export async function row8(ctx: BenchContext): Promise<RowResult> {
     responseChecksumValidation: "WHEN_REQUIRED",
     requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 50 }) },
   });
-  const grantee = benchGrantee().address;
+  const grantee = BENCH_GRANTEE;
   try {
     const times = await alternate(
       ctx,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { signRequest } from "@personal-server/artifacts/client";
-import type { PrivateKeyAccount } from "viem/accounts";
+import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { benchScript, childEnv, peakRss, startNode, type Child } from "../child.js";
 import {
   alternate,
@@ -27,7 +27,7 @@ import {
   type RowResult,
   type Target,
 } from "../harness.js";
-import { benchGrantee, benchMasterKey } from "../sdk.js";
+import { benchMasterKey } from "../sdk.js";
 import { bigInput, bigSize } from "./local.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -56,7 +56,8 @@ export function ensureServerBuilt(log: (m: string) => void): void {
   log("building the server (turbo run build --filter=@personal-server/server...)");
   const result = spawnSync("pnpm", ["exec", "turbo", "run", "build", "--filter=@personal-server/server...", "--output-logs=errors-only"], {
     cwd: REPO_ROOT,
-    stdio: ["ignore", "inherit", "inherit"],
+    // stderr only: stdout carries the table.
+    stdio: ["ignore", 2, 2],
   });
   if (result.status !== 0 || !existsSync(SERVER_MAIN)) throw new Error(`building the server failed (exit ${result.status})`);
 }
@@ -170,7 +171,7 @@ export async function row5(ctx: BenchContext): Promise<RowResult> {
   ensureServerBuilt(ctx.log);
   const size = bigSize(ctx);
   const input = await bigInput(ctx);
-  const account = benchGrantee();
+  const account = privateKeyToAccount(generatePrivateKey());
   const server = await startRealServer(ctx);
   let plain: Child | undefined;
   try {
@@ -225,7 +226,7 @@ export async function row6(ctx: BenchContext): Promise<RowResult> {
   const files = { small: join(ctx.dir, `r6-${small}.bin`), large: join(ctx.dir, `r6-${large}.bin`) };
   await writeRandomFile(files.small, small);
   await writeRandomFile(files.large, large);
-  const account = benchGrantee();
+  const account = privateKeyToAccount(generatePrivateKey());
 
   /** A fresh server per run (VmHWM only ever grows), one upload and one download, then its VmHWM in MiB. */
   const side = (file: string, size: number) => ({

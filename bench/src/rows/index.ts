@@ -1,0 +1,62 @@
+import type { BenchContext, RowResult, Target } from "../harness.js";
+
+/** One row of the table; it may produce several table rows (3a, 3b). */
+export interface RowSpec {
+  id: string;
+  /** Shown if the row fails before it can describe itself. */
+  figure: string;
+  target: Target;
+  /** Loaded in the row's own process only: peers' libraries stay out of the other rows' heaps. */
+  load(): Promise<(ctx: BenchContext) => Promise<RowResult | RowResult[]>>;
+}
+
+export const ROWS: RowSpec[] = [
+  {
+    id: "1",
+    figure: "SDK encrypt + store vs plain stream copy",
+    target: { kind: "min-ratio", ratio: 0.9 },
+    load: async () => (await import("./local.js")).row1,
+  },
+  {
+    id: "2",
+    figure: "SDK read + decrypt vs plain stream read",
+    target: { kind: "min-ratio", ratio: 0.9 },
+    load: async () => (await import("./local.js")).row2,
+  },
+  {
+    id: "3",
+    figure: "SDK vs AWS Encryption SDK, encrypt and decrypt",
+    target: { kind: "min-ratio", ratio: 4 },
+    load: async () => (await import("./peers.js")).row3,
+  },
+  {
+    id: "4",
+    figure: "SDK vs age, encrypt and decrypt",
+    target: { kind: "min-ratio", ratio: 1 },
+    load: async () => (await import("./peers.js")).row4,
+  },
+  {
+    id: "5",
+    figure: "HTTP download through the server vs plain node:http file server",
+    target: { kind: "min-ratio", ratio: 0.7 },
+    load: async () => (await import("./server.js")).row5,
+  },
+  {
+    id: "6",
+    figure: "Server peak RSS through upload + download",
+    target: { kind: "max-and-flat", max: 128, growth: 1.1 },
+    load: async () => (await import("./server.js")).row6,
+  },
+  {
+    id: "7",
+    figure: "10,000 artifacts of 4 KiB vs plain atomic file writes",
+    target: { kind: "min-ratio", ratio: 0.5 },
+    load: async () => (await import("./local.js")).row7,
+  },
+  {
+    id: "8",
+    figure: "S3 upload client overhead vs plain lib-storage Upload",
+    target: { kind: "min-ratio", ratio: 0.9 },
+    load: async () => (await import("./s3.js")).row8,
+  },
+];
