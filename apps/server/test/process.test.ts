@@ -16,6 +16,10 @@ import { TEST_MASTER_KEY, WRITER_TOKEN, patternBytes, sha256, signedFor, wallet 
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const MAIN = join(ROOT, "apps/server/dist/main.js");
+// Exactly what `pnpm start` runs (the package's start script), with the entry made absolute.
+const START = (JSON.parse(readFileSync(join(ROOT, "apps/server/package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  .split(" ")
+  .map((word) => (word === "dist/main.js" ? MAIN : word));
 
 function run(command: string, args: string[], env: Record<string, string>, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -57,9 +61,10 @@ afterEach(() => {
   for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 });
 
-/** Starts `node apps/server/dist/main.js` with exactly `env` (plus PATH/HOME), in a scratch cwd. */
+/** Starts the server as `pnpm start` does (built JS), with exactly `env` (plus PATH/HOME), in a scratch cwd. */
 function startProcess(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [MAIN], {
+  expect(START[0]).toBe("node");
+  const child = spawn(process.execPath, START.slice(1), {
     cwd: mkdtempSync(join(tmpdir(), "psa-cwd-")),
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
   });
