@@ -1,7 +1,7 @@
 // Rows 5 and 6: the built HTTP server (`node apps/server/dist/main.js`, what `pnpm start` runs).
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request, type IncomingMessage } from "node:http";
 import { createServer } from "node:net";
@@ -31,7 +31,21 @@ import { benchMasterKey } from "../sdk.js";
 import { bigInput, bigSize } from "./local.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const SERVER_MAIN = join(REPO_ROOT, "apps/server/dist/main.js");
+const SERVER_DIR = join(REPO_ROOT, "apps/server");
+const SERVER_MAIN = join(SERVER_DIR, "dist/main.js");
+
+/**
+ * The node flags of the server's `start` script (`node [flags] dist/main.js`), so the bench runs
+ * the server exactly as `pnpm start` does (the 128 MiB target is about that process).
+ */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(SERVER_DIR, "package.json"), "utf8")) as { scripts?: { start?: string } };
+  const words = (pkg.scripts?.start ?? "").trim().split(/\s+/);
+  if (words[0] !== "node" || words.at(-1) !== "dist/main.js" || words.slice(1, -1).some((w) => !w.startsWith("-"))) {
+    throw new Error(`apps/server's start script is not "node [flags] dist/main.js" (${JSON.stringify(pkg.scripts?.start)}); update bench/src/rows/server.ts`);
+  }
+  return words.slice(1, -1);
+}
 
 /** Newest mtime of the files under `dir` (recursively), 0 when it does not exist. */
 function newest(dir: string): number {
@@ -62,6 +76,11 @@ export function ensureServerBuilt(log: (m: string) => void): void {
   if (result.status !== 0 || !existsSync(SERVER_MAIN)) throw new Error(`building the server failed (exit ${result.status})`);
 }
 
+/** The server command line as the notes show it. */
+function serverCommand(): string {
+  return ["node", ...startFlags(), "apps/server/dist/main.js"].join(" ");
+}
+
 /** A port that was free a moment ago (the server takes its port from PORT, and so does its audience). */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -88,7 +107,7 @@ async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const writerToken = randomBytes(32).toString("base64url");
-  const child = await startNode([SERVER_MAIN], {
+  const child = await startNode([...startFlags(), SERVER_MAIN], {
     // Outside the repository, so no .env there is picked up.
     cwd: dir,
     env: childEnv({
@@ -205,7 +224,7 @@ export async function row5(ctx: BenchContext): Promise<RowResult> {
         unit: "MiB/s",
         target: { kind: "min-ratio", ratio: 0.7 },
         note:
-          "ours: GET /api/v1/operations/:id/artifacts/:path with a Web3Signed grantee signature (signed before timing) against node apps/server/dist/main.js on local storage; " +
+          `ours: GET /api/v1/operations/:id/artifacts/:path with a Web3Signed grantee signature (signed before timing) against ${serverCommand()} on local storage; ` +
           "baseline: node:http server in its own process, pipeline(createReadStream(plaintext file), res); same node:http client, body read to the end",
       },
       size / MiB,
@@ -253,7 +272,7 @@ export async function row6(ctx: BenchContext): Promise<RowResult> {
       target,
       met: judge(target, ours, ratio),
       note:
-        `ours: VmHWM of a fresh node apps/server/dist/main.js after a ${formatSize(large)} PUT and GET; ` +
+        `ours: VmHWM of a fresh ${serverCommand()} (pnpm start) after a ${formatSize(large)} PUT and GET; ` +
         `baseline: the same with ${formatSize(small)}; ratio > 1 would mean memory grows with size`,
       samples: { ours: peaks.a, baseline: peaks.b },
     };
