@@ -408,6 +408,16 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect(sha256(await readFile(file))).toBe(sha256(data));
   });
 
+  it("streamed bodies that start with an empty piece, or have no pieces at all, upload", async () => {
+    const { grantee, id } = await newOperation();
+    const first = await s.writer.upload(id, "empty-first.bin", Readable.from([Buffer.alloc(0), Buffer.from("abc")]), { signal: AbortSignal.timeout(20_000) });
+    expect(first.size).toBe(3);
+    async function* nothing(): AsyncGenerator<Uint8Array> {}
+    const none = await s.writer.upload(id, "no-pieces.bin", nothing(), { signal: AbortSignal.timeout(20_000) });
+    expect(none.size).toBe(0);
+    expect((await collect(await s.grantee(grantee).download(id, "empty-first.bin"))).toString()).toBe("abc");
+  });
+
   it("GET /metrics exposes requests by route and status, bytes, errors by code and the storage kind", async () => {
     const { grantee, id } = await newOperation();
     await s.writer.upload(id, "m.txt", "12345");

@@ -83,6 +83,18 @@ const TYPES: Record<string, string> = {
   ".zip": "application/zip",
 };
 
+/**
+ * The body's pieces as bytes, skipping empty ones: Node 20's fetch (undici 6) never sends a
+ * streamed body whose first piece is empty (the request hangs until the connection is dropped),
+ * and transforms, generators and network sources can start with one.
+ */
+async function* nonEmptyPieces(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<Uint8Array> {
+  for await (const piece of source) {
+    const bytes = typeof piece === "string" ? Buffer.from(piece, "utf8") : piece;
+    if (bytes.length > 0) yield bytes;
+  }
+}
+
 /** Content type for a file name by extension (`application/octet-stream` when unknown). */
 export function contentTypeFor(fileName: string): string {
   return TYPES[extname(fileName).toLowerCase()] ?? "application/octet-stream";
@@ -102,7 +114,7 @@ export function createWriterClient(options: WriterClientOptions): WriterClient {
     if (typeof body === "string" || body instanceof Uint8Array) {
       requestBody = body;
     } else if (Symbol.asyncIterator in body) {
-      requestBody = body;
+      requestBody = nonEmptyPieces(body);
       if (opts.contentLength !== undefined) {
         if (!Number.isSafeInteger(opts.contentLength) || opts.contentLength < 0) throw new InvalidInputError("contentLength must be a whole number of bytes");
         headers["content-length"] = String(opts.contentLength);
