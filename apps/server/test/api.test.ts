@@ -399,13 +399,16 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     }
     const up = await s.writer.upload(id, "stream.bin", Readable.from(pieces()));
     expect(up.size).toBe(data.length);
-    const { mkdtempSync } = await import("node:fs");
+    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
-    const file = `${mkdtempSync(`${tmpdir()}/psa-download-`)}/downloaded.bin`;
-    const saved = await s.grantee(grantee).downloadToFile(id, "stream.bin", file);
-    expect(saved.bytes).toBe(data.length);
-    const { readFile } = await import("node:fs/promises");
-    expect(sha256(await readFile(file))).toBe(sha256(data));
+    const dir = mkdtempSync(`${tmpdir()}/psa-download-`);
+    try {
+      const saved = await s.grantee(grantee).downloadToFile(id, "stream.bin", `${dir}/downloaded.bin`);
+      expect(saved.bytes).toBe(data.length);
+      expect(sha256(readFileSync(`${dir}/downloaded.bin`))).toBe(sha256(data));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("streamed bodies that start with an empty piece, or have no pieces at all, upload", async () => {

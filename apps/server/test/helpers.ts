@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -105,6 +105,8 @@ export async function startTestServer(
       await app.close();
       await store.close();
       await raw.close();
+      // The temp dir this helper made (large tests leave hundreds of MiB behind otherwise).
+      if (kind === "local" && env.ARTIFACTS_LOCAL_DIR === undefined) rmSync(config.localDir, { recursive: true, force: true });
     },
   };
 }

@@ -3,14 +3,14 @@
 // and a SIGTERM that arrives in the middle of a download.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createWriterClient } from "@personal-server/artifacts/client";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freshBucket } from "../../../test-support/s3.js";
 import { TEST_MASTER_KEY, WRITER_TOKEN, patternBytes, sha256, signedFor, wallet } from "./helpers.js";
 
@@ -55,6 +55,17 @@ interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const scratch: string[] = [];
+/** A fresh temp dir, removed after the file's tests. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 const started: ChildProcess[] = [];
 afterEach(() => {
   // A failed test must not leave its server behind.
@@ -65,7 +76,7 @@ afterEach(() => {
 function startProcess(env: Record<string, string>): ServerProcess {
   expect(START[0]).toBe("node");
   const child = spawn(process.execPath, START.slice(1), {
-    cwd: mkdtempSync(join(tmpdir(), "psa-cwd-")),
+    cwd: tempDir("psa-cwd-"),
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
   });
   started.push(child);
@@ -115,7 +126,7 @@ describe("the server process", () => {
   }, 240_000);
 
   it("starts with zero configuration on local storage, prints where its secrets live (never their values), and passes pnpm smoke", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "psa-proc-")), "data");
+    const dir = join(tempDir("psa-proc-"), "data");
     const port = await freePort();
     const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) });
     expect(proc.url).toBe(`http://127.0.0.1:${port}`);
@@ -149,12 +160,12 @@ describe("the server process", () => {
   it("runs on S3 (moto) with the configured secrets and passes pnpm smoke", async () => {
     const bucket = await freshBucket(undefined, "process");
     const port = await freePort();
-    const scratch = mkdtempSync(join(tmpdir(), "psa-proc-"));
+    const scratchDir = tempDir("psa-proc-");
     const proc = await startListening({
       ...bucket.env,
       ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY,
       ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN,
-      ARTIFACTS_LOCAL_DIR: scratch,
+      ARTIFACTS_LOCAL_DIR: scratchDir,
       PORT: String(port),
     });
     const out = proc.stdout();
@@ -162,7 +173,7 @@ describe("the server process", () => {
     expect(out).toContain("  master key:   from ARTIFACTS_MASTER_KEY(S)");
     expect(out).toContain("  writer token: from ARTIFACTS_WRITER_TOKEN");
 
-    const smoke = await run("pnpm", ["--silent", "smoke"], { BASE_URL: proc.url, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, ARTIFACTS_LOCAL_DIR: scratch });
+    const smoke = await run("pnpm", ["--silent", "smoke"], { BASE_URL: proc.url, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, ARTIFACTS_LOCAL_DIR: scratchDir });
     expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
     expect(smoke.stdout).toContain("smoke run passed: 13 checks");
 
@@ -181,7 +192,7 @@ describe("the server process", () => {
   }, 60_000);
 
   it("SIGTERM during a download: no new connections, the download finishes intact, exit 0", async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), "psa-proc-")), "data");
+    const dir = join(tempDir("psa-proc-"), "data");
     const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, PORT: String(await freePort()) });
     const grantee = wallet();
     const writer = createWriterClient({ baseUrl: proc.url, token: WRITER_TOKEN });
