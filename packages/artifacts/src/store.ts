@@ -319,16 +319,20 @@ class Store implements ArtifactStore {
         });
       }
     } else {
-      // A stream cannot be sent twice: clear a crash leftover first, then write create-only.
-      if ((await backend.head(key)) !== null && !(await this.removeLeftover(backend, operationId, path))) {
-        void input.rest[Symbol.asyncIterator]().return?.();
-        throw taken();
-      }
       const encrypt = createEncryptStream({ dataKey, operationId, path, chunkSize });
       pipeline(Readable.from(input.rest, { objectMode: false }), encrypt, () => {});
-      stored = await backend.put(key, encrypt, { ifAbsent: true }).catch((e: unknown) => {
-        throw e instanceof PreconditionFailedError ? taken() : e;
-      });
+      try {
+        stored = await backend.put(key, encrypt, { ifAbsent: true });
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+        // A stream cannot be sent twice: clear a crash leftover so that the client's retry succeeds.
+        if (await this.removeLeftover(backend, operationId, path)) {
+          throw new ConflictError(
+            `artifact ${path} had a leftover of an interrupted upload in operation ${operationId}; it was removed, retry the upload`,
+          );
+        }
+        throw taken();
+      }
       size = encrypt.plaintextBytes;
     }
     const expected = encryptedSize(size, chunkSize);

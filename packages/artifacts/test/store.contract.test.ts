@@ -318,6 +318,12 @@ describe("crash leftovers at an artifact's key (local)", () => {
       await h.raw.put(`operations/${op.operationId}/artifacts/b.bin`, Buffer.from("leftover"));
       utimesSync(join(h.config.localDir, `operations/${op.operationId}/artifacts/b.bin`), old, old);
       const data = random(2 * C + 3);
+      // A stream cannot be replayed: the leftover is removed and the client retries.
+      await expect(h.store.putArtifact(op.operationId, "b.bin", Readable.from([data]))).rejects.toThrow(
+        new ConflictError(
+          `artifact b.bin had a leftover of an interrupted upload in operation ${op.operationId}; it was removed, retry the upload`,
+        ),
+      );
       await h.store.putArtifact(op.operationId, "b.bin", Readable.from([data]));
       const got = await h.store.getArtifact(op.operationId, "b.bin", { requester: GRANTEE });
       expect((await readAll(got.body)).equals(data)).toBe(true);
