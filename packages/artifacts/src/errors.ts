@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   range_not_satisfiable: 416,
   integrity: 500,
   config: 500,
+  /** An unexpected failure (a bug): the server answers it without details, which go to its log. */
+  internal: 500,
   storage_unavailable: 503,
 } as const;
 
@@ -101,6 +103,11 @@ export class ConfigError extends ArtifactError {
     super("config", message, options);
   }
 }
+export class InternalError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("internal", message, options);
+  }
+}
 export class StorageUnavailableError extends ArtifactError {
   constructor(message: string, options?: ArtifactErrorOptions) {
     super("storage_unavailable", message, options);
@@ -121,6 +128,7 @@ const CLASSES: Record<ErrorCode, Sub> = {
   range_not_satisfiable: RangeNotSatisfiableError,
   integrity: IntegrityError,
   config: ConfigError,
+  internal: InternalError,
   storage_unavailable: StorageUnavailableError,
 };
 
