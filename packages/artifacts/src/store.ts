@@ -41,23 +41,10 @@ import {
   operationPrefix,
   readMetadata,
 } from "./metadata.js";
-import { normalizeGrantee, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
+import { isOperationId, normalizeGrantee, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 
-/** An artifact as clients see it. */
-export interface ArtifactInfo {
-  path: string;
-  /** Plaintext size in bytes. */
-  size: number;
-  /** Stored size in bytes. */
-  encryptedSize: number;
-  contentType: string;
-  /** Plaintext chunk size of the stored object. */
-  chunkSize: number;
-  /** ISO-8601 UTC. */
-  createdAt: string;
-  /** Strong entity tag, unquoted. */
-  etag: string;
-}
+/** An artifact as clients see it: its metadata entry. */
+export type ArtifactInfo = ArtifactEntry;
 
 /** An operation as the writer and the operator see it. */
 export interface OperationInfo {
@@ -711,15 +698,6 @@ class Store implements ArtifactStore {
       grantee: metadata.grantee,
       expiresAt: metadata.expiresAt,
     });
-  }
-}
-
-function isOperationId(id: string): boolean {
-  try {
-    validateOperationId(id);
-    return true;
-  } catch {
-    return false;
   }
 }
 

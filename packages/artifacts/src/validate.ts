@@ -17,6 +17,11 @@ export function validateOperationId(id: unknown): string {
   return id;
 }
 
+/** True when `id` is a valid operation id (for scanning storage, where other prefixes may exist). */
+export function isOperationId(id: string): boolean {
+  return OPERATION_ID.test(id);
+}
+
 /**
  * Throws `invalid_input` unless `path` is relative, `/`-separated, every segment `[A-Za-z0-9._-]+`,
  * no `.` or `..` segment, at most 512 bytes. So `%`, `\`, NUL and empty segments never reach storage.

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { ArtifactError, createArtifactStore, NotFoundError, OPERATIONS_PREFIX, readMetadata, validateOperationId } from "@personal-server/artifacts";
+import { ArtifactError, createArtifactStore, isOperationId, NotFoundError, OPERATIONS_PREFIX, readMetadata } from "@personal-server/artifacts";
 import { config, describeStorage, withBackend } from "../context.js";
 import { type Io, printJson, println } from "../io.js";
 import { createProgress } from "../progress.js";
@@ -111,13 +111,4 @@ export function rotateKeyCommand(io: Io, setExit: (code: number) => void): Comma
       }
       setExit(ok ? 0 : 1);
     });
-}
-
-function isOperationId(id: string): boolean {
-  try {
-    validateOperationId(id);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { UnauthenticatedError, StorageUnavailableError } from "@personal-server/artifacts";
+import { bodyHash, type Web3SignedPayload } from "@personal-server/artifacts/client";
 import type { NonceCache } from "./nonce-cache.js";
 
 /** Longest accepted lifetime of a signed payload (`exp - iat`), in seconds. */
@@ -7,24 +7,10 @@ export const MAX_PAYLOAD_LIFETIME_SECONDS = 300;
 /** How far in the future `iat` may be (client clock ahead of ours), in seconds. */
 export const MAX_CLOCK_SKEW_SECONDS = 30;
 
-/** `sha256:<hex>` of a body, as the `bodyHash` field carries it. */
-export function bodyHash(body: string | Uint8Array): string {
-  return `sha256:${createHash("sha256").update(body).digest("hex")}`;
-}
-
 /** `bodyHash` of the empty body (GET and HEAD). */
 export const EMPTY_BODY_HASH = bodyHash("");
 
-/** The signed payload of `Authorization: Web3Signed <payload>.<signature>`. */
-export interface Web3SignedPayload {
-  aud: string;
-  method: string;
-  uri: string;
-  bodyHash: string;
-  iat: number;
-  exp: number;
-  nonce: string;
-}
+export { bodyHash, type Web3SignedPayload };
 
 // viem (its `viem/utils` subpath, never the root barrel) is loaded on the first signed request, not
 // at start: it costs ~16 MiB of resident memory that a server only taking uploads never needs.
