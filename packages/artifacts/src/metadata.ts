@@ -48,7 +48,8 @@ export function artifactObjectKey(operationId: string, path: string): string {
 }
 
 export function serializeMetadata(metadata: OperationMetadata): Buffer {
-  return Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`);
+  // Compact: an operation with thousands of artifacts rewrites this on every coalesced commit.
+  return Buffer.from(`${JSON.stringify(metadata)}\n`);
 }
 
 const isString = (v: unknown): v is string => typeof v === "string";
@@ -107,7 +108,11 @@ export async function readMetadata(
   return { metadata: parseMetadata(got.body, operationId), etag: got.etag };
 }
 
-/** A change to one operation's metadata; may throw to refuse (only its caller sees the error). */
+/**
+ * A change to one operation's metadata: it may throw to refuse (only its caller sees the error),
+ * but only before changing anything, and it replaces fields and appends entries rather than
+ * editing existing entries in place.
+ */
 export type MetadataMutation = (metadata: OperationMetadata) => void;
 
 interface Waiter {
@@ -161,6 +166,15 @@ export class MetadataWriter {
     }
   }
 
+  /**
+   * The metadata this process last wrote for an operation, if any. Good enough for an upload's
+   * early checks (existence, expiry, duplicate path): each is checked again when the entry is
+   * committed, and reading a large metadata.json for every small upload is what would cost.
+   */
+  cached(operationId: string): OperationMetadata | undefined {
+    return this.cache.get(operationId)?.metadata;
+  }
+
   /** Forgets cached state (after the operation is deleted). */
   forget(operationId: string): void {
     this.cache.delete(operationId);
@@ -194,15 +208,15 @@ export class MetadataWriter {
         if (read === null) throw new NotFoundError(`operation ${operationId} not found`);
         current = read;
       }
-      const next = structuredClone(current.metadata);
+      // Entries are never edited in place, so a copy of the top level and the list is enough
+      // to keep the cached document intact if the write fails.
+      const next: OperationMetadata = { ...current.metadata, artifacts: [...current.metadata.artifacts] };
       const accepted: Waiter[] = [];
       for (const waiter of batch) {
-        const snapshot = structuredClone(next);
         try {
           waiter.mutate(next);
           accepted.push(waiter);
         } catch (error) {
-          Object.assign(next, snapshot);
           waiter.reject(error);
         }
       }

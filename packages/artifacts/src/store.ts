@@ -254,7 +254,8 @@ class Store implements ArtifactStore {
     if (!(body instanceof Readable) && !(body instanceof Uint8Array) && typeof body !== "string") {
       throw new InvalidInputError("body must be a Readable, a Uint8Array or a string");
     }
-    const { metadata, fallback } = await this.locate(operationId);
+    const cached = (await this.metadataWriter()).cached(operationId);
+    const { metadata, fallback } = cached ? { metadata: cached, fallback: false } : await this.locate(operationId);
     if (fallback) {
       throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
     }

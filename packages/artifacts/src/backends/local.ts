@@ -249,8 +249,12 @@ export class LocalBackend implements Backend {
     let fh: FileHandle | undefined;
     try {
       try {
-        await mkdir(tmpDir, { recursive: true, mode: DIR_MODE });
-        fh = await open(tmp, "wx", FILE_MODE);
+        // Try first, create the directory only when missing: mkdir on every write costs a syscall.
+        fh = await open(tmp, "wx", FILE_MODE).catch(async (e: unknown) => {
+          if (errno(e) !== "ENOENT") throw e;
+          await mkdir(tmpDir, { recursive: true, mode: DIR_MODE });
+          return open(tmp, "wx", FILE_MODE);
+        });
       } catch (e) {
         throw this.unavailable("write", key, e);
       }
@@ -300,7 +304,7 @@ export class LocalBackend implements Backend {
     const dir = dirname(dest);
     // `delete` prunes empty directories; one may vanish between our mkdir and rename.
     for (let attempt = 0; ; attempt++) {
-      await mkdir(dir, { recursive: true, mode: DIR_MODE });
+      if (attempt > 0) await mkdir(dir, { recursive: true, mode: DIR_MODE });
       try {
         if (ifAbsent) {
           await link(tmp, dest);
