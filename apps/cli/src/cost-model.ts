@@ -137,7 +137,8 @@ export function metadataBytes(artifacts: number, size: number, chunkSize: number
 /**
  * Monthly cost of running the store, from the requests the SDK really makes (store.ts, metadata.ts):
  * - createOperation: 1 conditional PutObject of metadata.json.
- * - putArtifact: 1 GetObject of metadata.json (existence/expiry/conflict checks), the object
+ * - putArtifact: no read (the writer checks existence/expiry/conflicts against the metadata it
+ *   wrote itself, and the commit re-checks), the object
  *   upload (1 PutObject up to one part, else CreateMultipartUpload + N UploadPart +
  *   CompleteMultipartUpload), 1 conditional PutObject of metadata.json. Assumes one writer
  *   process (its metadata cache saves a re-read) and no coalescing: concurrent uploads to one
@@ -163,7 +164,8 @@ export function estimateCost(input: CostInput): CostEstimate {
   const storedDays = sweeping ? retentionDays : retentionDays + 1;
 
   const writesClassA = input.opsPerMonth * (1 + input.artifactsPerOp * (uploadRequestsPerArtifact + 1));
-  const writesClassB = input.opsPerMonth * input.artifactsPerOp;
+  // Uploads check against the metadata the writer process itself wrote (it created the operation): no reads.
+  const writesClassB = 0;
   const perDownload = 1 + (input.artifactSize <= chunkSize ? 1 : 2);
   const downloadsClassB = input.opsPerMonth * input.downloads * (1 + input.artifactsPerOp * perDownload);
   const downloadedBytes = input.opsPerMonth * input.downloads * input.artifactsPerOp * encryptedArtifactBytes;
@@ -252,7 +254,7 @@ export function estimateCost(input: CostInput): CostEstimate {
         ? `and ${fmt(r2Req.counts.classA.sweeps)} for ${fmt(r2Req.sweeps)} sweeps a month (each lists operations/ once, one request per ${fmt(LIST_PAGE_KEYS)} objects: ` +
           `${r2Req.perSweep.listPages} for ${fmt(round4(r2Req.perSweep.objects))} objects, and lists incomplete multipart uploads once).`
         : "and none for sweeps (sweep disabled: the lifecycle rule deletes, a day after expiry)."),
-    `Class B counts ${fmt(writesClassB)} metadata.json reads for uploads, ${fmt(downloadsClassB)} for downloads ` +
+    `Class B counts no reads for uploads (the writer checks against the metadata.json it wrote itself), ${fmt(downloadsClassB)} for downloads ` +
       `(${input.opsPerMonth} x ${input.downloads} x (1 listing + ${input.artifactsPerOp} x (metadata.json + ${perDownload === 2 ? "GET" : "HEAD + GET"}))) ` +
       (sweeping
         ? `and ${fmt(r2Req.counts.classB.sweeps)} for sweeps: each reads the metadata.json of every operation it finds ` +

@@ -59,13 +59,13 @@ describe("cost's request model matches the SDK on the wire", () => {
     const models = sizes.map(cost);
     expect(models.map((m) => m.derived.uploadRequestsPerArtifact)).toEqual([1, 1, 4]); // 9 MB: create + 2 parts + complete
 
-    // Uploads: 1 create, then per artifact (metadata read, object, metadata update).
+    // Uploads: 1 create, then per artifact (object, metadata update): no reads, the writer knows its own metadata.
     let mark = proxy.requests.length;
     const op = await store.createOperation({ grantee: GRANTEE, agent: "wire" });
     for (const [i, size] of sizes.entries()) await store.putArtifact(op.operationId, `a${i}.bin`, Buffer.alloc(size, i + 1));
     const uploads = count(proxy.requests.slice(mark));
     expect(uploads.A).toBe(1 + models.reduce((n, m) => n + m.derived.uploadRequestsPerArtifact + 1, 0));
-    expect(uploads.B).toBe(sizes.length);
+    expect(uploads.B).toBe(0);
     // The model's own per-operation figure, for one artifact of each size.
     for (const m of models) expect(m.requests.r2.classA.uploads).toBe(1 + m.derived.uploadRequestsPerArtifact + 1);
 

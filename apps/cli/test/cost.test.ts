@@ -39,9 +39,9 @@ describe("cost", () => {
     // Class A: uploads 100 x (1 create + 2 x (1 PUT + 1 metadata update)) = 500;
     // sweeps: 720 a month x (1 page listing operations/ + 1 ListMultipartUploads) = 1,440.
     expect(e.requests.r2.classA).toEqual({ uploads: 500, sweeps: 1_440, total: 1_940 });
-    // Class B: 200 metadata reads on upload; downloads 100 x (1 list + 2 x (metadata + HEAD + GET)) = 700;
+    // Class B: no metadata reads on upload (the writer's own copy); downloads 100 x (1 list + 2 x (metadata + HEAD + GET)) = 700;
     // sweeps 720 x 23.33 live + each of the 100 operations once more in the sweep that deletes it = 16,900.
-    expect(e.requests.r2.classB).toEqual({ uploads: 200, downloads: 700, sweeps: 16_900, total: 17_800 });
+    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 700, sweeps: 16_900, total: 17_600 });
     for (const l of e.r2.lines) expect(l.cost).toBe(0); // all inside the free tier
     expect(e.r2.total).toBe(0);
 
@@ -49,15 +49,15 @@ describe("cost", () => {
     const s3GbMonth = (100 * (10_000_242 + m) * 7) / (730 / 24) / 2 ** 30;
     expect(line(e.s3.lines, "storage").cost).toBeCloseTo(s3GbMonth * 0.023, 6);
     // PUT/LIST: 500 + 730 sweeps x 2 = 1,960 -> $0.0098;
-    // GET: 200 + 700 + 730 x (100 x 7 / 30.42 = 23.01 live) + 100 = 17,800 -> $0.00712.
+    // GET: 700 + 730 x (100 x 7 / 30.42 = 23.01 live) + 100 = 17,600 -> $0.00704.
     expect(e.requests.s3.classA).toEqual({ uploads: 500, sweeps: 1_460, total: 1_960 });
-    expect(e.requests.s3.classB).toEqual({ uploads: 200, downloads: 700, sweeps: 16_900, total: 17_800 });
+    expect(e.requests.s3.classB).toEqual({ uploads: 0, downloads: 700, sweeps: 16_900, total: 17_600 });
     expect(line(e.s3.lines, "PUT/LIST requests").cost).toBeCloseTo(0.0098, 6);
-    expect(line(e.s3.lines, "GET/HEAD requests").cost).toBeCloseTo(0.00712, 6);
+    expect(line(e.s3.lines, "GET/HEAD requests").cost).toBeCloseTo(0.00704, 6);
     // 200 downloads of 5,000,121 bytes = 0.93 GiB, inside the free 100 GB.
     expect(line(e.s3.lines, "egress to the internet").usage).toBeCloseTo((200 * 5_000_121) / 2 ** 30, 5);
     expect(line(e.s3.lines, "egress to the internet").cost).toBe(0);
-    expect(e.s3.total).toBeCloseTo(s3GbMonth * 0.023 + 0.0098 + 0.00712, 5);
+    expect(e.s3.total).toBeCloseTo(s3GbMonth * 0.023 + 0.0098 + 0.00704, 5);
 
     // The guide's own arithmetic for the same inputs: 1 GB x $0.015 + 200 x $4.50/million.
     expect(e.guideMethod).toEqual({ storageGB: 1, storageCost: 0.015, uploads: 200, uploadCost: 0.0009, total: 0.0159 });
@@ -70,7 +70,7 @@ describe("cost", () => {
     expect(r.stdout).toContain("as if every artifact were kept all month, and ignores the free 10 GB-month");
     expect(r.stdout).toContain("The setup guide's method for these inputs: 1 GB x $0.015 + 200 uploads x $4.50/million = $0.0159");
     expect(r.stdout).toMatch(/Cloudflare R2 \(standard\)[\s\S]*total +\$0\.00\n/);
-    expect(r.stdout).toMatch(/Amazon S3 Standard[\s\S]*total +\$0\.0219\n/);
+    expect(r.stdout).toMatch(/Amazon S3 Standard[\s\S]*total +\$0\.0218\n/);
     expect(r.stdout).toContain(
       "Each sweep: 1 ListObjects page(s) for 70.4167 objects + 1 ListMultipartUploads (Class A), 23.4722 metadata.json reads (Class B; deletes are free)\n",
     );
@@ -103,8 +103,8 @@ describe("cost", () => {
     expect(e.derived.perSweep).toMatchObject({ listPages: 2, classA: 3, objects: 1404.1667 });
     // Class A: 1000 x (1 + 2 x (5 + 1)) = 13,000; sweeps 720 x (2 + 1) = 2,160. Free.
     expect(e.requests.r2.classA).toEqual({ uploads: 13_000, sweeps: 2_160, total: 15_160 });
-    // Class B: 2,000 + 1000 x (1 + 2 x 3) = 7,000 + 720 x 466.67 + 1000 = 337,000. Free.
-    expect(e.requests.r2.classB).toEqual({ uploads: 2_000, downloads: 7_000, sweeps: 337_000, total: 346_000 });
+    // Class B: uploads none; 1000 x (1 + 2 x 3) = 7,000 + 720 x 466.67 + 1000 = 337,000. Free.
+    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 7_000, sweeps: 337_000, total: 344_000 });
     expect(e.r2.total).toBeCloseTo(0.21, 10);
   });
 
@@ -115,8 +115,8 @@ describe("cost", () => {
     // = 20,833.3 objects -> 21 pages + 1 ListMultipartUploads; 720 x 22 = 15,840.
     expect(e.derived.perSweep).toMatchObject({ listPages: 21, classA: 22, operations: 6944.4444, objects: 20833.3333 });
     expect(e.requests.r2.classA).toEqual({ uploads: 1_000_000, sweeps: 15_840, total: 1_015_840 });
-    // Class B: 400,000 + 200,000 x (1 + 2 x 2) + (720 x 6,666.67 + 200,000) = 6,400,000: inside the free 10 million.
-    expect(e.requests.r2.classB).toEqual({ uploads: 400_000, downloads: 1_000_000, sweeps: 5_000_000, total: 6_400_000 });
+    // Class B: no upload reads + 200,000 x (1 + 2 x 2) + (720 x 6,666.67 + 200,000) = 6,000,000: inside the free 10 million.
+    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 1_000_000, sweeps: 5_000_000, total: 6_000_000 });
     expect(line(e.r2.lines, "Class B requests").cost).toBe(0);
     const a = line(e.r2.lines, "Class A requests");
     expect(a.billable).toBe(1);
@@ -145,7 +145,7 @@ describe("cost", () => {
     const e = await estimate(["--ops-per-month", "100", "--artifacts-per-op", "2", "--artifact-size", "5MB", "--retention", "7d", "--sweep-interval", "0"]);
     expect(e.derived.storedDays).toBe(8);
     expect(e.requests.r2.classA).toEqual({ uploads: 500, sweeps: 0, total: 500 });
-    expect(e.requests.r2.classB).toEqual({ uploads: 200, downloads: 700, sweeps: 0, total: 900 });
+    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 700, sweeps: 0, total: 700 });
     expect(e.derived.perSweep).toEqual({ listPages: 0, classA: 0, classB: 0, operations: 0, objects: 0 });
   });
 
