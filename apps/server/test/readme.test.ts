@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { NonceCache } from "../src/auth/nonce-cache.js";
 import { acceptedAudiences, verifyWeb3Signed } from "../src/auth/web3signed.js";
 
-const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
 const example = readme.slice(readme.indexOf("### Worked example"), readme.indexOf("## Clients"));
 const grab = (pattern: RegExp): string => {
   const match = pattern.exec(example);
