@@ -4,7 +4,8 @@ import { constants as fsConstants } from "node:fs";
 import { access, link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
+import { pipeline as pipelineAsync } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import {
@@ -275,8 +276,37 @@ export class LocalBackend implements Backend {
         await write(body);
       } else {
         // Errors thrown by the iteration itself are the body's, and propagate untouched.
-        for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-          await write(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+        // Through a Writable with writev: everything buffered goes to disk in one call, uncopied
+        // (for-await read() concatenates what is buffered into a new Buffer first).
+        const handle = fh;
+        let writeError: unknown;
+        const sink = new Writable({
+          highWaterMark: 4 << 20,
+          writev(chunks, callback) {
+            const buffers = chunks.map((c) => (typeof c.chunk === "string" ? Buffer.from(c.chunk) : (c.chunk as Buffer)));
+            const n = buffers.reduce((a, b) => a + b.length, 0);
+            handle.writev(buffers).then(
+              ({ bytesWritten }) => {
+                if (bytesWritten !== n) {
+                  writeError = new Error(`short write (${bytesWritten} of ${n} bytes)`);
+                  callback(writeError as Error);
+                  return;
+                }
+                size += n;
+                callback();
+              },
+              (e: unknown) => {
+                writeError = e;
+                callback(e as Error);
+              },
+            );
+          },
+        });
+        try {
+          await pipelineAsync(body, sink);
+        } catch (e) {
+          if (writeError !== undefined) throw this.unavailable("write", key, writeError);
+          throw e;
         }
       }
       let st: BigIntStats;
