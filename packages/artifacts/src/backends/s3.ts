@@ -359,31 +359,8 @@ export class S3Backend implements Backend {
     // lib-storage spreads its params into PutObject and CompleteMultipartUpload, so If-None-Match
     // guards both the single-request and the multipart path.
     const condition = options.ifAbsent ? { IfNoneMatch: "*" } : {};
-    const preconditionFailed = (d: { status?: number; code?: string }) => {
-      if (options.ifAbsent && (d.status === 412 || d.code === "PreconditionFailed" || d.code === "ConditionalRequestConflict")) {
-        throw new PreconditionFailedError(key);
-      }
-      return undefined;
-    };
     if (Buffer.isBuffer(body) && body.length <= this.partSize) {
-      const res = await this.call(
-        "PutObject",
-        key,
-        (abortSignal) =>
-          this.client.send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: key,
-              Body: body,
-              ContentLength: body.length,
-              ContentType: "application/octet-stream",
-              ...condition,
-            }),
-            { abortSignal },
-          ),
-        preconditionFailed,
-      );
-      return { etag: unquote(res.ETag), size: body.length };
+      return { etag: await this.putObject(key, body, condition), size: body.length };
     }
 
     let size = 0;
@@ -459,6 +436,13 @@ export class S3Backend implements Backend {
   }
 
   async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
+    const headers = "ifNoneMatch" in condition ? { IfNoneMatch: "*" } : { IfMatch: `"${unquote(condition.ifMatch)}"` };
+    return { etag: await this.putObject(key, body, headers) };
+  }
+
+  /** One PutObject; with a condition, a refusal is `PreconditionFailedError`. Returns the ETag. */
+  private async putObject(key: string, body: Buffer, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<string> {
+    const conditional = condition.IfNoneMatch !== undefined || condition.IfMatch !== undefined;
     const res = await this.call(
       "PutObject",
       key,
@@ -470,20 +454,19 @@ export class S3Backend implements Backend {
             Body: body,
             ContentLength: body.length,
             ContentType: "application/octet-stream",
-            ...("ifNoneMatch" in condition ? { IfNoneMatch: "*" } : { IfMatch: `"${unquote(condition.ifMatch)}"` }),
+            ...condition,
           }),
           { abortSignal },
         ),
       (d) => {
         // 412: the condition does not hold. 404 NoSuchKey: If-Match on an object that is gone.
         // 409 ConditionalRequestConflict: S3 saw a concurrent conditional write; re-read and retry.
-        if (d.status === 412 || d.code === "PreconditionFailed" || d.code === "NoSuchKey" || d.code === "ConditionalRequestConflict") {
-          throw new PreconditionFailedError(key);
-        }
+        const refused = d.status === 412 || d.code === "PreconditionFailed" || d.code === "NoSuchKey" || d.code === "ConditionalRequestConflict";
+        if (conditional && refused) throw new PreconditionFailedError(key);
         return undefined;
       },
     );
-    return { etag: unquote(res.ETag) };
+    return unquote(res.ETag);
   }
 
   async delete(keys: readonly string[]): Promise<void> {
