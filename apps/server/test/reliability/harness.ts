@@ -4,7 +4,6 @@
  * snapshots for "nothing was written", and the secret watch that every file feeds.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
@@ -22,6 +21,7 @@ import {
 import type { FastifyInstance } from "fastify";
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { buildServer, type BuildServerOptions } from "../../src/app.js";
+import { collect, patternBytes, sha256 } from "../helpers.js";
 
 export const REPO = fileURLToPath(new URL("../../../../", import.meta.url));
 
@@ -34,28 +34,8 @@ export function wallet(): PrivateKeyAccount {
   return privateKeyToAccount(generatePrivateKey());
 }
 
-export function sha256(data: Buffer | Uint8Array | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/** Deterministic incompressible-enough bytes (xorshift), cheap to regenerate for verification. */
-export function patternBytes(size: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
+// Shared with the API tests: one definition each.
+export { collect, patternBytes, sha256 };
 
 export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `psa-rel-${label}-`));

@@ -136,15 +136,19 @@ export class LocalBackend implements Backend {
 
   // ---- reads ------------------------------------------------------------------------------
 
-  async getStream(key: string, range?: ByteRange): Promise<Readable | null> {
-    const path = this.pathOf(key);
-    let fh: FileHandle;
+  /** Opens a key's file for reading; null when there is none. */
+  private async openForRead(key: string): Promise<FileHandle | null> {
     try {
-      fh = await open(path, "r");
+      return await open(this.pathOf(key), "r");
     } catch (e) {
       if (isMissing(e) || errno(e) === "EISDIR") return null;
       throw this.unavailable("read", key, e);
     }
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<Readable | null> {
+    const fh = await this.openForRead(key);
+    if (fh === null) return null;
     try {
       const st = await fh.stat();
       if (!st.isFile()) {
@@ -166,14 +170,8 @@ export class LocalBackend implements Backend {
   }
 
   async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null> {
-    const path = this.pathOf(key);
-    let fh: FileHandle;
-    try {
-      fh = await open(path, "r");
-    } catch (e) {
-      if (isMissing(e) || errno(e) === "EISDIR") return null;
-      throw this.unavailable("read", key, e);
-    }
+    const fh = await this.openForRead(key);
+    if (fh === null) return null;
     try {
       const st = await fh.stat({ bigint: true });
       if (!st.isFile()) return null;
