@@ -138,8 +138,9 @@ export class LocalBackend implements Backend {
 
   /** Opens a key's file for reading; null when there is none. */
   private async openForRead(key: string): Promise<FileHandle | null> {
+    const path = this.pathOf(key); // refuses bad keys as invalid_input, before any I/O
     try {
-      return await open(this.pathOf(key), "r");
+      return await open(path, "r");
     } catch (e) {
       if (isMissing(e) || errno(e) === "EISDIR") return null;
       throw this.unavailable("read", key, e);
