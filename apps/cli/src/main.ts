@@ -68,12 +68,6 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  // On Node 20 the AWS SDK warns on every run, once it creates its S3 client, that its releases
-  // after January 2027 need Node 22 (NodeVersionSupportWarning). The SDK's documented switch is
-  // this variable (aws/aws-sdk-js-v3#7983; @aws-sdk/core reads it when a client is created; there
-  // is no client option). Only that notice goes: every other warning still prints, and an
-  // operator who sets the variable (e.g. to "false") keeps their choice. The SDK never sees .env.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   // `artifacts usage | head`: a closed pipe ends the output, not the process with a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
