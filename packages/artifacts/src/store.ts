@@ -31,7 +31,7 @@ import {
   TooLargeError,
 } from "./errors.js";
 import { openBackend } from "./backends/index.js";
-import { type Backend, type ObjectInfo, PreconditionFailedError } from "./backends/types.js";
+import { type Backend, type NotSupported, type ObjectInfo, PreconditionFailedError } from "./backends/types.js";
 import {
   type ArtifactEntry,
   artifactObjectKey,
@@ -100,7 +100,8 @@ export interface GetArtifactResult {
 export interface SweepResult {
   deletedOperations: number;
   deletedObjects: number;
-  deletedTemporary: number;
+  /** Temp files and incomplete uploads removed; `"not_supported"` when the endpoint cannot list uploads (HTTP 501). */
+  deletedTemporary: number | NotSupported;
 }
 
 export interface SweepOptions {
