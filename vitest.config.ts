@@ -29,6 +29,8 @@ export default defineConfig({
       project("cli", "apps/cli", s3Peers),
       project("infra", "infra"),
       project("bench", "bench"),
+      // The README and docs/: links, named files and the messages that cite them.
+      project("docs", "docs"),
     ],
   },
 });
