@@ -8,7 +8,8 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACCESS_DENIED_HINT, S3Backend } from "../src/backends/s3.js";
+import { S3Backend } from "../src/backends/s3.js";
+import { ACCESS_DENIED_HINT } from "../src/backends/s3-errors.js";
 import { freshBucketOn, type FreshBucket } from "../../../test-support/s3.js";
 
 let bucket: FreshBucket;
