@@ -76,9 +76,11 @@ describe.each(KINDS)("store contract on %s", (kind) => {
     expect(objects).toEqual([`operations/${op.operationId}/artifacts/buf.bin`, `operations/${op.operationId}/artifacts/dir/stream.bin`]);
   });
 
-  it("round-trips a 64 MiB random body (multipart on S3) in bounded memory", async () => {
+  // The R2 simulator uploads at about 20 MB/s: 8 MiB there (still two parts).
+  const big = kind === "r2sim" ? 8 * MiB : 64 * MiB;
+  it(`round-trips a ${big / MiB} MiB random body (multipart on S3) in bounded memory`, async () => {
     const op = await h.store.createOperation({ grantee: GRANTEE });
-    const data = random(64 * MiB);
+    const data = random(big);
     const info = await h.store.putArtifact(
       op.operationId,
       "big.bin",
@@ -86,7 +88,7 @@ describe.each(KINDS)("store contract on %s", (kind) => {
         for (let i = 0; i < data.length; i += 64 * 1024) yield data.subarray(i, i + 64 * 1024);
       })()),
     );
-    expect(info.size).toBe(64 * MiB);
+    expect(info.size).toBe(big);
     const { body } = await h.store.getArtifact(op.operationId, "big.bin", { requester: GRANTEE });
     expect(sha256(await readAll(body))).toBe(sha256(data));
   });
