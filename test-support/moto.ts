@@ -15,6 +15,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { sharedServer } from "./shared-server.js";
 
 /** The message a run fails with when moto cannot be started. */
 export const MOTO_MISSING = "moto is required for the S3 tests: pip install 'moto[server]'";
@@ -147,40 +148,10 @@ export async function startMoto(python = "python3"): Promise<MotoServer> {
   throw lastError;
 }
 
-interface Shared {
-  refs: number;
-  server: Promise<MotoServer> | undefined;
-}
-
-// Each vitest project loads its globalSetup module separately, but all of them run in the same
-// main process: share one moto through globalThis and stop it when the last project tears down.
-const KEY = Symbol.for("personal-server-artifacts.moto");
-function shared(): Shared {
-  const g = globalThis as { [KEY]?: Shared };
-  g[KEY] ??= { refs: 0, server: undefined };
-  return g[KEY];
-}
+const shared = sharedServer("moto", () => startMoto());
 
 /** Starts moto (or reuses the one this process already started) and counts a reference. */
-export async function acquireMoto(): Promise<MotoServer> {
-  const s = shared();
-  s.refs++;
-  s.server ??= startMoto();
-  try {
-    return await s.server;
-  } catch (e) {
-    s.refs--;
-    s.server = undefined;
-    throw e;
-  }
-}
+export const acquireMoto = shared.acquire;
 
 /** Drops a reference; the last one stops moto. */
-export async function releaseMoto(): Promise<void> {
-  const s = shared();
-  s.refs--;
-  if (s.refs > 0 || !s.server) return;
-  const server = s.server;
-  s.server = undefined;
-  await (await server).stop();
-}
+export const releaseMoto = shared.release;

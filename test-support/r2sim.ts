@@ -20,6 +20,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { sharedServer } from "./shared-server.js";
 
 /** The message a run fails with when the simulator cannot be started. */
 export const R2SIM_MISSING = "wrangler (Cloudflare's local R2 simulator) is required for the S3 tests: run `pnpm install` at the repo root (Node >= 22)";
@@ -198,40 +199,10 @@ export async function startR2Sim(): Promise<R2Sim> {
   };
 }
 
-interface Shared {
-  refs: number;
-  server: Promise<R2Sim> | undefined;
-}
-
-// Each vitest project loads its globalSetup module separately, but all of them run in the same
-// main process: share one simulator through globalThis and stop it with the last project.
-const KEY = Symbol.for("personal-server-artifacts.r2sim");
-function shared(): Shared {
-  const g = globalThis as { [KEY]?: Shared };
-  g[KEY] ??= { refs: 0, server: undefined };
-  return g[KEY];
-}
+const shared = sharedServer("r2sim", () => startR2Sim());
 
 /** Starts the simulator (or reuses the one this process already started) and counts a reference. */
-export async function acquireR2Sim(): Promise<R2Sim> {
-  const s = shared();
-  s.refs++;
-  s.server ??= startR2Sim();
-  try {
-    return await s.server;
-  } catch (e) {
-    s.refs--;
-    s.server = undefined;
-    throw e;
-  }
-}
+export const acquireR2Sim = shared.acquire;
 
 /** Drops a reference; the last one stops the simulator. */
-export async function releaseR2Sim(): Promise<void> {
-  const s = shared();
-  s.refs--;
-  if (s.refs > 0 || !s.server) return;
-  const server = s.server;
-  s.server = undefined;
-  await (await server).stop();
-}
+export const releaseR2Sim = shared.release;
