@@ -111,7 +111,7 @@ describe("presigned GETs on the R2 simulator (moto accepts expired and tampered 
     expect(Buffer.from(await res.arrayBuffer())).toEqual(body);
   });
 
-  it("an expired one is 403", async () => {
+  it("an expired one is refused with ExpiredRequest (the simulator differs from R2: 403, where R2 documents 400)", async () => {
     // Signed an hour ago, valid for a minute.
     const url = await presign({ expiresIn: 60, signingDate: new Date(Date.now() - 3600_000) });
     const res = await fetch(url);
