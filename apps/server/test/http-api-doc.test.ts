@@ -2,6 +2,7 @@
 // methods the server answers, and its worked Web3Signed example stays reproducible (its text,
 // encoding, signature and header agree with each other, with viem, and with the server's verifier).
 import { readFileSync } from "node:fs";
+import { ERROR_STATUS } from "@personal-server/artifacts";
 import { web3SignedAuthorization } from "@personal-server/artifacts/client";
 import { privateKeyToAccount } from "viem/accounts";
 import { recoverMessageAddress } from "viem/utils";
@@ -36,6 +37,15 @@ describe("docs/http-api.md routes", () => {
       const sample = path.replace(":id", "op_1").replace(":path*", "dir/file.txt");
       expect(matchRoute(sample)?.label, entry).toBe(path);
     }
+  });
+});
+
+describe("docs/http-api.md errors", () => {
+  it("lists every error code with the status the server answers", () => {
+    const errors = doc.slice(doc.indexOf("## Errors\n"), doc.indexOf("## Check order\n"));
+    const rows = [...errors.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map(([, code, status]) => [code, Number(status)]);
+    expect(Object.fromEntries(rows)).toEqual(ERROR_STATUS);
+    expect(rows).toHaveLength(Object.keys(ERROR_STATUS).length);
   });
 });
 
