@@ -92,6 +92,7 @@ export async function freshBucket(endpoint: string = motoEndpoint(), label = "t"
  */
 export async function freshBucketOn(peer: S3Peer, label = "t"): Promise<FreshBucket> {
   if (peer === "moto") return freshBucket(motoEndpoint(), label);
+  if (peer !== "r2sim") throw new Error(`freshBucketOn: unknown S3 peer ${JSON.stringify(peer)} (one of ${S3_PEERS.join(", ")})`);
   const sim = r2Sim();
   const bucket = sim.buckets.find((name) => {
     try {
