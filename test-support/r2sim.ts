@@ -124,7 +124,16 @@ export async function startR2Sim(): Promise<R2Sim> {
     cwd: dir,
     detached: true,
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "true", NO_COLOR: "1" },
+    // No metrics, no lookups on the network (cf fetch, the banner's update check), no config watching.
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      WRANGLER_HIDE_BANNER: "true",
+      WRANGLER_CI_DISABLE_CONFIG_WATCHING: "true",
+      CI: "true",
+      NO_COLOR: "1",
+    },
   });
   let output = "";
   const onData = (d: Buffer) => {
