@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants as fsConstants } from "node:fs";
-import { access, link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { constants as fsConstants, readlinkSync } from "node:fs";
+import { access, link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable, Writable } from "node:stream";
@@ -379,7 +379,8 @@ export class LocalBackend implements Backend {
         let ino: bigint;
         try {
           // Who holds it, for an operator looking at a stuck lock; nothing reads it back.
-          await fh.writeFile(`${JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), key })}\n`);
+          // Also lets a waiter on this machine see that the holder is gone (holderIsGone).
+          await fh.writeFile(`${JSON.stringify({ pid: process.pid, host: hostname(), pidns: PID_NAMESPACE, at: new Date().toISOString(), key })}\n`);
           ino = (await fh.stat({ bigint: true })).ino;
         } catch (e) {
           // A full disk fails the write: leave no lock behind that would block the key until it goes stale.
@@ -395,7 +396,7 @@ export class LocalBackend implements Backend {
         };
       }
       const st = await stat(path, { bigint: true }).catch(() => null);
-      if (st && Date.now() - Number(st.mtimeMs) > this.staleLockMs) {
+      if (st && (Date.now() - Number(st.mtimeMs) > this.staleLockMs || (await holderIsGone(path)))) {
         await this.takeOver(path, st.ino);
         continue;
       }
@@ -598,6 +599,39 @@ async function writeAll(fh: FileHandle, buffers: Buffer[], n: number): Promise<v
     const { bytesWritten: wrote } = await fh.write(rest, off, rest.length - off, null);
     if (wrote === 0) throw new Error(`short write (${bytesWritten + off} of ${n} bytes)`);
     off += wrote;
+  }
+}
+
+/** This process's PID namespace (Linux), so a pid in a lock file is only judged where it means the same process. */
+const PID_NAMESPACE: string | undefined = (() => {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * True when the lock's holder is known dead: written on this host in this PID namespace by a
+ * process that no longer exists (killed or crashed while holding it). Its lock is then taken over
+ * at once instead of after `staleLockMs`, so a crash does not block the key's writers for that long.
+ * Anything unsure (another host or namespace, a lock still being written) is left to the age rule.
+ */
+async function holderIsGone(path: string): Promise<boolean> {
+  let holder: { pid?: unknown; host?: unknown; pidns?: unknown };
+  try {
+    holder = JSON.parse((await readFile(path, "utf8")) || "null") ?? {};
+  } catch {
+    return false;
+  }
+  const pid = holder.pid;
+  if (PID_NAMESPACE === undefined || holder.pidns !== PID_NAMESPACE || holder.host !== hostname()) return false;
+  if (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return errno(e) === "ESRCH";
   }
 }
 
