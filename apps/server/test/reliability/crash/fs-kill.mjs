@@ -19,19 +19,19 @@ let count = 0;
 const written = new WeakSet();
 
 const under = (path) => typeof path === "string" && (resolve(path) === root || resolve(path).startsWith(`${root}/`));
-const die = (what) => {
-  writeSync(2, `crash-point: #${count} ${when} ${what}\n`);
+const die = (n, what) => {
+  writeSync(2, `crash-point: #${n} ${when} ${what}\n`);
   process.kill(process.pid, "SIGKILL");
 };
 
 /** Wraps one call that changes state: counts it, and dies before or after the chosen one. */
 async function point(what, call) {
-  count++;
-  if (trace) writeSync(2, `crash-event: #${count} ${what}\n`);
-  const hit = killAt > 0 && count === killAt;
-  if (hit && when === "before") die(what);
+  const n = ++count;
+  if (trace) writeSync(2, `crash-event: #${n} ${what}\n`);
+  const hit = killAt > 0 && n === killAt;
+  if (hit && when === "before") die(n, what);
   const result = await call();
-  if (hit) die(what);
+  if (hit) die(n, what);
   return result;
 }
 
