@@ -11,7 +11,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { SecretWatch } from "../harness.js";
-import { cliLane, serverLane, type LaneReport } from "./lanes.js";
+import { cliLane } from "./cli-lane.js";
+import type { LaneReport } from "./points.js";
+import { serverLane } from "./server-lane.js";
 
 const seed = process.env.CRASH_SEED ?? randomBytes(6).toString("hex");
 const soak = process.env.CRASH_SOAK === "1";
@@ -29,8 +31,8 @@ describe(`crash points (CRASH_SEED=${seed})`, () => {
     // Shares of the kills: the two server lanes (uploads, concurrent uploads) and the CLI lane.
     const quotas = { local: Math.ceil(total * 0.4), s3: Math.ceil(total * 0.3), cli: Math.ceil(total * 0.3) };
     const reports: LaneReport[] = await Promise.all([
-      serverLane("local", quotas.local, seed, watch),
-      serverLane("s3", quotas.s3, seed, watch),
+      serverLane("local", quotas.local, seed, watch, { large: soak }),
+      serverLane("s3", quotas.s3, seed, watch, { large: soak }),
       cliLane(quotas.cli, seed, watch),
     ]);
     const sum = (f: (r: LaneReport) => number) => reports.reduce((n, r) => n + f(r), 0);
