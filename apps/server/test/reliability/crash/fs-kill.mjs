@@ -30,9 +30,11 @@ async function point(what, call) {
   if (trace) writeSync(2, `crash-event: #${n} ${what}\n`);
   const hit = killAt > 0 && n === killAt;
   if (hit && when === "before") die(n, what);
-  const result = await call();
-  if (hit) die(n, what);
-  return result;
+  try {
+    return await call();
+  } finally {
+    if (hit) die(n, what); // after it, whether it succeeded or failed (EEXIST of a busy lock, ENOENT)
+  }
 }
 
 for (const name of ["mkdir", "rename", "link", "unlink", "rmdir"]) {

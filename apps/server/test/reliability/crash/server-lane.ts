@@ -78,7 +78,8 @@ export async function serverLane(
         const kmax = storage === "s3" ? (concurrent ? 11 : 6) : concurrent ? 70 : 30;
         point = eventPoint(r, eventKind, kmax);
       }
-      const label = `${report.lane} trial ${trial} (${work}, ${describePoint(point)})`;
+      const sizes = plan.sizes.map((n) => (n < MIB ? `${Math.ceil(n / 1024)} KiB` : `${(n / MIB).toFixed(1)} MiB`)).join(" + ");
+      const label = `${report.lane} trial ${trial} (${work} of ${sizes}, ${describePoint(point)})`;
 
       const tPlan = Date.now();
       const server = await spawnServer({ ...env, ...fsKillEnv(point, root) }, watch, `crash ${report.lane}`);
