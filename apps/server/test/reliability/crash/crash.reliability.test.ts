@@ -43,11 +43,13 @@ describe(`crash points (CRASH_SEED=${seed})`, () => {
       `[crash] CRASH_SEED=${seed}: ${sum((r) => r.kills)} kills survived in ${sum((r) => r.trials)} trials, ` +
         `${sum((r) => r.violations.length)} invariant violations, ${sum((r) => r.lost.length)} artifacts lost, ` +
         `${sum((r) => r.unexpected.length)} unexpected answers, ${sum((r) => r.decrypted)} objects decrypted by the checker, ` +
+        `${sum((r) => r.servedAfterRestart)} artifacts read back through a restarted server, ` +
         `${Math.round((Date.now() - started) / 1000)} s; by kind: ${JSON.stringify(byKind)}`,
     );
     expect(reports.flatMap((r) => r.violations)).toEqual([]);
     expect(reports.flatMap((r) => r.lost)).toEqual([]);
     expect(reports.flatMap((r) => r.unexpected)).toEqual([]);
     expect(sum((r) => r.kills)).toBeGreaterThanOrEqual(total);
+    expect(sum((r) => r.servedAfterRestart)).toBeGreaterThan(0);
   });
 });

@@ -42,6 +42,8 @@ export interface LaneReport {
   /** Every trial: kind, point and where the kill landed, for reproducing one. */
   log: string[];
   decrypted: number;
+  /** Acknowledged artifacts read back byte for byte through a server restarted after the last kill. */
+  servedAfterRestart: number;
 }
 
 // ---- seeded choices -----------------------------------------------------------------------------
@@ -100,7 +102,7 @@ export function armProxy(proxy: RecordingProxy, point: Point | undefined, kill: 
 // ---- lane bookkeeping -----------------------------------------------------------------------------
 
 export function newReport(lane: string): LaneReport {
-  return { lane, trials: 0, kills: 0, byKind: {}, violations: [], lost: [], unexpected: [], log: [], decrypted: 0 };
+  return { lane, trials: 0, kills: 0, byKind: {}, violations: [], lost: [], unexpected: [], log: [], decrypted: 0, servedAfterRestart: 0 };
 }
 
 export function record(report: LaneReport, label: string, result: CheckResult | CheckResult[], lost: string[]): void {

@@ -1,9 +1,10 @@
 /** The crash harness's server lanes (issue 14): see points.ts for the event points. */
 import { rmSync } from "node:fs";
-import { createWriterClient } from "@personal-server/artifacts/client";
+import { createGranteeClient, createWriterClient } from "@personal-server/artifacts/client";
 import { startRecordingProxy, type RecordingProxy } from "../../../../../test-support/proxy.js";
 import { freshBucket, motoEndpoint } from "../../../../../test-support/s3.js";
 import {
+  collect,
   MASTER_KEY,
   pacedUpload,
   patternBytes,
@@ -11,6 +12,7 @@ import {
   spawnServer,
   tempDir,
   wallet,
+  watchedSigner,
   WRITER_TOKEN,
   type ChildServer,
   type SecretWatch,
@@ -48,7 +50,8 @@ export async function serverLane(
     env = { ...bucket.env, S3_ENDPOINT: proxy.url, ARTIFACTS_MASTER_KEY: MASTER_KEY, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN };
     view = s3View(motoEndpoint(), bucket.bucket);
   }
-  const grantee = wallet().address;
+  const account = wallet();
+  const grantee = account.address;
   let current: string | undefined;
   let alive: ChildServer | undefined;
   try {
@@ -161,6 +164,21 @@ export async function serverLane(
       const result = await checkStorage(view, expected, { masterKeys: DEFAULT_KEYS, now: Date.now() });
       report.log.push(`${label}: killed ${landed} (plan ${tPlan - t0} ms, start ${t1 - tPlan} ms, work and kill ${t2 - t1} ms, check ${Date.now() - t2} ms)`);
       record(report, label, result, lostWork(expected, [result], Date.now()));
+    }
+    // Last, the product's own read path after all those kills: a restarted server serves a
+    // seeded sample of the acknowledged artifacts byte for byte.
+    const server = await spawnServer(env, watch, `crash ${report.lane} final`);
+    alive = server;
+    const reader = createGranteeClient({ baseUrl: server.url, account: watchedSigner(account, watch) });
+    const acknowledged = [...expected.operations].flatMap(([id, op]) =>
+      [...op.artifacts].filter(([, a]) => a.acknowledged).map(([path, a]) => ({ id, path, sha: a.sha256 })),
+    );
+    for (let i = 0; i < 12 && acknowledged.length > 0; i++) {
+      const { id, path, sha } = acknowledged.splice(int(r, 0, acknowledged.length - 1), 1)[0]!;
+      const got = await reader.download(id, path).then(collect, (e: unknown) => e as Error);
+      if (got instanceof Error) report.violations.push(`${report.lane} final read: ${id}/${path} fails through the server: ${got.message}`);
+      else if (sha256(got) !== sha) report.violations.push(`${report.lane} final read: ${id}/${path} reads back other bytes through the server`);
+      else report.servedAfterRestart++;
     }
   } finally {
     alive?.kill("SIGKILL");
