@@ -69,6 +69,14 @@ export interface RecordingProxy {
    */
   rewriteHeaders: ((headers: Record<string, string | string[] | undefined>) => void) | undefined;
   /**
+   * Sees each exchange at two points: `"request"` when a request's head arrives (before it is
+   * forwarded) and `"response"` when upstream's answer head arrives (the request took effect; before
+   * it is passed on). Returning `"hold"` stops it there, like `cut("hang")` for that one exchange:
+   * the request is never forwarded, or the answer never delivered. For crash tests that kill the
+   * client at its k-th storage request.
+   */
+  tap: ((point: "request" | "response", request: RecordedRequest) => "hold" | void) | undefined;
+  /**
    * Decides per request, before it is forwarded: an answer to send instead (the request is
    * recorded as "answered"), or undefined to forward it. Store rules no peer enforces live
    * here (see `r2-limits.ts`). Not consulted while the proxy is cut.
@@ -141,7 +149,7 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       answerWith(mode);
       return;
     }
-    if (mode === "hang") {
+    if (mode === "hang" || proxy.tap?.("request", rec) === "hold") {
       rec.outcome = "held";
       held.add(req.socket);
       req.resume(); // read the body like a live server would, then say nothing
@@ -168,6 +176,12 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
     const upstream = httpRequest(
       { host: target.hostname, port: target.port || 80, method: req.method, path: req.url, headers, agent },
       (up) => {
+        if (proxy.tap?.("response", rec) === "hold") {
+          rec.outcome = "held";
+          up.resume();
+          held.add(req.socket);
+          return;
+        }
         res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
         const exchange = { up, res };
         streaming.add(exchange);
@@ -206,6 +220,7 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
   const proxy: RecordingProxy = {
     url: `http://127.0.0.1:${port}`,
     rewriteHeaders: undefined,
+    tap: undefined,
     intercept: undefined,
     requests,
     cut(m: CutMode = "hang") {

@@ -14,6 +14,8 @@ export const ERROR_STATUS = {
   /** An unexpected failure (a bug): the server answers it without details, which go to its log. */
   internal: 500,
   storage_unavailable: 503,
+  /** Local storage is out of space (ENOSPC/EDQUOT): not retried like 503, an operator must free space. */
+  insufficient_storage: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -114,6 +116,12 @@ export class StorageUnavailableError extends ArtifactError {
   }
 }
 
+export class InsufficientStorageError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("insufficient_storage", message, options);
+  }
+}
+
 type Sub = new (message: string, options?: ArtifactErrorOptions) => ArtifactError;
 
 const CLASSES: Record<ErrorCode, Sub> = {
@@ -130,6 +138,7 @@ const CLASSES: Record<ErrorCode, Sub> = {
   config: ConfigError,
   internal: InternalError,
   storage_unavailable: StorageUnavailableError,
+  insufficient_storage: InsufficientStorageError,
 };
 
 /** Rebuilds the SDK error (same class and code) for a code received over HTTP; unknown codes become `storage_unavailable`. */

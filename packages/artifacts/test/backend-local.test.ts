@@ -186,6 +186,30 @@ describe("LocalBackend locks", () => {
     expect(await readdir(dirname(lock))).toEqual([]); // released, and the stale one is gone
   });
 
+  it("takes over a fresh lock at once when its holder on this machine is dead (a SIGKILLed server), not one of a live process", async () => {
+    const lock = lockFileFor(root, key);
+    await mkdir(dirname(lock), { recursive: true });
+    const { hostname } = await import("node:os");
+    const { readlink } = await import("node:fs/promises");
+    const pidns = await readlink("/proc/self/ns/pid");
+    const holder = (pid: number) => `${JSON.stringify({ pid, host: hostname(), pidns, at: new Date().toISOString(), key })}\n`;
+    const quick = new LocalBackend(root, { lockWaitMs: 300 });
+
+    // A live holder (the test runner's parent): waited for, then throttled, and its lock kept.
+    await writeFile(lock, holder(process.ppid));
+    await expect(quick.putConditional(key, Buffer.from("{}"), { ifNoneMatch: "*" })).rejects.toMatchObject({ details: { throttled: true } });
+    expect(await readdir(dirname(lock))).toHaveLength(1);
+
+    // A holder that has exited: taken over well before the 30 s stale age.
+    const dead = spawn(process.execPath, ["-e", ""]);
+    const pid = dead.pid!;
+    await new Promise((r) => dead.once("exit", r));
+    await writeFile(lock, holder(pid));
+    const { etag } = await quick.putConditional(key, Buffer.from("{}"), { ifNoneMatch: "*" });
+    expect((await quick.head(key))!.etag).toBe(etag);
+    expect(await readdir(dirname(lock))).toEqual([]);
+  });
+
   it("sweeps old temp files and stale locks, but not a lock that may be held", async () => {
     await mkdir(join(root, ".tmp"), { recursive: true });
     const old = new Date(Date.now() - 2 * 3600_000);

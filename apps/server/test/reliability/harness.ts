@@ -9,7 +9,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   createArtifactStore,
   loadConfig,
@@ -348,9 +348,9 @@ export async function startInProcess(
 
 // ---- the server as a child process ---------------------------------------------------------------
 
-/** How the child runs the server: the built `dist/main.js` when it is fresh, else the TypeScript source. */
-export function serverCommand(): { args: string[]; built: boolean } {
-  const dist = join(REPO, "apps/server/dist/main.js");
+/** How the child runs an app (`server` or `cli`): its built `dist/main.js` when fresh, else the TypeScript source. */
+export function appCommand(app: "server" | "cli"): { args: string[]; built: boolean } {
+  const dist = join(REPO, `apps/${app}/dist/main.js`);
   const sdkDist = join(REPO, "packages/artifacts/dist/index.js");
   const newest = (dir: string): number => {
     let max = 0;
@@ -367,13 +367,15 @@ export function serverCommand(): { args: string[]; built: boolean } {
   };
   try {
     const builtAt = Math.min(statSync(dist).mtimeMs, statSync(sdkDist).mtimeMs);
-    const sourceAt = Math.max(newest(join(REPO, "apps/server/src")), newest(join(REPO, "packages/artifacts/src")));
+    const sourceAt = Math.max(newest(join(REPO, `apps/${app}/src`)), newest(join(REPO, "packages/artifacts/src")));
     if (builtAt >= sourceAt) return { args: [dist], built: true };
   } catch {
     // not built
   }
-  // A stale build would test yesterday's server: run the source instead (pnpm test builds first).
-  return { args: ["--conditions=source", "--import", "tsx", join(REPO, "apps/server/src/main.ts")], built: false };
+  // A stale build would test yesterday's code: run the source instead (pnpm test builds first).
+  // tsx by absolute URL: the child may run in a directory of its own (no .env of the repository).
+  const tsx = pathToFileURL(join(REPO, "node_modules/tsx/dist/loader.mjs")).href;
+  return { args: ["--conditions=source", "--import", tsx, join(REPO, `apps/${app}/src/main.ts`)], built: false };
 }
 
 export interface ChildServer {
@@ -397,7 +399,7 @@ export interface ChildServer {
  * "listening on" line, and feeds every output line to the watch.
  */
 export async function spawnServer(env: Record<string, string>, watch: SecretWatch, label = "server"): Promise<ChildServer> {
-  const { args, built } = serverCommand();
+  const { args, built } = appCommand("server");
   const child: ChildProcess = spawn(process.execPath, args, {
     // The repository root: `--import tsx` resolves from here (and `.env` lookups see what `pnpm start` sees).
     cwd: REPO,

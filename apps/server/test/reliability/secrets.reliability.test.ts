@@ -22,7 +22,7 @@ import {
   rawRequestBytes,
   REPO,
   SecretWatch,
-  serverCommand,
+  appCommand,
   spawnServer,
   startInProcess,
   tempDir,
@@ -49,7 +49,7 @@ afterAll(async () => {
 
 /** Runs the server expecting it to refuse to start; returns its exit code and output. */
 async function failedStart(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const { args } = serverCommand();
+  const { args } = appCommand("server");
   const child = spawn(process.execPath, args, {
     cwd: REPO,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ...env },

@@ -1,13 +1,13 @@
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants as fsConstants } from "node:fs";
-import { access, link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { constants as fsConstants, readlinkSync } from "node:fs";
+import { access, link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline as pipelineAsync } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConfigError, InvalidInputError, StorageUnavailableError } from "../errors.js";
+import { ConfigError, InsufficientStorageError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import {
   PreconditionFailedError,
   type Backend,
@@ -125,8 +125,16 @@ export class LocalBackend implements Backend {
     if (bad) throw new InvalidInputError(`invalid storage prefix ${JSON.stringify(prefix)}`);
   }
 
-  private unavailable(op: string, key: string, e: unknown): StorageUnavailableError {
+  /** A filesystem error as the store's error: out of space is `insufficient_storage`, anything else `storage_unavailable`. */
+  private unavailable(op: string, key: string, e: unknown): StorageUnavailableError | InsufficientStorageError {
     const code = errno(e) ?? (e instanceof Error ? e.message : String(e));
+    if (code === "ENOSPC" || code === "EDQUOT") {
+      return new InsufficientStorageError(`local storage: ${op} ${key} failed: no space left (${code})`, {
+        cause: e,
+        hint: `free space on the filesystem of ${this.root} (ARTIFACTS_LOCAL_DIR) or raise its quota`,
+        details: { errno: code },
+      });
+    }
     return new StorageUnavailableError(`local storage: ${op} ${key} failed (${code})`, {
       cause: e,
       hint: `check that ${this.root} (ARTIFACTS_LOCAL_DIR) exists, is writable by this user and has free space`,
@@ -284,13 +292,8 @@ export class LocalBackend implements Backend {
           writev(chunks, callback) {
             const buffers = chunks.map((c) => (typeof c.chunk === "string" ? Buffer.from(c.chunk) : (c.chunk as Buffer)));
             const n = buffers.reduce((a, b) => a + b.length, 0);
-            handle.writev(buffers).then(
-              ({ bytesWritten }) => {
-                if (bytesWritten !== n) {
-                  writeError = new Error(`short write (${bytesWritten} of ${n} bytes)`);
-                  callback(writeError as Error);
-                  return;
-                }
+            writeAll(handle, buffers, n).then(
+              () => {
                 size += n;
                 callback();
               },
@@ -376,11 +379,16 @@ export class LocalBackend implements Backend {
         let ino: bigint;
         try {
           // Who holds it, for an operator looking at a stuck lock; nothing reads it back.
-          await fh.writeFile(`${JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), key })}\n`);
+          // Also lets a waiter on this machine see that the holder is gone (holderIsGone).
+          await fh.writeFile(`${JSON.stringify({ pid: process.pid, host: hostname(), pidns: PID_NAMESPACE, at: new Date().toISOString(), key })}\n`);
           ino = (await fh.stat({ bigint: true })).ino;
-        } finally {
-          await fh.close();
+        } catch (e) {
+          // A full disk fails the write: leave no lock behind that would block the key until it goes stale.
+          await fh.close().catch(() => {});
+          await unlink(path).catch(() => {});
+          throw this.unavailable("lock", key, e);
         }
+        await fh.close();
         return async () => {
           // Only remove our own lock: after a takeover (we were slower than staleLockMs) it is someone else's.
           const st = await stat(path, { bigint: true }).catch(() => null);
@@ -388,7 +396,7 @@ export class LocalBackend implements Backend {
         };
       }
       const st = await stat(path, { bigint: true }).catch(() => null);
-      if (st && Date.now() - Number(st.mtimeMs) > this.staleLockMs) {
+      if (st && (Date.now() - Number(st.mtimeMs) > this.staleLockMs || (await holderIsGone(path)))) {
         await this.takeOver(path, st.ino);
         continue;
       }
@@ -576,6 +584,54 @@ export class LocalBackend implements Backend {
 
   async close(): Promise<void> {
     // Nothing held between calls.
+  }
+}
+
+/**
+ * writev, then plain writes for what a short write left: a nearly full disk takes part of the
+ * bytes and fails only on the next write, with ENOSPC (the error the caller must see).
+ */
+async function writeAll(fh: FileHandle, buffers: Buffer[], n: number): Promise<void> {
+  const { bytesWritten } = await fh.writev(buffers);
+  if (bytesWritten === n) return;
+  const rest = Buffer.concat(buffers).subarray(bytesWritten);
+  for (let off = 0; off < rest.length; ) {
+    const { bytesWritten: wrote } = await fh.write(rest, off, rest.length - off, null);
+    if (wrote === 0) throw new Error(`short write (${bytesWritten + off} of ${n} bytes)`);
+    off += wrote;
+  }
+}
+
+/** This process's PID namespace (Linux), so a pid in a lock file is only judged where it means the same process. */
+const PID_NAMESPACE: string | undefined = (() => {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * True when the lock's holder is known dead: written on this host in this PID namespace by a
+ * process that no longer exists (killed or crashed while holding it). Its lock is then taken over
+ * at once instead of after `staleLockMs`, so a crash does not block the key's writers for that long.
+ * Anything unsure (another host or namespace, a lock still being written) is left to the age rule.
+ */
+async function holderIsGone(path: string): Promise<boolean> {
+  let holder: { pid?: unknown; host?: unknown; pidns?: unknown };
+  try {
+    holder = JSON.parse((await readFile(path, "utf8")) || "null") ?? {};
+  } catch {
+    return false;
+  }
+  const pid = holder.pid;
+  if (PID_NAMESPACE === undefined || holder.pidns !== PID_NAMESPACE || holder.host !== hostname()) return false;
+  if (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return errno(e) === "ESRCH";
   }
 }
 
