@@ -2,13 +2,14 @@
 export const ERROR_STATUS = {
   invalid_input: 400,
   unauthenticated: 401,
-  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
   expired: 410,
   too_large: 413,
   range_not_satisfiable: 416,
+  /** Too many failed authentications from this client in the last minute; `details.retryAfterSeconds` says when to retry. */
+  rate_limited: 429,
   integrity: 500,
   config: 500,
   /** An unexpected failure (a bug): the server answers it without details, which go to its log. */
@@ -58,11 +59,6 @@ export class UnauthenticatedError extends ArtifactError {
     super("unauthenticated", message, options);
   }
 }
-export class ForbiddenError extends ArtifactError {
-  constructor(message: string, options?: ArtifactErrorOptions) {
-    super("forbidden", message, options);
-  }
-}
 export class NotFoundError extends ArtifactError {
   constructor(message: string, options?: ArtifactErrorOptions) {
     super("not_found", message, options);
@@ -93,6 +89,11 @@ export class RangeNotSatisfiableError extends ArtifactError {
     super("range_not_satisfiable", message, options);
   }
 }
+export class RateLimitedError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("rate_limited", message, options);
+  }
+}
 export class IntegrityError extends ArtifactError {
   constructor(message: string, options?: ArtifactErrorOptions) {
     super("integrity", message, options);
@@ -119,13 +120,13 @@ type Sub = new (message: string, options?: ArtifactErrorOptions) => ArtifactErro
 const CLASSES: Record<ErrorCode, Sub> = {
   invalid_input: InvalidInputError,
   unauthenticated: UnauthenticatedError,
-  forbidden: ForbiddenError,
   not_found: NotFoundError,
   method_not_allowed: MethodNotAllowedError,
   conflict: ConflictError,
   expired: ExpiredError,
   too_large: TooLargeError,
   range_not_satisfiable: RangeNotSatisfiableError,
+  rate_limited: RateLimitedError,
   integrity: IntegrityError,
   config: ConfigError,
   internal: InternalError,

@@ -3,7 +3,7 @@ import type { ArtifactsConfig } from "./config-types.js";
 import { loadConfig } from "./config.js";
 import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
-import { ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
+import { ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
 import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
@@ -27,6 +27,11 @@ import { artifactInfo, findEntry, operationInfo } from "./store/views.js";
 import { isOperationId, normalizeGrantee, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 
 export type * from "./store/types.js";
+
+/** What a reader gets for an operation that is missing or not theirs: the same answer, byte for byte. */
+function notShared(operationId: string): NotFoundError {
+  return new NotFoundError(`operation ${operationId} not found or not shared with this wallet`);
+}
 export { ORPHAN_GRACE_MS } from "./store/sweep.js";
 
 /**
@@ -261,12 +266,16 @@ class Store implements ArtifactStore {
     return read === null ? null : { backend, metadata: read.metadata, fallback: true };
   }
 
-  /** Order of checks: exists (404), grantee (403), expiry (410). */
+  /**
+   * A read by `requester`: only the grantee learns that the operation exists. Anyone else gets
+   * exactly the answer of a missing operation (no existence oracle); the grantee then gets 410
+   * once it expired.
+   */
   private async authorize(operationId: string, requester: string): Promise<Located> {
-    const located = await this.locate(operationId);
-    if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) {
-      throw new ForbiddenError(`only the grantee of operation ${operationId} may read it`);
-    }
+    const located = await this.locate(operationId).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? notShared(operationId) : error;
+    });
+    if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) throw notShared(operationId);
     this.checkNotExpired(located.metadata);
     return located;
   }

@@ -53,7 +53,7 @@ const MSG = {
   wrongBearer: "the bearer token is not the writer token",
   noWeb3: "missing Authorization: Web3Signed <payload>.<signature>",
   web3Shape: "Authorization must be Web3Signed <base64url payload>.<0x-hex 65-byte signature>",
-  forbidden: `only the grantee of operation ${OP} may read it`,
+  notShared: `operation ${OP} not found or not shared with this wallet`,
 };
 
 /** How a case authenticates: as the writer, as the grantee or a stranger (signed for its exact target), or a literal header. */
@@ -394,12 +394,12 @@ const web3: [string, Auth, string | RegExp, number?][] = [
   ["short nonce", signedWith((p) => (p.nonce = "abc")), "Web3Signed nonce must be at least 16 random bytes, base64url"],
   ["extra field", signedWith((p) => (p.grantee = VALID_GRANTEE)), "Web3Signed payload must have exactly the fields aud, bodyHash, exp, iat, method, nonce, uri"],
   ["missing field", signedWith((p) => delete p.nonce), "Web3Signed payload must have exactly the fields aud, bodyHash, exp, iat, method, nonce, uri"],
-  ["signed by a stranger", "stranger", MSG.forbidden, 403],
+  ["signed by a stranger", "stranger", MSG.notShared, 404],
 ];
 for (const [name, auth, message, status] of web3) {
   for (const [method, target] of [["GET", LIST], ["GET", FILE], ["HEAD", FILE]] as const) {
     if (method === "HEAD" && !["signed by a stranger", "no Authorization", "other method"].includes(name)) continue;
-    const code = status === 403 ? "forbidden" : "unauthenticated";
+    const code = status === 404 ? "not_found" : "unauthenticated";
     // HEAD answers carry no body: only the status can be checked.
     add({
       name: `${method} ${target === LIST ? "list" : "file"}: Web3Signed ${name}`,
