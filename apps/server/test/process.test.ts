@@ -1,4 +1,4 @@
-// The real server process, started the way the README does (built JS, `node apps/server/dist/main.js`,
+// The real server process, started the way `pnpm start` does (built JS, `node apps/server/dist/main.js`,
 // configuration from the environment), with `pnpm smoke` run against it on local storage and on S3,
 // and a SIGTERM that arrives in the middle of a download.
 import { spawn, type ChildProcess } from "node:child_process";
