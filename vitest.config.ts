@@ -12,6 +12,8 @@ const project = (name: string, root: string, extra: Record<string, unknown> = {}
 // Starts moto's S3 server once per run for the projects whose tests talk to S3 (fails the run,
 // never skips, when moto is missing). Not on the root config: the root project would start it too.
 const moto = { globalSetup: [fileURLToPath(new URL("./test-support/moto-global-setup.ts", import.meta.url))] };
+// The server's replicas share a nonce store on Debian's redis-server (fails the run when it is missing).
+const motoAndRedis = { globalSetup: [...moto.globalSetup, fileURLToPath(new URL("./test-support/redis-global-setup.ts", import.meta.url))] };
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
@@ -21,7 +23,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       project("artifacts", "packages/artifacts", moto),
-      project("server", "apps/server", moto),
+      project("server", "apps/server", motoAndRedis),
       project("cli", "apps/cli", moto),
       project("infra", "infra"),
       project("bench", "bench"),
