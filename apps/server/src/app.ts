@@ -5,15 +5,13 @@ import {
   InvalidInputError,
   MethodNotAllowedError,
   NotFoundError,
-  RateLimitedError,
-  UnauthenticatedError,
   createArtifactStore,
   type ArtifactStore,
   type ArtifactsConfig,
 } from "@personal-server/artifacts";
-import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { bearerChecker } from "./auth/bearer.js";
+import { authFailureLimit } from "./auth/failure-limit.js";
 import { NonceCache } from "./auth/nonce-cache.js";
 import type { NonceStore } from "./auth/nonce-store.js";
 import { RedisNonceStore } from "./auth/redis-nonce-store.js";
@@ -154,25 +152,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       ? new RedisNonceStore(config.nonceStore, (message) => app.log.warn(message))
       : new NonceCache(options.nonceCacheSize);
 
-  // Failed authentications per client (request.ip) and minute; past the limit the client is
-  // refused with 429 before any check runs, signature recovery included.
-  await app.register(rateLimit, { global: false });
-  const authFailures = app.createRateLimit({ max: config.authFailureLimit, timeWindow: 60_000 });
-  const authenticated = async <T>(request: FastifyRequest, check: () => T | Promise<T>): Promise<T> => {
-    const seen = await authFailures(request, { increment: false });
-    if (!seen.isAllowed && seen.remaining === 0) {
-      const retryAfterSeconds = Math.max(1, seen.ttlInSeconds);
-      throw new RateLimitedError(`too many failed authentications from this client; retry in ${retryAfterSeconds} s`, {
-        details: { retryAfterSeconds },
-      });
-    }
-    try {
-      return await check();
-    } catch (error) {
-      if (error instanceof UnauthenticatedError) await authFailures(request);
-      throw error;
-    }
-  };
+  const authenticated = await authFailureLimit(app, config.authFailureLimit);
 
   const audiencePort = (): number => {
     if (config.port !== 0) return config.port;
