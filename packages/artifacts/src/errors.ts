@@ -2,6 +2,8 @@
 export const ERROR_STATUS = {
   invalid_input: 400,
   unauthenticated: 401,
+  /** Refused whoever asks (e.g. a delivery URL that is invalid or has expired); never a grantee read, which is not_found for anyone but the grantee. */
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
@@ -57,6 +59,11 @@ export class InvalidInputError extends ArtifactError {
 export class UnauthenticatedError extends ArtifactError {
   constructor(message: string, options?: ArtifactErrorOptions) {
     super("unauthenticated", message, options);
+  }
+}
+export class ForbiddenError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("forbidden", message, options);
   }
 }
 export class NotFoundError extends ArtifactError {
@@ -120,6 +127,7 @@ type Sub = new (message: string, options?: ArtifactErrorOptions) => ArtifactErro
 const CLASSES: Record<ErrorCode, Sub> = {
   invalid_input: InvalidInputError,
   unauthenticated: UnauthenticatedError,
+  forbidden: ForbiddenError,
   not_found: NotFoundError,
   method_not_allowed: MethodNotAllowedError,
   conflict: ConflictError,
