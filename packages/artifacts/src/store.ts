@@ -78,10 +78,6 @@ class Store implements ArtifactStore {
     return { metadataWrites: this.writer?.writes ?? 0 };
   }
 
-  private async backend(): Promise<Backend> {
-    return this.primary;
-  }
-
   private async metadataWriter(): Promise<MetadataWriter> {
     this.writer ??= new MetadataWriter(await this.primary);
     return this.writer;
@@ -143,7 +139,7 @@ class Store implements ArtifactStore {
     this.inFlight.add(flightKey);
     try {
       const context = {
-        backend: await this.backend(),
+        backend: await this.primary,
         writer,
         dataKey: this.unwrap(metadata),
         maxBytes: this.config.maxBytes,
@@ -180,7 +176,11 @@ class Store implements ArtifactStore {
     checkRange(options.range);
     const { backend, metadata } = await this.authorize(operationId, options.requester);
     const entry = findEntry(metadata, path);
-    const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range);
+    const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
+      // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
+      if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options.requester);
+      throw error;
+    });
     return { info: artifactInfo(entry), ...opened };
   }
 
@@ -223,7 +223,7 @@ class Store implements ArtifactStore {
   }
 
   async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
-    return sweep(await this.backend(), this.writer, options.now ?? this.now(), options);
+    return sweep(await this.primary, this.writer, options.now ?? this.now(), options);
   }
 
   async rewrapOperation(operationId: string): Promise<boolean> {
@@ -251,7 +251,7 @@ class Store implements ArtifactStore {
 
   /** Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise. */
   private async locate(operationId: string): Promise<Located> {
-    const backend = await this.backend();
+    const backend = await this.primary;
     const read = await readMetadata(backend, operationId);
     if (read !== null) return { backend, metadata: read.metadata, fallback: false };
     const fallback = await this.readFallback(operationId);
