@@ -15,7 +15,7 @@ describe("an operation that vanishes while a download starts", () => {
   let s: TestServer;
   beforeAll(async () => {
     proxy = await startRecordingProxy(motoEndpoint());
-    s = await startTestServer("s3", { S3_ENDPOINT: proxy.url });
+    s = await startTestServer("moto", { S3_ENDPOINT: proxy.url });
   });
   afterAll(async () => {
     await s?.close();
