@@ -1,5 +1,5 @@
 /**
- * Row 9's attacker: floods the server with grantee requests whose payload passes every cheap check
+ * Row 11's attacker: floods the server with grantee requests whose payload passes every cheap check
  * (audience, method, URI, times, a fresh nonce) but whose signature is 65 random bytes, the kind of
  * request that costs a signature recovery. Runs as its own process, so its CPU is not the measuring
  * client's. Prints `limited` once the server answers it 429 (the steady state: from then on it is

@@ -1,4 +1,4 @@
-// Row 9: a grantee's download while another client floods the server with garbage signatures.
+// Row 11: a grantee's download while another client floods the server with garbage signatures.
 // The server is behind a (pretend) proxy: ARTIFACTS_TRUSTED_PROXIES=127.0.0.1 and each client
 // names itself in X-Forwarded-For, so the flood and the grantee are two clients.
 import { signRequest } from "@personal-server/artifacts/client";
@@ -17,7 +17,7 @@ interface Flooding {
   started: bigint;
 }
 
-export async function row9(ctx: BenchContext): Promise<RowResult> {
+export async function row11(ctx: BenchContext): Promise<RowResult> {
   ensureServerBuilt(ctx.log);
   const size = bigSize(ctx);
   const input = await bigInput(ctx);
@@ -37,7 +37,7 @@ export async function row9(ctx: BenchContext): Promise<RowResult> {
     let attacker = 0;
     const times = await alternate(
       ctx,
-      "row 9",
+      "row 11",
       {
         prepare: async (): Promise<Flooding> => {
           const flood = await startNode(
@@ -69,7 +69,7 @@ export async function row9(ctx: BenchContext): Promise<RowResult> {
     };
     return throughputRow(
       {
-        id: "9",
+        id: "11",
         figure: `Grantee download (${formatSize(size)}) under a garbage-signature flood (median ${Math.round(rate)} req/s absorbed) vs no flood`,
         unit: "MiB/s",
         target: { kind: "min-ratio", ratio: 0.7 },
