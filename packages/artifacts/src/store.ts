@@ -27,12 +27,13 @@ import { artifactInfo, findEntry, operationInfo } from "./store/views.js";
 import { isOperationId, normalizeGrantee, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 
 export type * from "./store/types.js";
+export { ORPHAN_GRACE_MS } from "./store/sweep.js";
 
 /** What a reader gets for an operation that is missing or not theirs: the same answer, byte for byte. */
-function notShared(operationId: string): NotFoundError {
-  return new NotFoundError(`operation ${operationId} not found or not shared with this wallet`);
-}
-export { ORPHAN_GRACE_MS } from "./store/sweep.js";
+const notShared = (operationId: string) => new NotFoundError(`operation ${operationId} not found or not shared with this wallet`);
+/** Writes to an operation not migrated yet out of the read-only fallback directory. */
+const inFallback = (operationId: string) =>
+  new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
 
 /**
  * Opens the store for a configuration (default: `loadConfig()`). The storage client is created
@@ -127,9 +128,7 @@ class Store implements ArtifactStore {
     const writer = await this.metadataWriter();
     const cached = writer.cached(operationId);
     const { metadata, fallback } = cached ? { metadata: cached, fallback: false } : await this.locate(operationId);
-    if (fallback) {
-      throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
-    }
+    if (fallback) throw inFallback(operationId);
     this.checkNotExpired(metadata);
     const flightKey = `${operationId}/${path}`;
     if (metadata.artifacts.some((a) => a.path === path) || this.inFlight.has(flightKey)) {
@@ -192,9 +191,7 @@ class Store implements ArtifactStore {
   async deleteOperation(operationId: string): Promise<void> {
     validateOperationId(operationId);
     const { backend, fallback } = await this.locate(operationId);
-    if (fallback) {
-      throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
-    }
+    if (fallback) throw inFallback(operationId);
     // metadata.json first (the commit point), then every object under the operation.
     await backend.delete([metadataKey(operationId)]);
     this.writer?.forget(operationId);
@@ -229,7 +226,7 @@ class Store implements ArtifactStore {
   async rewrapOperation(operationId: string): Promise<boolean> {
     validateOperationId(operationId);
     const { fallback } = await this.locate(operationId);
-    if (fallback) throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
+    if (fallback) throw inFallback(operationId);
     const { masterKeys } = this.config;
     let changed = false;
     const writer = await this.metadataWriter();
