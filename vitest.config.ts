@@ -16,6 +16,10 @@ const moto = { globalSetup: [fileURLToPath(new URL("./test-support/moto-global-s
 const s3Peers = {
   globalSetup: [...moto.globalSetup, fileURLToPath(new URL("./test-support/r2sim-global-setup.ts", import.meta.url))],
 };
+// The server's replicas share a nonce store on Debian's redis-server (fails the run when it is missing).
+const s3PeersAndRedis = {
+  globalSetup: [...s3Peers.globalSetup, fileURLToPath(new URL("./test-support/redis-global-setup.ts", import.meta.url))],
+};
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
@@ -25,7 +29,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       project("artifacts", "packages/artifacts", s3Peers),
-      project("server", "apps/server", s3Peers),
+      project("server", "apps/server", s3PeersAndRedis),
       project("cli", "apps/cli", s3Peers),
       project("infra", "infra"),
       project("bench", "bench"),

@@ -49,7 +49,8 @@ except ImportError as e:
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 `;
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (free when probed: bind it soon, and retry if it was taken meanwhile). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

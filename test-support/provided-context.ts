@@ -5,6 +5,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** moto's S3 endpoint, `http://127.0.0.1:<port>` (test-support/moto-global-setup.ts). */
     motoEndpoint: string;
+    /** redis-server's URL with its password, `redis://:<password>@127.0.0.1:<port>/0` (test-support/redis-global-setup.ts). */
+    redisUrl: string;
     /** Cloudflare's local R2 simulator: endpoint, credentials, bucket pool (test-support/r2sim-global-setup.ts). */
     r2Sim: R2SimInfo;
   }

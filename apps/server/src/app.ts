@@ -11,7 +11,10 @@ import {
 } from "@personal-server/artifacts";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { bearerChecker } from "./auth/bearer.js";
+import { authFailureLimit } from "./auth/failure-limit.js";
 import { NonceCache } from "./auth/nonce-cache.js";
+import type { NonceStore } from "./auth/nonce-store.js";
+import { RedisNonceStore } from "./auth/redis-nonce-store.js";
 import { EMPTY_BODY_HASH, acceptedAudiences, verifyWeb3Signed } from "./auth/web3signed.js";
 import type { Context, Handler } from "./context.js";
 import { applyCors } from "./cors.js";
@@ -50,7 +53,7 @@ export interface BuildServerOptions {
    * long as it needs (there is deliberately no total request time limit). Default 120 s.
    */
   idleTimeoutMs?: number;
-  /** Upper bound on remembered Web3Signed nonces. Default 100 000. */
+  /** Upper bound on Web3Signed nonces remembered in memory (no ARTIFACTS_NONCE_STORE). Default 100 000. */
   nonceCacheSize?: number;
   /** Run the expiry sweep on `config.sweepIntervalSeconds` (and once at start) while listening. Default true. */
   sweep?: boolean;
@@ -102,7 +105,6 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   const ownStore = options.store === undefined;
   const store = options.store ?? createArtifactStore(config);
   const metrics = new ServerMetrics(store.kind);
-  const nonces = new NonceCache(options.nonceCacheSize);
   const checkWriter = bearerChecker(writerToken, "writer token");
   const checkMetricsToken = config.metricsToken === undefined ? undefined : bearerChecker(config.metricsToken, "metrics token");
 
@@ -133,6 +135,8 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 4))),
     },
     routerOptions: { maxParamLength: 8192 },
+    // request.ip is the socket's peer, or X-Forwarded-For's client when the peer is a trusted proxy.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     return503OnClosing: true,
     forceCloseConnections: "idle",
     clientErrorHandler,
@@ -143,6 +147,12 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   });
   app.decorate("artifactStore", store);
   app.decorate("artifactMetrics", metrics);
+  const nonces: NonceStore =
+    config.nonceStore.kind === "redis"
+      ? new RedisNonceStore(config.nonceStore, (message) => app.log.warn(message))
+      : new NonceCache(options.nonceCacheSize);
+
+  const authenticated = await authFailureLimit(app, config.authFailureLimit);
 
   const audiencePort = (): number => {
     if (config.port !== 0) return config.port;
@@ -155,18 +165,19 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     store,
     metrics,
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024,
-    requireWriter: (request) => checkWriter(request.headers.authorization),
-    requireSigner: async (request) => {
-      const { address } = await verifyWeb3Signed(request.headers.authorization, {
-        audiences: acceptedAudiences(config.audience, audiencePort()),
-        method: request.method,
-        target: request.raw.url ?? "",
-        bodyHash: EMPTY_BODY_HASH,
-        now: Math.floor(Date.now() / 1000),
-        nonces,
-      });
-      return address;
-    },
+    requireWriter: (request) => authenticated(request, () => checkWriter(request.headers.authorization)),
+    requireSigner: (request) =>
+      authenticated(request, async () => {
+        const { address } = await verifyWeb3Signed(request.headers.authorization, {
+          audiences: acceptedAudiences(config.audience, audiencePort()),
+          method: request.method,
+          target: request.raw.url ?? "",
+          bodyHash: EMPTY_BODY_HASH,
+          now: Math.floor(Date.now() / 1000),
+          nonces,
+        });
+        return address;
+      }),
   };
 
   const sendError = (request: FastifyRequest, reply: FastifyReply, error: unknown): void => {
@@ -192,6 +203,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       reply.header("Content-Range", `bytes */${error.details.size}`);
     }
     if (code === "storage_unavailable") reply.header("Retry-After", "5");
+    if (known && code === "rate_limited") reply.header("Retry-After", String(error.details?.retryAfterSeconds ?? 60));
     // A body we did not read may be gigabytes: close the connection instead of draining it.
     if (bodyUnread(request.raw)) reply.header("Connection", "close");
     const message = known ? error.message : "internal server error";
@@ -231,7 +243,9 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
         reply.header("Allow", match.methods.join(", "));
         throw new MethodNotAllowedError(`${request.method} is not allowed here; allowed: ${match.methods.join(", ")}`);
       }
-      if (match.name === "metrics" && checkMetricsToken !== undefined) checkMetricsToken(request.headers.authorization);
+      if (match.name === "metrics" && checkMetricsToken !== undefined) {
+        await authenticated(request, () => checkMetricsToken(request.headers.authorization));
+      }
       await HANDLERS[match.name](ctx, request, reply, match);
     } catch (error) {
       sendError(request, reply, error);
@@ -265,6 +279,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   // One hook, so the order is certain: no sweep may still be running when the store closes.
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await nonces.close();
     if (ownStore) await store.close();
   });
   return app;

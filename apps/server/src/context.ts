@@ -10,9 +10,12 @@ export interface Context {
   readonly metrics: ServerMetrics;
   /** Largest JSON body accepted (POST /api/v1/operations). */
   readonly jsonBodyLimit: number;
-  /** Throws `unauthenticated` unless the request carries the writer bearer token. */
-  requireWriter(request: FastifyRequest): void;
-  /** Verifies the request's Web3Signed header and returns the signer's address (401 otherwise). */
+  /**
+   * Throws `unauthenticated` unless the request carries the writer bearer token (`rate_limited`
+   * first, for a client past its authentication failures).
+   */
+  requireWriter(request: FastifyRequest): Promise<void>;
+  /** Verifies the request's Web3Signed header and returns the signer's address (401 otherwise; 429 as above). */
   requireSigner(request: FastifyRequest): Promise<string>;
 }
 

@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       ? `  writer token: ${writer.source.path} (mode 0600${writer.source.created ? ", generated now" : ""})`
       : "  writer token: from ARTIFACTS_WRITER_TOKEN",
     `  audience:     ${config.audience ?? `http://localhost:${running.port} or http://127.0.0.1:${running.port}`}`,
+    `  nonce store:  ${config.nonceStore.kind === "redis" ? config.nonceStore.display : "memory (one process: replicas need ARTIFACTS_NONCE_STORE)"}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }

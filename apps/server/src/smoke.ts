@@ -67,6 +67,15 @@ async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** A signed GET as `account`, as text: status, the headers (sorted, without Date) and the body. */
+async function rawGet(account: MessageSigner, location: ReturnType<typeof serverLocation>, apiPath: string): Promise<string> {
+  const uri = `${location.prefix}${apiPath}`;
+  const authorization = await signRequest(account, { audience: location.audience, method: "GET", uri });
+  const response = await fetch(`${location.origin}${uri}`, { headers: { authorization } });
+  const headers = [...response.headers].filter(([name]) => name !== "date").map(([name, value]) => `${name}: ${value}`);
+  return `${response.status}\n${headers.sort().join("\n")}\n\n${await response.text()}`;
+}
+
 /** Runs the smoke checks against `baseUrl`; returns the checks in order (all ok = pass). */
 export async function runSmoke(baseUrl: string, token: string, log: (line: string) => void = () => {}): Promise<Check[]> {
   const checks: Check[] = [];
@@ -134,8 +143,17 @@ export async function runSmoke(baseUrl: string, token: string, log: (line: strin
       );
     }
 
-    await expectError("another wallet lists", "forbidden", () => stranger.list(operationId));
-    await expectError("another wallet downloads", "forbidden", () => stranger.download(operationId, "privacy_audit.md"));
+    // Another wallet learns nothing: its answers are those of an operation that does not exist.
+    await expectError("another wallet lists", "not_found", () => stranger.list(operationId));
+    await expectError("another wallet downloads", "not_found", () => stranger.download(operationId, "privacy_audit.md"));
+    // Same length as the real id (so Content-Length agrees too), and no operation of ours.
+    const missingId = operationId.replace(/\d$/, (digit) => String((Number(digit) + 5) % 10));
+    const strangerAnswer = await rawGet(strangerAccount, location, `/api/v1/operations/${operationId}/artifacts`);
+    const missingAnswer = await rawGet(strangerAccount, location, `/api/v1/operations/${missingId}/artifacts`);
+    record(
+      strangerAnswer.replaceAll(operationId, "<id>") === missingAnswer.replaceAll(missingId, "<id>"),
+      `another wallet gets byte for byte the answer of a missing operation: ${strangerAnswer.split("\n")[0]}`,
+    );
 
     // A stale signature: correctly signed for this very request, but it expired a minute ago.
     const target = `${location.prefix}/api/v1/operations/${operationId}/artifacts`;

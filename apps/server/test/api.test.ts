@@ -3,7 +3,6 @@
 import { Readable } from "node:stream";
 import {
   ConflictError,
-  ForbiddenError,
   NotFoundError,
   RangeNotSatisfiableError,
   TooLargeError,
@@ -212,7 +211,7 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect(list.operationId).toMatch(/^op_\d{13}_[0-9a-f]{8}$/);
   });
 
-  it("reads: 401 before 400 before 404 before 403 before 410; a missing path is 404", async () => {
+  it("reads: 401 before 400 before 404 before 410; a stranger gets a missing operation's 404; a missing path is 404", async () => {
     const { grantee, id } = await newOperation();
     await s.writer.upload(id, "a.txt", "abc");
     const stranger = wallet();
@@ -229,15 +228,18 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     await expectAnswer(ask(list("bad%20id")), 400, "invalid_input", "operation id must not contain '%' (percent-encoding is not accepted)");
     await expectAnswer(ask(art(id, "a%2e.txt")), 400, "invalid_input", "artifact path must not contain '%' (percent-encoding is not accepted)");
     await expectAnswer(ask(art(id, "./a.txt")), 400, "invalid_input", "artifact path must be relative with no empty, '.' or '..' segments");
-    await expectAnswer(ask(list("missing_op"), stranger), 404, "not_found", "operation missing_op not found");
-    await expectAnswer(ask(list(id), stranger), 403, "forbidden", `only the grantee of operation ${id} may read it`);
-    await expectAnswer(ask(art(id, "a.txt"), stranger), 403, "forbidden", `only the grantee of operation ${id} may read it`);
+    const notShared = (op: string) => `operation ${op} not found or not shared with this wallet`;
+    await expectAnswer(ask(list("missing_op"), stranger), 404, "not_found", notShared("missing_op"));
+    await expectAnswer(ask(list("missing_op")), 404, "not_found", notShared("missing_op"));
+    await expectAnswer(ask(list(id), stranger), 404, "not_found", notShared(id));
+    await expectAnswer(ask(art(id, "a.txt"), stranger), 404, "not_found", notShared(id));
+    await expectAnswer(ask(art(id, "nope.txt"), stranger), 404, "not_found", notShared(id));
     await expectAnswer(ask(art(id, "nope.txt")), 404, "not_found", `artifact nope.txt not found in operation ${id}`);
 
     const saved = s.clock.now;
     s.clock.now = new Date(Date.now() + 8 * 86_400_000);
     try {
-      await expectAnswer(ask(list(id), stranger), 403, "forbidden", `only the grantee of operation ${id} may read it`);
+      await expectAnswer(ask(list(id), stranger), 404, "not_found", notShared(id));
       const expired = await ask(list(id));
       expect(expired.status).toBe(410);
       expect((expired.json as { error: { code: string } }).error.code).toBe("expired");
@@ -248,8 +250,9 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     }
 
     // The clients map answers back to the SDK's classes, same code and message.
-    await expect(s.grantee(stranger).list(id)).rejects.toBeInstanceOf(ForbiddenError);
-    await expect(s.grantee(stranger).download(id, "a.txt")).rejects.toMatchObject({ code: "forbidden", status: 403 });
+    await expect(s.grantee(stranger).list(id)).rejects.toMatchObject({ name: "NotFoundError", message: notShared(id) });
+    await expect(s.grantee(stranger).download(id, "a.txt")).rejects.toMatchObject({ code: "not_found", status: 404 });
+    await expect(s.grantee(stranger).stat(id, "a.txt")).rejects.toMatchObject({ code: "not_found", message: expect.stringMatching(/not shared with this wallet/) });
     await expect(s.grantee(grantee).download(id, "nope.txt")).rejects.toBeInstanceOf(NotFoundError);
     await expect(s.grantee(grantee).stat(id, "nope.txt")).rejects.toMatchObject({ code: "not_found" });
     await expect(createWriterClient({ baseUrl: s.url, token: "x".repeat(40) }).deleteOperation(id)).rejects.toBeInstanceOf(UnauthenticatedError);
@@ -344,7 +347,7 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect(res.status).toBe(204);
     expect(res.body.length).toBe(0);
     expect(await storedKeys(s.raw, id)).toEqual([]);
-    await expect(s.grantee(grantee).list(id)).rejects.toMatchObject({ code: "not_found", message: `operation ${id} not found` });
+    await expect(s.grantee(grantee).list(id)).rejects.toMatchObject({ code: "not_found", message: `operation ${id} not found or not shared with this wallet` });
     const again = await rawRequest(s.url, "DELETE", target, bearer);
     expect({ status: again.status, body: again.json }).toEqual({ status: 404, body: errorBody("not_found", `operation ${id} not found`) });
     const bad = await rawRequest(s.url, "DELETE", "/api/v1/operations/a%2e", bearer);

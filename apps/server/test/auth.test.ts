@@ -99,7 +99,7 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
     const stranger = wallet();
     const theirs = await web3SignedAuthorization(stranger, payload());
     const first = await get(theirs);
-    expect({ status: first.status, body: first.json }).toEqual({ status: 403, body: errorBody("forbidden", `only the grantee of operation ${id} may read it`) });
+    expect({ status: first.status, body: first.json }).toEqual({ status: 404, body: errorBody("not_found", `operation ${id} not found or not shared with this wallet`) });
     await expect401(theirs, "Web3Signed nonce was already used");
   });
 
@@ -144,19 +144,19 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
     });
   });
 
-  it("another wallet's valid signature is 403; a payload altered after signing recovers another signer (403)", async () => {
+  it("another wallet's valid signature is 404 (a missing operation's answer); so is a payload altered after signing (another signer)", async () => {
     const stranger = wallet();
     const res = await get(await web3SignedAuthorization(stranger, payload()));
-    expect({ status: res.status, body: res.json }).toEqual({ status: 403, body: errorBody("forbidden", `only the grantee of operation ${id} may read it`) });
+    expect({ status: res.status, body: res.json }).toEqual({ status: 404, body: errorBody("not_found", `operation ${id} not found or not shared with this wallet`) });
     const list = `/api/v1/operations/${id}/artifacts`;
     const listed = await get(await web3SignedAuthorization(stranger, payload({ uri: list })), list);
-    expect(listed.status).toBe(403);
+    expect(listed.status).toBe(404);
 
-    // The grantee's signature over other text recovers some other address: not the grantee, so 403.
+    // The grantee's signature over other text recovers some other address: not the grantee, so 404.
     const signed = await web3SignedAuthorization(grantee, payload());
     const signature = signed.split(".")[1]!;
     const altered = `Web3Signed ${Buffer.from(JSON.stringify(payload())).toString("base64url")}.${signature}`;
-    expect((await get(altered)).status).toBe(403);
+    expect((await get(altered)).status).toBe(404);
   });
 
   it("no token, key or signature reaches the logs", async () => {

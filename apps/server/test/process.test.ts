@@ -144,10 +144,11 @@ describe("the server process", () => {
     const smoke = await run("pnpm", ["--silent", "smoke"], { BASE_URL: proc.url, ARTIFACTS_LOCAL_DIR: dir });
     expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
     expect(smoke.stdout).toContain(`smoke run against ${proc.url}`);
-    expect(smoke.stdout).toMatch(/ok {3}another wallet lists: 403 forbidden/);
+    expect(smoke.stdout).toMatch(/ok {3}another wallet lists: 404 not_found/);
+    expect(smoke.stdout).toMatch(/ok {3}another wallet gets byte for byte the answer of a missing operation: 404/);
     expect(smoke.stdout).toMatch(/ok {3}stale signature: 401 unauthenticated/);
     expect(smoke.stdout).toMatch(/ok {3}replayed signature: first use 200, replay 401 unauthenticated/);
-    expect(smoke.stdout).toContain("smoke run passed: 13 checks");
+    expect(smoke.stdout).toContain("smoke run passed: 14 checks");
 
     proc.child.kill("SIGTERM");
     expect(await proc.exited).toEqual({ code: 0, signal: null });
@@ -219,7 +220,7 @@ describe("the server process", () => {
 
     const smoke = await run("pnpm", ["--silent", "smoke"], { BASE_URL: proc.url, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, ARTIFACTS_LOCAL_DIR: scratchDir });
     expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
-    expect(smoke.stdout).toContain("smoke run passed: 13 checks");
+    expect(smoke.stdout).toContain("smoke run passed: 14 checks");
 
     proc.child.kill("SIGTERM");
     expect(await proc.exited).toEqual({ code: 0, signal: null });

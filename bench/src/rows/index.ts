@@ -59,4 +59,10 @@ export const ROWS: RowSpec[] = [
     target: { kind: "min-ratio", ratio: 0.9 },
     load: async () => (await import("./s3.js")).row8,
   },
+  {
+    id: "11",
+    figure: "Grantee download under a garbage-signature flood vs no flood",
+    target: { kind: "min-ratio", ratio: 0.7 },
+    load: async () => (await import("./flood.js")).row11,
+  },
 ];

@@ -77,7 +77,7 @@ export function ensureServerBuilt(log: (m: string) => void): void {
 }
 
 /** The server command line as the notes show it. */
-function serverCommand(): string {
+export function serverCommand(): string {
   return ["node", ...startFlags(), "apps/server/dist/main.js"].join(" ");
 }
 
@@ -94,7 +94,7 @@ function freePort(): Promise<number> {
 }
 
 /** The real server on local storage in a fresh directory. */
-interface RunningServer {
+export interface RunningServer {
   child: Child;
   base: string;
   writerToken: string;
@@ -102,7 +102,8 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
+/** Starts the built server as `pnpm start` does, on local storage; `env` adds or overrides variables. */
+export async function startRealServer(ctx: BenchContext, env: Record<string, string> = {}): Promise<RunningServer> {
   const dir = await mkdtemp(join(ctx.dir, "server-"));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -120,6 +121,7 @@ async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
       HOST: "127.0.0.1",
       PORT: String(port),
       NODE_ENV: "production",
+      ...env,
     }),
     ready: /listening on (http:\/\/\S+)/,
   });
@@ -136,7 +138,7 @@ async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
 }
 
 /** One HTTP request with node:http; resolves with the response (body unread). */
-function send(
+export function send(
   url: string,
   options: { method: string; headers?: Record<string, string | number>; body?: string | NodeJS.ReadableStream },
 ): Promise<IncomingMessage> {
@@ -156,7 +158,7 @@ async function text(res: IncomingMessage): Promise<string> {
 }
 
 /** Creates an operation and uploads `file` as `data.bin` through the server; returns the download path. */
-async function uploadThroughServer(server: RunningServer, grantee: string, file: string, size: number): Promise<string> {
+export async function uploadThroughServer(server: RunningServer, grantee: string, file: string, size: number): Promise<string> {
   const auth = { authorization: `Bearer ${server.writerToken}` };
   const created = await send(`${server.base}/api/v1/operations`, {
     method: "POST",

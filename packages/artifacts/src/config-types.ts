@@ -54,6 +54,26 @@ export interface MasterKeys {
   keys: ReadonlyMap<string, Buffer>;
 }
 
+/**
+ * Where the server remembers spent Web3Signed nonces (`ARTIFACTS_NONCE_STORE`): its own memory,
+ * or a Redis server that every replica behind one audience shares.
+ */
+export type NonceStoreConfig =
+  | { kind: "memory" }
+  | {
+      kind: "redis";
+      /** `rediss:` (TLS) rather than `redis:`. */
+      tls: boolean;
+      host: string;
+      port: number;
+      db: number;
+      username: string | undefined;
+      /** Never logged, never in an error message. */
+      password: string | undefined;
+      /** The URL without its password, for startup lines and errors. */
+      display: string;
+    };
+
 /** Everything the SDK, server and CLI read from the environment, validated. */
 export interface ArtifactsConfig {
   storage: StorageConfig;
@@ -82,6 +102,12 @@ export interface ArtifactsConfig {
   metricsToken: string | undefined;
   /** `ARTIFACTS_CORS_ORIGINS`. */
   corsOrigins: string[];
+  /** `ARTIFACTS_NONCE_STORE`: unset, in-process memory. */
+  nonceStore: NonceStoreConfig;
+  /** `ARTIFACTS_TRUSTED_PROXIES`: peers (addresses or CIDR ranges) whose `X-Forwarded-For` names the client. */
+  trustedProxies: string[];
+  /** `ARTIFACTS_AUTH_FAILURE_LIMIT`: failed authentications per client and minute before 429 (default 60). */
+  authFailureLimit: number;
   /** `HOST` (default 127.0.0.1) and `PORT` (default 8080). */
   host: string;
   port: number;

@@ -1,14 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import type { ArtifactsConfig, MasterKeys, R2Jurisdiction, StorageConfig } from "./config-types.js";
+import type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Jurisdiction, StorageConfig } from "./config-types.js";
 import { DEFAULT_RETENTION_DAYS } from "./constants.js";
 import { ConfigError } from "./errors.js";
 import { readOrCreateSecretFile } from "./secret-file.js";
 import { parseDuration } from "./validate.js";
 
-export type { ArtifactsConfig, MasterKeys, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
+export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
 
 /** One variable that is missing or malformed. `ConfigError.details.problems` lists them all. */
 export interface ConfigProblem {
@@ -60,6 +61,9 @@ export function loadConfig(env?: Env): ArtifactsConfig {
   }
   const audience = readAudience(get, problem);
   const corsOrigins = readOrigins(get, problem);
+  const nonceStore = readNonceStore(get, problem);
+  const trustedProxies = readTrustedProxies(get, problem);
+  const authFailureLimit = readInteger(get, problem, "ARTIFACTS_AUTH_FAILURE_LIMIT", 60, 1);
 
   const envKeys = readMasterKeys(get, problem);
   const fallback = get("ARTIFACTS_FALLBACK_LOCAL_DIR");
@@ -116,6 +120,9 @@ export function loadConfig(env?: Env): ArtifactsConfig {
     sweepIntervalSeconds,
     metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
     corsOrigins,
+    nonceStore,
+    trustedProxies,
+    authFailureLimit,
     host: get("HOST") ?? "127.0.0.1",
     port,
   };
@@ -330,6 +337,54 @@ function readOrigins(
     }
   }
   return origins;
+}
+
+/** `redis[s]://[[user]:password@]host[:port][/db]`; messages never echo the value (it may hold a password). */
+function readNonceStore(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+): NonceStoreConfig {
+  const value = get("ARTIFACTS_NONCE_STORE");
+  if (value === undefined) return { kind: "memory" };
+  const shape = "must be redis[s]://[[user]:password@]host[:port][/db]";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problem("ARTIFACTS_NONCE_STORE", shape);
+    return { kind: "memory" };
+  }
+  const db = url.pathname === "" || url.pathname === "/" ? 0 : /^\/\d{1,5}$/.test(url.pathname) ? Number(url.pathname.slice(1)) : Number.NaN;
+  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "" || url.search !== "" || url.hash !== "" || Number.isNaN(db)) {
+    problem("ARTIFACTS_NONCE_STORE", shape);
+    return { kind: "memory" };
+  }
+  const tls = url.protocol === "rediss:";
+  const port = url.port === "" ? 6379 : Number(url.port);
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const username = url.username === "" ? undefined : decodeURIComponent(url.username);
+  const password = url.password === "" ? undefined : decodeURIComponent(url.password);
+  const who = username === undefined ? (password === undefined ? "" : ":***@") : `${url.username}${password === undefined ? "" : ":***"}@`;
+  return { kind: "redis", tls, host, port, db, username, password, display: `${url.protocol}//${who}${url.host}/${db}` };
+}
+
+function readTrustedProxies(
+  get: (name: string) => string | undefined,
+  problem: (variable: string, message: string) => void,
+): string[] {
+  const value = get("ARTIFACTS_TRUSTED_PROXIES");
+  if (value === undefined) return [];
+  const entries = value.split(",").map((e) => e.trim()).filter((e) => e !== "");
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split("/");
+    const family = isIP(address ?? "");
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra !== undefined) {
+      problem("ARTIFACTS_TRUSTED_PROXIES", `"${entry}" is not an IP address or CIDR range like 10.0.0.0/8 or ::1`);
+    }
+  }
+  return entries;
 }
 
 function isHttpUrl(value: string): boolean {

@@ -2,6 +2,7 @@
 export const ERROR_STATUS = {
   invalid_input: 400,
   unauthenticated: 401,
+  /** Refused whoever asks (e.g. a delivery URL that is invalid or has expired); never a grantee read, which is not_found for anyone but the grantee. */
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
@@ -9,6 +10,8 @@ export const ERROR_STATUS = {
   expired: 410,
   too_large: 413,
   range_not_satisfiable: 416,
+  /** Too many failed authentications from this client in the last minute; `details.retryAfterSeconds` says when to retry. */
+  rate_limited: 429,
   integrity: 500,
   config: 500,
   /** An unexpected failure (a bug): the server answers it without details, which go to its log. */
@@ -95,6 +98,11 @@ export class RangeNotSatisfiableError extends ArtifactError {
     super("range_not_satisfiable", message, options);
   }
 }
+export class RateLimitedError extends ArtifactError {
+  constructor(message: string, options?: ArtifactErrorOptions) {
+    super("rate_limited", message, options);
+  }
+}
 export class IntegrityError extends ArtifactError {
   constructor(message: string, options?: ArtifactErrorOptions) {
     super("integrity", message, options);
@@ -134,6 +142,7 @@ const CLASSES: Record<ErrorCode, Sub> = {
   expired: ExpiredError,
   too_large: TooLargeError,
   range_not_satisfiable: RangeNotSatisfiableError,
+  rate_limited: RateLimitedError,
   integrity: IntegrityError,
   config: ConfigError,
   internal: InternalError,

@@ -1,6 +1,6 @@
 export { DEFAULT_RETENTION_DAYS, OPERATIONS_PREFIX } from "./constants.js";
 export * from "./errors.js";
-export type { ArtifactsConfig, MasterKeys, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
+export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
 export { loadConfig, readEnvironment, parseDotEnv, r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
 export { readOrCreateSecretFile } from "./secret-file.js";
 export { MAX_PATH_BYTES, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";

@@ -3,7 +3,7 @@ import type { ArtifactsConfig } from "./config-types.js";
 import { loadConfig } from "./config.js";
 import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
-import { ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
+import { ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
 import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
@@ -28,6 +28,12 @@ import { isOperationId, normalizeGrantee, validateAgent, validateArtifactPath, v
 
 export type * from "./store/types.js";
 export { ORPHAN_GRACE_MS } from "./store/sweep.js";
+
+/** What a reader gets for an operation that is missing or not theirs: the same answer, byte for byte. */
+const notShared = (operationId: string) => new NotFoundError(`operation ${operationId} not found or not shared with this wallet`);
+/** Writes to an operation not migrated yet out of the read-only fallback directory. */
+const inFallback = (operationId: string) =>
+  new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
 
 /**
  * Opens the store for a configuration (default: `loadConfig()`). The storage client is created
@@ -71,10 +77,6 @@ class Store implements ArtifactStore {
 
   get stats() {
     return { metadataWrites: this.writer?.writes ?? 0 };
-  }
-
-  private async backend(): Promise<Backend> {
-    return this.primary;
   }
 
   private async metadataWriter(): Promise<MetadataWriter> {
@@ -126,9 +128,7 @@ class Store implements ArtifactStore {
     const writer = await this.metadataWriter();
     const cached = writer.cached(operationId);
     const { metadata, fallback } = cached ? { metadata: cached, fallback: false } : await this.locate(operationId);
-    if (fallback) {
-      throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
-    }
+    if (fallback) throw inFallback(operationId);
     this.checkNotExpired(metadata);
     const flightKey = `${operationId}/${path}`;
     if (metadata.artifacts.some((a) => a.path === path) || this.inFlight.has(flightKey)) {
@@ -138,7 +138,7 @@ class Store implements ArtifactStore {
     this.inFlight.add(flightKey);
     try {
       const context = {
-        backend: await this.backend(),
+        backend: await this.primary,
         writer,
         dataKey: this.unwrap(metadata),
         maxBytes: this.config.maxBytes,
@@ -175,7 +175,11 @@ class Store implements ArtifactStore {
     checkRange(options.range);
     const { backend, metadata } = await this.authorize(operationId, options.requester);
     const entry = findEntry(metadata, path);
-    const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range);
+    const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
+      // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
+      if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options.requester);
+      throw error;
+    });
     return { info: artifactInfo(entry), ...opened };
   }
 
@@ -187,9 +191,7 @@ class Store implements ArtifactStore {
   async deleteOperation(operationId: string): Promise<void> {
     validateOperationId(operationId);
     const { backend, fallback } = await this.locate(operationId);
-    if (fallback) {
-      throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
-    }
+    if (fallback) throw inFallback(operationId);
     // metadata.json first (the commit point), then every object under the operation.
     await backend.delete([metadataKey(operationId)]);
     this.writer?.forget(operationId);
@@ -218,13 +220,13 @@ class Store implements ArtifactStore {
   }
 
   async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
-    return sweep(await this.backend(), this.writer, options.now ?? this.now(), options);
+    return sweep(await this.primary, this.writer, options.now ?? this.now(), options);
   }
 
   async rewrapOperation(operationId: string): Promise<boolean> {
     validateOperationId(operationId);
     const { fallback } = await this.locate(operationId);
-    if (fallback) throw new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
+    if (fallback) throw inFallback(operationId);
     const { masterKeys } = this.config;
     let changed = false;
     const writer = await this.metadataWriter();
@@ -246,7 +248,7 @@ class Store implements ArtifactStore {
 
   /** Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise. */
   private async locate(operationId: string): Promise<Located> {
-    const backend = await this.backend();
+    const backend = await this.primary;
     const read = await readMetadata(backend, operationId);
     if (read !== null) return { backend, metadata: read.metadata, fallback: false };
     const fallback = await this.readFallback(operationId);
@@ -261,12 +263,16 @@ class Store implements ArtifactStore {
     return read === null ? null : { backend, metadata: read.metadata, fallback: true };
   }
 
-  /** Order of checks: exists (404), grantee (403), expiry (410). */
+  /**
+   * A read by `requester`: only the grantee learns that the operation exists. Anyone else gets
+   * exactly the answer of a missing operation (no existence oracle); the grantee then gets 410
+   * once it expired.
+   */
   private async authorize(operationId: string, requester: string): Promise<Located> {
-    const located = await this.locate(operationId);
-    if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) {
-      throw new ForbiddenError(`only the grantee of operation ${operationId} may read it`);
-    }
+    const located = await this.locate(operationId).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? notShared(operationId) : error;
+    });
+    if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) throw notShared(operationId);
     this.checkNotExpired(located.metadata);
     return located;
   }

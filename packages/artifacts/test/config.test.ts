@@ -27,6 +27,33 @@ const r2 = {
 };
 
 describe("loadConfig", () => {
+  it("reads the nonce store URL without ever echoing its password, the trusted proxies and the auth failure limit", () => {
+    const dir = tempDir();
+    const base = { ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEY: KEY };
+    const defaults = loadConfig(base);
+    expect([defaults.nonceStore, defaults.trustedProxies, defaults.authFailureLimit]).toEqual([{ kind: "memory" }, [], 60]);
+    const store = (url: string) => loadConfig({ ...base, ARTIFACTS_NONCE_STORE: url }).nonceStore;
+    expect(store("redis://127.0.0.1")).toEqual({
+      kind: "redis", tls: false, host: "127.0.0.1", port: 6379, db: 0, username: undefined, password: undefined, display: "redis://127.0.0.1/0",
+    });
+    expect(store("rediss://app:s%40cret-obviously-fake@cache.example.com:6380/3")).toEqual({
+      kind: "redis", tls: true, host: "cache.example.com", port: 6380, db: 3, username: "app", password: "s@cret-obviously-fake",
+      display: "rediss://app:***@cache.example.com:6380/3",
+    });
+    expect(store("redis://:only-a-password-obviously-fake@[::1]:7000")).toMatchObject({ host: "::1", port: 7000, username: undefined, password: "only-a-password-obviously-fake", display: "redis://:***@[::1]:7000/0" });
+    for (const bad of ["http://127.0.0.1", "redis://:pw-obviously-fake@127.0.0.1/x", "redis://:pw-obviously-fake@127.0.0.1/0?tls=1", "redis://", "not a url"]) {
+      const problems = problemsOf({ ...base, ARTIFACTS_NONCE_STORE: bad });
+      expect(problems).toEqual([{ variable: "ARTIFACTS_NONCE_STORE", message: "must be redis[s]://[[user]:password@]host[:port][/db]" }]);
+    }
+    const proxies = loadConfig({ ...base, ARTIFACTS_TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8,::1", ARTIFACTS_AUTH_FAILURE_LIMIT: "5" });
+    expect([proxies.trustedProxies, proxies.authFailureLimit]).toEqual([["127.0.0.1", "10.0.0.0/8", "::1"], 5]);
+    expect(problemsOf({ ...base, ARTIFACTS_TRUSTED_PROXIES: "proxy.local,10.0.0.0/33", ARTIFACTS_AUTH_FAILURE_LIMIT: "0" })).toEqual([
+      { variable: "ARTIFACTS_TRUSTED_PROXIES", message: '"proxy.local" is not an IP address or CIDR range like 10.0.0.0/8 or ::1' },
+      { variable: "ARTIFACTS_TRUSTED_PROXIES", message: '"10.0.0.0/33" is not an IP address or CIDR range like 10.0.0.0/8 or ::1' },
+      { variable: "ARTIFACTS_AUTH_FAILURE_LIMIT", message: `must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}` },
+    ]);
+  });
+
   it("defaults to local storage and generates a 0600 dev master key once", () => {
     const dir = join(tempDir(), "data");
     const first = loadConfig({ ARTIFACTS_LOCAL_DIR: dir });

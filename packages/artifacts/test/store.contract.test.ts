@@ -4,7 +4,6 @@ import {
   ConflictError,
   DEFAULT_CHUNK_SIZE,
   ExpiredError,
-  ForbiddenError,
   InvalidInputError,
   NotFoundError,
   RangeNotSatisfiableError,
@@ -139,23 +138,22 @@ describe.each(KINDS)("store contract on %s", (kind) => {
     expect((await readAll(body)).toString()).toBe("first");
   });
 
-  it("lets only the grantee read, in the order exists, grantee, expiry", async () => {
+  it("lets only the grantee read: anyone else gets a missing operation's not_found; then expiry", async () => {
     const op = await h.store.createOperation({ grantee: GRANTEE, ttlSeconds: 60 });
     await h.store.putArtifact(op.operationId, "x.txt", "x", { contentType: "text/plain" });
     const list = await h.store.listArtifacts(op.operationId, { requester: GRANTEE.toUpperCase().replace("0X", "0x") });
     expect(list.artifacts.map((a) => [a.path, a.size, a.contentType])).toEqual([["x.txt", 1, "text/plain"]]);
-    await expect(h.store.listArtifacts(op.operationId, { requester: STRANGER })).rejects.toThrow(
-      new ForbiddenError(`only the grantee of operation ${op.operationId} may read it`),
-    );
-    await expect(h.store.getArtifact(op.operationId, "x.txt", { requester: STRANGER })).rejects.toThrow(ForbiddenError);
-    // A stranger learns nothing about which paths exist.
-    await expect(h.store.getArtifact(op.operationId, "nope.txt", { requester: STRANGER })).rejects.toThrow(ForbiddenError);
+    const notShared = (id: string) => new NotFoundError(`operation ${id} not found or not shared with this wallet`);
+    await expect(h.store.listArtifacts(op.operationId, { requester: STRANGER })).rejects.toThrow(notShared(op.operationId));
+    await expect(h.store.getArtifact(op.operationId, "x.txt", { requester: STRANGER })).rejects.toThrow(notShared(op.operationId));
+    await expect(h.store.statArtifact(op.operationId, "x.txt", { requester: STRANGER })).rejects.toThrow(notShared(op.operationId));
+    // A stranger learns nothing about which operations or paths exist.
+    await expect(h.store.getArtifact(op.operationId, "nope.txt", { requester: STRANGER })).rejects.toThrow(notShared(op.operationId));
+    await expect(h.store.getArtifact("missing-op", "x.txt", { requester: STRANGER })).rejects.toThrow(notShared("missing-op"));
     await expect(h.store.getArtifact(op.operationId, "nope.txt", { requester: GRANTEE })).rejects.toThrow(
       new NotFoundError(`artifact nope.txt not found in operation ${op.operationId}`),
     );
-    await expect(h.store.getArtifact("missing-op", "x.txt", { requester: GRANTEE })).rejects.toThrow(
-      new NotFoundError("operation missing-op not found"),
-    );
+    await expect(h.store.getArtifact("missing-op", "x.txt", { requester: GRANTEE })).rejects.toThrow(notShared("missing-op"));
     const saved = h.clock.now;
     h.clock.now = new Date(Date.parse(op.expiresAt));
     try {
@@ -164,7 +162,7 @@ describe.each(KINDS)("store contract on %s", (kind) => {
       );
       await expect(h.store.listArtifacts(op.operationId, { requester: GRANTEE })).rejects.toThrow(ExpiredError);
       await expect(h.store.putArtifact(op.operationId, "y.txt", "y")).rejects.toThrow(ExpiredError);
-      await expect(h.store.getArtifact(op.operationId, "x.txt", { requester: STRANGER })).rejects.toThrow(ForbiddenError);
+      await expect(h.store.getArtifact(op.operationId, "x.txt", { requester: STRANGER })).rejects.toThrow(notShared(op.operationId));
     } finally {
       h.clock.now = saved;
     }

@@ -161,7 +161,7 @@ describe.each(KINDS)("tampering on %s", (kind) => {
     await edit((m) => (m.grantee = stranger));
     const asStranger = await h.store.getArtifact(operationId, "a.bin", { requester: stranger }).catch((e: ArtifactError) => e);
     expect((asStranger as ArtifactError).code).toBe("integrity");
-    await expectRefused(h.store, operationId, "a.bin", plaintext, "forbidden");
+    await expectRefused(h.store, operationId, "a.bin", plaintext, "not_found");
     // Extending the expiry breaks the key binding; moving it into the past just expires.
     await edit((m) => (m.expiresAt = new Date(Date.parse(m.expiresAt) + 86_400_000).toISOString()));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");

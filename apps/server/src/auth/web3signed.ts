@@ -1,6 +1,6 @@
-import { UnauthenticatedError, StorageUnavailableError } from "@personal-server/artifacts";
+import { UnauthenticatedError } from "@personal-server/artifacts";
 import { bodyHash, type Web3SignedPayload } from "@personal-server/artifacts/client";
-import type { NonceCache } from "./nonce-cache.js";
+import type { NonceStore } from "./nonce-store.js";
 
 /** Longest accepted lifetime of a signed payload (`exp - iat`), in seconds. */
 export const MAX_PAYLOAD_LIFETIME_SECONDS = 300;
@@ -38,7 +38,8 @@ export interface VerifyRequest {
   bodyHash: string;
   /** Current time, unix seconds. */
   now: number;
-  nonces: NonceCache;
+  /** Spent nonces (this process, or shared by every replica). */
+  nonces: NonceStore;
 }
 
 /** A verified grantee request: the recovered signer (checksummed) and its payload. */
@@ -54,7 +55,10 @@ function reject(message: string): never {
 /**
  * Verifies a `Web3Signed` Authorization header per docs/http-api.md#authentication and returns the signer. Throws
  * `unauthenticated` for anything malformed, stale, replayed or aimed at another request. Whether
- * the signer is the grantee is the store's check (403), not this one.
+ * the signer is the grantee is the store's check (404 otherwise), not this one.
+ *
+ * Cheap refusals first: syntax, audience, method, URI, body hash, times and an already spent
+ * nonce are all checked before the signature is recovered, the one costly step.
  */
 export async function verifyWeb3Signed(header: string | undefined, request: VerifyRequest): Promise<VerifiedSigner> {
   if (header === undefined || header === "") reject("missing Authorization: Web3Signed <payload>.<signature>");
@@ -87,7 +91,7 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   if (payload.iat > request.now + MAX_CLOCK_SKEW_SECONDS) reject("Web3Signed iat is in the future");
   if (request.now >= payload.exp) reject("Web3Signed payload has expired");
   // Cheap early refusal of a replay; the authoritative check is spend() after the signature verifies.
-  if (request.nonces.isSpent(payload.nonce, request.now)) reject("Web3Signed nonce was already used");
+  if (await request.nonces.isSpent(payload.nonce, request.now)) reject("Web3Signed nonce was already used");
 
   const recoverMessageAddress = await loadRecoverer();
   let address: `0x${string}`;
@@ -96,12 +100,9 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   } catch {
     reject("Web3Signed signature is invalid");
   }
-  // Spent once the signature verifies, whatever the answer turns out to be (even 403).
-  const spent = request.nonces.spend(payload.nonce, payload.exp, request.now);
-  if (spent === "spent") reject("Web3Signed nonce was already used");
-  if (spent === "full") {
-    throw new StorageUnavailableError("too many signed requests in the last few minutes; retry shortly");
-  }
+  // Spent once the signature verifies, whatever the answer turns out to be (even 404). A store
+  // that cannot answer throws storage_unavailable (503): the request is not served.
+  if ((await request.nonces.spend(payload.nonce, payload.exp, request.now)) === "spent") reject("Web3Signed nonce was already used");
   return { address, payload };
 }
 

@@ -6,7 +6,7 @@ const FIELDS = new Set(["grantee", "agent", "operationId", "ttlSeconds"]);
 
 /** POST /api/v1/operations {grantee, agent?, operationId?, ttlSeconds?} -> 201 {operationId, grantee, expiresAt}. */
 export const createOperation: Handler = async (ctx, request, reply) => {
-  ctx.requireWriter(request);
+  await ctx.requireWriter(request);
   const body = await readJsonBody(request.raw, ctx.jsonBodyLimit);
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new InvalidInputError("body must be a JSON object {grantee, agent?, operationId?, ttlSeconds?}");

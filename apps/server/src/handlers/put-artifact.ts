@@ -9,7 +9,7 @@ import { validatedTarget } from "../http/target.js";
  * arrives, never buffered whole. 201 {path, size, contentType}.
  */
 export const putArtifact: Handler = async (ctx, request, reply, match) => {
-  ctx.requireWriter(request);
+  await ctx.requireWriter(request);
   const { id, path } = validatedTarget(match);
   // Kept as the artifact's content type; the store validates it (400) before any I/O.
   const contentType = request.headers["content-type"];

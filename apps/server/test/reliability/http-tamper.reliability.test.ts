@@ -199,7 +199,6 @@ function apply(art: Art, e: Edit): { reader: typeof owner; mustFail: boolean } {
 }
 
 const ERROR_CODES: Record<number, string[]> = {
-  403: ["forbidden"],
   404: ["not_found"],
   410: ["expired"],
   416: ["range_not_satisfiable"],

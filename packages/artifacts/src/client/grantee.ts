@@ -3,7 +3,7 @@ import { createWriteStream } from "node:fs";
 import { rename, unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { IntegrityError } from "../errors.js";
+import { IntegrityError, NotFoundError } from "../errors.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
 import { signRequest, type MessageSigner } from "./web3signed.js";
@@ -69,7 +69,11 @@ export interface DownloadInfo {
 /** A download: the plaintext as a stream, plus what the server said about it. */
 export type DownloadStream = Readable & { readonly artifact: DownloadInfo };
 
-/** Reads one operation's artifacts as its grantee; every request is signed with a fresh nonce. */
+/**
+ * Reads one operation's artifacts as its grantee; every request is signed with a fresh nonce.
+ * An operation that is missing or shared with another wallet fails alike with `NotFoundError`
+ * (the server does not say which); `ExpiredError` reaches only the grantee.
+ */
 export interface GranteeClient {
   /** The grantee's address. */
   readonly address: `0x${string}`;
@@ -171,6 +175,12 @@ export function createGranteeClient(options: GranteeClientOptions): GranteeClien
 
     async stat(operationId, path, opts = {}) {
       const response = await request("HEAD", artifactPath(operationId, path), {}, opts.signal);
+      if (response.status === 404) {
+        // A HEAD answer has no body to say which: the same 404 covers a missing path and an operation missing or not shared.
+        throw new NotFoundError(`artifact ${path} of operation ${operationId} not found, or the operation is not shared with this wallet`, {
+          details: { status: 404 },
+        });
+      }
       if (response.status !== 200) throw await responseError(response);
       return downloadInfo(response);
     },

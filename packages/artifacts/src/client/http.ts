@@ -49,7 +49,8 @@ CODE_BY_STATUS.delete(500);
 
 /**
  * The SDK error for a failed answer: the server's `{"error":{"code","message"}}` mapped back to the
- * same class and code (`details.status` is the HTTP status; `details.size` for 416).
+ * same class and code (`details.status` is the HTTP status; `details.size` for 416;
+ * `details.retryAfterSeconds` when the answer carries `Retry-After`, as 429 and 503 do).
  */
 export async function responseError(response: Response): Promise<ArtifactError> {
   let code: unknown;
@@ -65,6 +66,8 @@ export async function responseError(response: Response): Promise<ArtifactError> 
   const details: Record<string, unknown> = { status: response.status };
   const range = /^bytes \*\/(\d+)$/.exec(response.headers.get("content-range") ?? "");
   if (range !== null) details.size = Number(range[1]);
+  const retryAfter = /^\d+$/.exec(response.headers.get("retry-after") ?? "");
+  if (retryAfter !== null) details.retryAfterSeconds = Number(retryAfter[0]);
   const knownCode = typeof code === "string" ? code : CODE_BY_STATUS.get(response.status) ?? "storage_unavailable";
   const messageText = typeof message === "string" ? message : `HTTP ${response.status} ${response.statusText}`.trim();
   return errorFromCode(knownCode, messageText, { details });

@@ -55,11 +55,12 @@ export async function openPlaintext(
     const plan = planRange(entry.size, entry.chunkSize, range.start, end);
     const [head, header] = await Promise.all([backend.head(key), backend.getBytes(key, { start: 0, end: HEADER_BYTES - 1 })]);
     checkStored(entry, head);
-    const parsed = parseHeader(header!.body);
+    if (header === null) throw missing(path);
+    const parsed = parseHeader(header.body);
     if (parsed.chunkSize !== entry.chunkSize) throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
     const artifactKey = deriveArtifactKey(dataKey, parsed.salt, operationId, path);
     const source = await backend.getStream(key, { start: plan.objectStart, end: plan.objectEnd });
-    if (source === null) throw new IntegrityError(`object of ${path} is missing`);
+    if (source === null) throw missing(path);
     const decrypt = createRangeDecryptStream({
       artifactKey,
       chunkSize: entry.chunkSize,
@@ -105,11 +106,19 @@ export async function openPlaintext(
 }
 
 /**
+ * An object its metadata lists is not there: tampering, or the operation was deleted or swept
+ * since the metadata was read (`details.missing`, so the store can tell the two apart).
+ */
+function missing(path: string): IntegrityError {
+  return new IntegrityError(`object of ${path} is missing`, { details: { missing: true } });
+}
+
+/**
  * The stored length must be what the entry committed. (ETags are not compared: a migration or
  * a restore from backup rewrites identical bytes under new ETags; the tags catch any change.)
  */
 function checkStored(entry: ArtifactEntry, stored: { size: number } | null | undefined): void {
-  if (stored === null || stored === undefined) throw new IntegrityError(`object of ${entry.path} is missing`);
+  if (stored === null || stored === undefined) throw missing(entry.path);
   if (stored.size !== entry.encryptedSize) {
     throw new IntegrityError(`object of ${entry.path} has ${stored.size} bytes, metadata says ${entry.encryptedSize}`);
   }

@@ -82,7 +82,7 @@ interface Applied {
 }
 
 const EXACT: Expectation = { kind: "exact" };
-const BROAD: Code[] = ["integrity", "forbidden", "expired", "not_found", "config", "range_not_satisfiable"];
+const BROAD: Code[] = ["integrity", "expired", "not_found", "config", "range_not_satisfiable"];
 
 let dir: string;
 let config: ArtifactsConfig;
@@ -608,11 +608,11 @@ function applyMetaEdit(art: Art, e: MetaEdit): Applied {
       m.grantee = changed;
       writeMeta(op, m);
       const requester = e.readAs === "original" ? op.grantee : changed;
-      // Read as the old grantee: forbidden. As the new one: the key wrap is bound to the old grantee.
+      // Read as the old grantee: not_found (not theirs any more). As the new one: the key wrap is bound to the old grantee.
       return {
         label: `${label}:${e.to}:${e.readAs}`,
         requester,
-        expect: wholeOperation(op, e.to === "upper" || e.readAs === "original" ? ["forbidden"] : ["integrity"]),
+        expect: wholeOperation(op, e.to === "upper" || e.readAs === "original" ? ["not_found"] : ["integrity"]),
       };
     }
     case "expiresAt": {
@@ -674,7 +674,7 @@ function applyMetaEdit(art: Art, e: MetaEdit): Applied {
       writeMeta(op, donor);
       // Another operation's metadata: malformed for this id, or (id rewritten) a key bound elsewhere,
       // another grantee, or entries this operation does not have.
-      return { label: `${label}:${e.rewriteId ? "id-rewritten" : "as-is"}`, expect: wholeOperation(op, e.rewriteId ? ["integrity", "forbidden", "not_found"] : ["integrity"]) };
+      return { label: `${label}:${e.rewriteId ? "id-rewritten" : "as-is"}`, expect: wholeOperation(op, e.rewriteId ? ["integrity", "not_found"] : ["integrity"]) };
     }
     case "rawFlip": {
       const bytes = Buffer.from(pristine.get(op.metaFile)!);

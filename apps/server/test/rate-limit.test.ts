@@ -1,0 +1,77 @@
+// Cheap refusals: failed authentications are counted per client; past ARTIFACTS_AUTH_FAILURE_LIMIT
+// a minute the client gets 429 rate_limited with Retry-After before any check runs (so a valid
+// signature sent then is not even spent). The client is the socket's peer, or X-Forwarded-For's
+// when the peer is in ARTIFACTS_TRUSTED_PROXIES, and never X-Forwarded-For otherwise.
+import { RateLimitedError } from "@personal-server/artifacts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WRITER_TOKEN, rawRequest, signedFor, startTestServer, wallet, type TestServer } from "./helpers.js";
+
+const LIMIT = 5;
+const garbage = `Web3Signed ${Buffer.from("{}").toString("base64url")}.0x${"00".repeat(65)}`;
+
+describe("authentication failure limit", () => {
+  let proxied: TestServer;
+  let direct: TestServer;
+  beforeAll(async () => {
+    const env = { ARTIFACTS_AUTH_FAILURE_LIMIT: String(LIMIT) };
+    proxied = await startTestServer("local", { ...env, ARTIFACTS_TRUSTED_PROXIES: "127.0.0.1" });
+    direct = await startTestServer("local", env);
+  });
+  afterAll(async () => {
+    await proxied?.close();
+    await direct?.close();
+  });
+
+  const operation = async (s: TestServer) => {
+    const grantee = wallet();
+    const { operationId } = await s.writer.createOperation({ grantee: grantee.address });
+    await s.writer.upload(operationId, "a.txt", "abc");
+    return { grantee, target: `/api/v1/operations/${operationId}/artifacts/a.txt` };
+  };
+
+  it("past the limit: 429 with Retry-After, before the signature is looked at; other clients are unaffected", async () => {
+    const { grantee, target } = await operation(proxied);
+    const from = (ip: string, authorization: string) => rawRequest(proxied.url, "GET", target, { authorization, "x-forwarded-for": ip });
+    for (let i = 0; i < LIMIT; i++) expect((await from("203.0.113.1", garbage)).status).toBe(401);
+    const limited = await from("203.0.113.1", garbage);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(60);
+    expect(limited.json).toEqual({
+      error: { code: "rate_limited", message: `too many failed authentications from this client; retry in ${limited.headers["retry-after"]} s` },
+    });
+    // A valid signature from the limited client is refused unread: its nonce stays unspent, so the
+    // very same header is served to another client.
+    const valid = await signedFor(proxied, grantee, "GET", target);
+    expect((await from("203.0.113.1", valid)).status).toBe(429);
+    const elsewhere = await from("203.0.113.2", valid);
+    expect([elsewhere.status, elsewhere.body.toString()]).toEqual([200, "abc"]);
+    // Writer failures count too, and a limited client's writer token is refused alike.
+    for (let i = 0; i < LIMIT; i++) {
+      const res = await rawRequest(proxied.url, "DELETE", "/api/v1/operations/x", { authorization: "Bearer wrong", "x-forwarded-for": "203.0.113.3" });
+      expect(res.status).toBe(401);
+    }
+    const writer = await rawRequest(proxied.url, "DELETE", "/api/v1/operations/x", { authorization: `Bearer ${WRITER_TOKEN}`, "x-forwarded-for": "203.0.113.3" });
+    expect(writer.status).toBe(429);
+  });
+
+  it("without trusted proxies X-Forwarded-For is ignored: the socket's address is the client", async () => {
+    const { target } = await operation(direct);
+    for (let i = 0; i < LIMIT; i++) {
+      const res = await rawRequest(direct.url, "GET", target, { authorization: garbage, "x-forwarded-for": `198.51.100.${i}` });
+      expect(res.status).toBe(401);
+    }
+    const res = await rawRequest(direct.url, "GET", target, { authorization: garbage, "x-forwarded-for": "198.51.100.99" });
+    expect(res.status).toBe(429);
+    // The clients map it back, with the delay (the whole loopback client is limited now).
+    await expect(direct.grantee(wallet()).list("any-op")).rejects.toMatchObject({
+      name: "RateLimitedError",
+      code: "rate_limited",
+      status: 429,
+      details: { status: 429, retryAfterSeconds: expect.any(Number) },
+    });
+    await expect(direct.writer.createOperation({ grantee: wallet().address })).rejects.toBeInstanceOf(RateLimitedError);
+    // Unauthenticated routes are not limited.
+    expect((await rawRequest(direct.url, "GET", "/health")).status).toBe(200);
+  });
+});

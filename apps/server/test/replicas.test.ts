@@ -1,0 +1,189 @@
+// Several replicas on one bucket: three server processes (the real entry point, configured from the
+// environment) on one moto bucket, behind a round-robin loopback proxy that is their audience, with
+// the shared nonce store on redis-server and the expiry sweep every second on each of them.
+// - concurrent uploads to one operation, spread over the replicas, are all listed and read back
+//   (the conditional metadata.json writes are the only coordination);
+// - sweeps running on all three at once leave no expired operation behind and fail nowhere;
+// - downloads while they sweep either succeed with the right bytes or answer 410/404 cleanly.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { openBackend, type Backend } from "@personal-server/artifacts";
+import { createGranteeClient, createWriterClient, type WriterClient } from "@personal-server/artifacts/client";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { startRoundRobinProxy, type RoundRobinProxy } from "../../../test-support/round-robin-proxy.js";
+import { freshBucket, type FreshBucket } from "../../../test-support/s3.js";
+import { TEST_MASTER_KEY, WRITER_TOKEN, collect, patternBytes, sha256, wallet } from "./helpers.js";
+
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+const TSX = import.meta.resolve("tsx");
+const REPLICAS = 3;
+const WRITERS = 45;
+
+interface Replica {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+/** Starts `apps/server/src/main.ts` as its own process (from source, as `pnpm smoke` runs). */
+async function startReplica(env: Record<string, string>): Promise<Replica> {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", TSX, MAIN], {
+    // A scratch cwd: no developer .env is read.
+    cwd: "/",
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`replica did not start within 30 s:\n${output}`)), 30_000);
+    const check = () => {
+      const match = /^artifacts server listening on (\S+)$/m.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on("data", check);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`replica exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { child, url, output: () => output };
+}
+
+/** `artifacts_<name>{<label>}` values from a replica's /metrics, summed over lines that match. */
+async function metric(replica: Replica, name: string, label: string): Promise<number> {
+  const text = await (await fetch(`${replica.url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) && line.includes(label)) total += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return total;
+}
+
+describe("three replicas on one bucket behind a round-robin proxy", () => {
+  let lb: RoundRobinProxy;
+  let bucket: FreshBucket;
+  let raw: Backend;
+  let replicas: Replica[] = [];
+  let writer: WriterClient;
+
+  beforeAll(async () => {
+    lb = await startRoundRobinProxy();
+    bucket = await freshBucket(undefined, "replicas");
+    raw = await openBackend(bucket.storage, { timeoutMs: 20_000, connectTimeoutMs: 5000 });
+    const env = {
+      ...bucket.env,
+      ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY,
+      ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN,
+      ARTIFACTS_AUDIENCE: lb.url,
+      ARTIFACTS_NONCE_STORE: inject("redisUrl"),
+      ARTIFACTS_SWEEP_INTERVAL: "1s",
+      ARTIFACTS_S3_TIMEOUT_MS: "20000",
+      HOST: "127.0.0.1",
+      PORT: "0",
+    };
+    replicas = await Promise.all(Array.from({ length: REPLICAS }, () => startReplica(env)));
+    lb.setTargets(replicas.map((r) => r.url));
+    writer = createWriterClient({ baseUrl: lb.url, token: WRITER_TOKEN });
+  });
+  afterAll(async () => {
+    await Promise.all(
+      replicas.map(
+        (r) =>
+          new Promise<void>((resolve) => {
+            if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
+            r.child.once("exit", () => resolve());
+            r.child.kill("SIGTERM");
+            setTimeout(() => r.child.kill("SIGKILL"), 10_000).unref();
+          }),
+      ),
+    );
+    await raw?.close();
+    await lb?.close();
+  });
+
+  it(`${WRITERS} concurrent uploads to one operation through the ${REPLICAS} replicas are all listed and read back`, async () => {
+    const grantee = wallet();
+    const { operationId } = await writer.createOperation({ grantee: grantee.address, agent: "replicas" });
+    const bodies = Array.from({ length: WRITERS }, (_, i) => patternBytes(1000 + 97 * i, i + 1));
+    const before = lb.served;
+    await Promise.all(bodies.map((body, i) => writer.upload(operationId, `part-${i}.bin`, body)));
+    const spread = lb.served.map((n, i) => n - before[i]!);
+    expect(spread.every((n) => n >= WRITERS / REPLICAS - 1)).toBe(true);
+
+    const reader = createGranteeClient({ baseUrl: lb.url, account: grantee });
+    const listing = await reader.list(operationId);
+    expect(listing.artifacts.map((a) => [a.path, a.size]).sort()).toEqual(bodies.map((b, i) => [`part-${i}.bin`, b.length]).sort());
+    for (const [i, body] of bodies.entries()) {
+      expect(sha256(await collect(await reader.download(operationId, `part-${i}.bin`)))).toBe(sha256(body));
+    }
+    console.log(`replicas: ${WRITERS} concurrent uploads over ${REPLICAS} replicas (${spread.join("/")}), all ${listing.artifacts.length} listed`);
+  });
+
+  it("sweeps on all three at once leave no expired operation and fail nowhere; downloads meanwhile succeed or answer 410/404", async () => {
+    const grantee = wallet();
+    const reader = createGranteeClient({ baseUrl: lb.url, account: grantee });
+    const OPS = 12;
+    const small = patternBytes(3000, 5);
+    const large = patternBytes(1024 * 1024 + 50_000, 6); // two chunks: a streamed, verified download
+    const runsBefore = await Promise.all(replicas.map((r) => metric(r, "artifacts_sweep_runs_total", 'outcome="ok"')));
+    const deletedBefore = await Promise.all(replicas.map((r) => metric(r, "artifacts_sweep_deleted_total", 'kind="operations"')));
+
+    const ids = await Promise.all(
+      Array.from({ length: OPS }, async () => {
+        const { operationId } = await writer.createOperation({ grantee: grantee.address, agent: "sweep", ttlSeconds: 6 });
+        await Promise.all([writer.upload(operationId, "small.txt", small), writer.upload(operationId, "large.bin", large)]);
+        return operationId;
+      }),
+    );
+
+    const outcomes = { ok: 0, expired: 0, notFound: 0 };
+    const violations: string[] = [];
+    const gone = new Set<string>();
+    const deadline = Date.now() + 40_000;
+    const worker = async (w: number) => {
+      for (let n = w; gone.size < OPS && Date.now() < deadline; n++) {
+        const id = ids[n % OPS]!;
+        const [path, expected] = n % 2 === 0 ? ["large.bin", large] : ["small.txt", small];
+        try {
+          const bytes = await collect(await reader.download(id, path));
+          if (sha256(bytes) === sha256(expected)) outcomes.ok++;
+          else violations.push(`${id}/${path}: ${bytes.length} bytes that do not match`);
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (code === "expired") outcomes.expired++;
+          else if (code === "not_found") {
+            outcomes.notFound++;
+            gone.add(id);
+          } else violations.push(`${id}/${path}: ${code} ${(error as Error).message}`);
+        }
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(worker));
+    expect(violations).toEqual([]);
+    expect(gone.size).toBe(OPS);
+    expect(outcomes.ok).toBeGreaterThan(0);
+
+    // Nothing of the expired operations is left in the bucket.
+    const left: string[] = [];
+    for await (const object of raw.list("operations/")) if (ids.some((id) => object.key.startsWith(`operations/${id}/`))) left.push(object.key);
+    expect(left).toEqual([]);
+
+    const failed = await Promise.all(replicas.map((r) => metric(r, "artifacts_sweep_runs_total", 'outcome="failed"')));
+    const runs = await Promise.all(replicas.map((r, i) => metric(r, "artifacts_sweep_runs_total", 'outcome="ok"').then((v) => v - runsBefore[i]!)));
+    const deleted = await Promise.all(replicas.map((r, i) => metric(r, "artifacts_sweep_deleted_total", 'kind="operations"').then((v) => v - deletedBefore[i]!)));
+    expect(failed).toEqual(replicas.map(() => 0));
+    expect(runs.every((n) => n >= 2)).toBe(true);
+    const summed = deleted.reduce((a, b) => a + b, 0);
+    expect(summed).toBeGreaterThanOrEqual(OPS);
+    for (const r of replicas) expect(r.output()).not.toMatch(/expiry sweep failed|"level":50/);
+    console.log(
+      `replicas: ${OPS} expired operations swept by ${REPLICAS} replicas at once (sweeps ${runs.join("/")}, deletedOperations ${deleted.join("+")} = ${summed}); ` +
+        `downloads meanwhile: ${outcomes.ok} ok, ${outcomes.expired} 410, ${outcomes.notFound} 404, ${violations.length} other`,
+    );
+  });
+});
