@@ -2,7 +2,6 @@ import { Readable } from "node:stream";
 import type { Backend } from "../backends/types.js";
 import {
   decrypt,
-  decryptObject,
   decryptRange,
   deriveArtifactKey,
   HEADER_BYTES,
@@ -10,6 +9,7 @@ import {
   planRange,
   plaintextSize,
 } from "../crypto.js";
+import { openOneChunk } from "../crypto/one-chunk.js";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey } from "../metadata.js";
 
@@ -81,7 +81,7 @@ export async function openPlaintext(
     if (parseHeader(object!.body.subarray(0, HEADER_BYTES)).chunkSize !== entry.chunkSize) {
       throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
     }
-    const plaintext = await decryptObject(object!.body, { dataKey, operationId, path });
+    const plaintext = openOneChunk(object!.body, { dataKey, operationId, path });
     if (plaintext.length !== entry.size) {
       throw new IntegrityError(`${path} decrypted to ${plaintext.length} bytes, metadata says ${entry.size}`);
     }
