@@ -60,7 +60,7 @@ export async function openPlaintext(
     const artifactKey = await deriveArtifactKey(dataKey, parsed.salt, operationId, path);
     const source = await backend.getStream(key, { start: plan.objectStart, end: plan.objectEnd });
     if (source === null) throw new IntegrityError(`object of ${path} is missing`);
-    const plaintext = decryptRange(source, {
+    const plaintext = decryptRange(freeing(backend, source), {
       key: artifactKey,
       chunkSize: entry.chunkSize,
       plainSize: entry.size,
@@ -94,7 +94,7 @@ export async function openPlaintext(
     source?.destroy();
     throw error;
   }
-  const plaintext = decrypt(source!, {
+  const plaintext = decrypt(freeing(backend, source!), {
     dataKey,
     operationId,
     path,
@@ -112,5 +112,25 @@ function checkStored(entry: ArtifactEntry, stored: { size: number } | null | und
   if (stored === null || stored === undefined) throw new IntegrityError(`object of ${entry.path} is missing`);
   if (stored.size !== entry.encryptedSize) {
     throw new IntegrityError(`object of ${entry.path} has ${stored.size} bytes, metadata says ${entry.encryptedSize}`);
+  }
+}
+
+/**
+ * Hands on the pieces of a local file stream only this module reads, and frees each one's
+ * memory as soon as the engine asks for the next: the engine keeps no reference to a piece past
+ * that point (it copies what it holds back, and WebCrypto copies its input when a job starts).
+ * Only a piece that is the whole of its ArrayBuffer is freed (fs.ReadStream reads into a buffer
+ * of its own), never a view into a shared one (Node's small-buffer pool). S3 streams are left
+ * alone (their client may share buffers). Without this, V8 frees those buffers only after tens
+ * of MiB of them have piled up (docs/performance.md, row 6).
+ */
+async function* freeing(backend: Backend, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (backend.kind !== "local") return yield* source;
+  for await (const piece of source) {
+    yield piece;
+    const { buffer } = piece;
+    if (buffer instanceof ArrayBuffer && piece.byteOffset === 0 && piece.byteLength === buffer.byteLength && buffer.byteLength > 8192) {
+      (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0); // ES2024: detaches and frees
+    }
   }
 }
