@@ -2,7 +2,7 @@
 // Uint8Array; no Node API, so browsers run it too). See ./index.ts for the whole engine.
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../../errors.js";
 
-/** Version byte of the object format written by this code. */
+/** Version byte of the object format written by this code (docs/format.md). */
 export const FORMAT_VERSION = 1;
 /** First four bytes of every encrypted object. */
 export const MAGIC = "PSAE";
