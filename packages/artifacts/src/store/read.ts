@@ -1,15 +1,15 @@
-import { Readable, pipeline } from "node:stream";
+import { Readable } from "node:stream";
 import type { Backend } from "../backends/types.js";
 import {
-  createDecryptStream,
-  createRangeDecryptStream,
-  decryptArtifact,
+  decrypt,
+  decryptRange,
   deriveArtifactKey,
   HEADER_BYTES,
   parseHeader,
   planRange,
   plaintextSize,
 } from "../crypto.js";
+import { openOneChunk } from "../crypto/one-chunk.js";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey } from "../metadata.js";
 
@@ -58,11 +58,11 @@ export async function openPlaintext(
     if (header === null) throw missing(path);
     const parsed = parseHeader(header.body);
     if (parsed.chunkSize !== entry.chunkSize) throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
-    const artifactKey = deriveArtifactKey(dataKey, parsed.salt, operationId, path);
+    const artifactKey = await deriveArtifactKey(dataKey, parsed.salt, operationId, path);
     const source = await backend.getStream(key, { start: plan.objectStart, end: plan.objectEnd });
     if (source === null) throw missing(path);
-    const decrypt = createRangeDecryptStream({
-      artifactKey,
+    const plaintext = decryptRange(freeing(backend, source), {
+      key: artifactKey,
       chunkSize: entry.chunkSize,
       plainSize: entry.size,
       firstChunk: plan.firstChunk,
@@ -70,7 +70,7 @@ export async function openPlaintext(
       skip: plan.skip,
       take: plan.take,
     });
-    return { body: pipeline(source, decrypt, () => {}), range: { start: range.start, end } };
+    return { body: Readable.from(plaintext, { objectMode: false }), range: { start: range.start, end } };
   }
 
   if (entry.size <= entry.chunkSize) {
@@ -82,7 +82,7 @@ export async function openPlaintext(
     if (parseHeader(object!.body.subarray(0, HEADER_BYTES)).chunkSize !== entry.chunkSize) {
       throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
     }
-    const plaintext = decryptArtifact(object!.body, { dataKey, operationId, path });
+    const plaintext = openOneChunk(object!.body, { dataKey, operationId, path });
     if (plaintext.length !== entry.size) {
       throw new IntegrityError(`${path} decrypted to ${plaintext.length} bytes, metadata says ${entry.size}`);
     }
@@ -95,14 +95,14 @@ export async function openPlaintext(
     source?.destroy();
     throw error;
   }
-  const decrypt = createDecryptStream({
+  const plaintext = decrypt(freeing(backend, source!), {
     dataKey,
     operationId,
     path,
     expectedChunkSize: entry.chunkSize,
     expectedPlainSize: entry.size,
   });
-  return { body: pipeline(source!, decrypt, () => {}) };
+  return { body: Readable.from(plaintext, { objectMode: false }) };
 }
 
 /**
@@ -121,5 +121,25 @@ function checkStored(entry: ArtifactEntry, stored: { size: number } | null | und
   if (stored === null || stored === undefined) throw missing(entry.path);
   if (stored.size !== entry.encryptedSize) {
     throw new IntegrityError(`object of ${entry.path} has ${stored.size} bytes, metadata says ${entry.encryptedSize}`);
+  }
+}
+
+/**
+ * Hands on the pieces of a local file stream only this module reads, and frees each one's
+ * memory as soon as the engine asks for the next: the engine keeps no reference to a piece past
+ * that point (it copies what it holds back, and WebCrypto copies its input when a job starts).
+ * Only a piece that is the whole of its ArrayBuffer is freed (fs.ReadStream reads into a buffer
+ * of its own), never a view into a shared one (Node's small-buffer pool). S3 streams are left
+ * alone (their client may share buffers). Without this, V8 frees those buffers only after tens
+ * of MiB of them have piled up (docs/performance.md, row 6).
+ */
+async function* freeing(backend: Backend, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (backend.kind !== "local") return yield* source;
+  for await (const piece of source) {
+    yield piece;
+    const { buffer } = piece;
+    if (buffer instanceof ArrayBuffer && piece.byteOffset === 0 && piece.byteLength === buffer.byteLength && buffer.byteLength > 8192) {
+      (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0); // ES2024: detaches and frees
+    }
   }
 }
