@@ -58,8 +58,12 @@ export interface MasterKeys {
 export interface ArtifactsConfig {
   storage: StorageConfig;
   masterKeys: MasterKeys;
-  /** Where the master keys came from: the environment, or the generated local dev key file. */
-  masterKeySource: { kind: "env" } | { kind: "file"; path: string; generated: boolean };
+  /**
+   * Where the master keys came from: the environment, or the generated local dev key file.
+   * `missing`: local storage, no key variables and no key file, loaded without `create`;
+   * `masterKeys` is then empty and a store refuses the configuration.
+   */
+  masterKeySource: { kind: "env" } | { kind: "file"; path: string; generated: boolean } | { kind: "missing"; path: string };
   /** `ARTIFACTS_TTL` in seconds: default and maximum operation lifetime. */
   ttlSeconds: number;
   /** `ARTIFACTS_MAX_BYTES`: largest artifact accepted (plaintext bytes). */
@@ -78,6 +82,8 @@ export interface ArtifactsConfig {
   audience: string | undefined;
   /** `ARTIFACTS_SWEEP_INTERVAL` in seconds; 0 disables. */
   sweepIntervalSeconds: number;
+  /** `ARTIFACTS_SHUTDOWN_GRACE` in seconds (default 25): how long SIGTERM waits for in-flight requests. */
+  shutdownGraceSeconds: number;
   /** `ARTIFACTS_METRICS_TOKEN` if set. */
   metricsToken: string | undefined;
   /** `ARTIFACTS_CORS_ORIGINS`. */

@@ -21,6 +21,7 @@ import {
   wrapDataKey,
 } from "./crypto.js";
 import {
+  ConfigError,
   ConflictError,
   ExpiredError,
   ForbiddenError,
@@ -150,10 +151,18 @@ const TEMP_GRACE_MS = { local: 3600 * 1000, remote: 24 * 3600 * 1000 };
 const CONTENT_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 
 /**
- * Opens the store for a configuration (default: `loadConfig()`). The storage client is created
- * lazily: `@aws-sdk/*` is loaded only when R2 or S3 is configured.
+ * Opens the store for a configuration (default: `loadConfig(undefined, { create: true })`, which on
+ * local storage creates the directory and a development master key). The storage client is created
+ * lazily: `@aws-sdk/*` is loaded only when R2 or S3 is configured. A configuration loaded without
+ * `create` whose master key is missing is refused with a `config` error.
  */
-export function createArtifactStore(config: ArtifactsConfig = loadConfig(), options: StoreOptions = {}): ArtifactStore {
+export function createArtifactStore(config: ArtifactsConfig = loadConfig(undefined, { create: true }), options: StoreOptions = {}): ArtifactStore {
+  if (config.masterKeySource.kind === "missing") {
+    throw new ConfigError(
+      `no master key: ${config.masterKeySource.path} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+      { details: { problems: [{ variable: "ARTIFACTS_MASTER_KEY", message: `no key variable and no ${config.masterKeySource.path}` }] } },
+    );
+  }
   return new Store(config, options);
 }
 

@@ -209,7 +209,7 @@ export function migrateCommand(io: Io, setExit: (code: number) => void): Command
         "  3. pnpm artifacts migrate --from local:<old dir> --to current --delete-source, unset ARTIFACTS_FALLBACK_LOCAL_DIR, restart",
     )
     .action(async (opts: { from: string; to: string; dryRun?: boolean; deleteSource?: boolean; json?: boolean }) => {
-      const cfg = config(io);
+      const cfg = config(io, { create: opts.dryRun !== true });
       if (opts.to !== "current") throw new InvalidInputError(`--to must be "current" (the configured storage), got "${opts.to}"`);
       const dir = sourceDir(opts.from, cfg.localDir);
       if (cfg.storage.kind === "local" && resolve(cfg.storage.dir) === dir) {

@@ -37,7 +37,7 @@ export function rotateKeyCommand(io: Io, setExit: (code: number) => void): Comma
         "Only metadata.json is rewritten (conditional writes); artifact bytes are never touched.",
     )
     .action(async (opts: { json?: boolean }) => {
-      const cfg = config(io);
+      const cfg = config(io, { create: true });
       const report: RotateReport = {
         storage: describeStorage(cfg.storage),
         currentKid: cfg.masterKeys.currentKid,
