@@ -25,6 +25,8 @@ export default defineConfig({
       project("cli", "apps/cli", moto),
       project("infra", "infra"),
       project("bench", "bench"),
+      // The image in a real container (podman), nginx in front of the server, the packed SDK installed elsewhere.
+      project("deploy", "deploy", { testTimeout: 300_000, hookTimeout: 420_000 }),
     ],
   },
 });

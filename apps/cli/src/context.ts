@@ -1,4 +1,5 @@
-import { type ArtifactsConfig, type Backend, loadConfig, openBackend, type StorageConfig } from "@personal-server/artifacts";
+import { type ArtifactsConfig, loadConfig, type StorageConfig } from "@personal-server/artifacts";
+import { type Backend, openBackend } from "@personal-server/artifacts/internal";
 import type { Io } from "./io.js";
 
 /**

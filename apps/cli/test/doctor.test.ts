@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { OPERATIONS_PREFIX, openBackend, loadConfig } from "@personal-server/artifacts";
+import { OPERATIONS_PREFIX, loadConfig } from "@personal-server/artifacts";
+import { openBackend } from "@personal-server/artifacts/internal";
 import type { Check } from "../src/commands/doctor.js";
 import { GRANTEE, KEY_A, KEY_B, cli, cliJson, closedPort, localEnv, putLifecycle, runChild, s3Env, startServer, storeFor, tempDir } from "./helpers.js";
 

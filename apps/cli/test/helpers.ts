@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Readable } from "node:stream";
-import { createArtifactStore, loadConfig, openBackend, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
+import { createArtifactStore, loadConfig, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
+import { openBackend } from "@personal-server/artifacts/internal";
 import { freshBucket, putLifecycleRules } from "../../../test-support/s3.js";
 import { run } from "../src/main.js";
 

@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ArtifactError, WRITER_TOKEN_FILE, loadConfig, readEnvironment } from "@personal-server/artifacts";
+import { ArtifactError, loadConfig } from "@personal-server/artifacts";
+import { WRITER_TOKEN_FILE, readEnvironment } from "@personal-server/artifacts/internal";
 import {
   createGranteeClient,
   createWriterClient,

@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, mkdirSync, chmodSync, statSync, writeFileSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, createArtifactStore, loadConfig, parseDotEnv } from "@personal-server/artifacts";
+import { ConfigError, createArtifactStore, loadConfig } from "@personal-server/artifacts";
+import { parseDotEnv } from "@personal-server/artifacts/internal";
 
 const KEY = Buffer.alloc(32, 7).toString("base64");
 const KEY2 = Buffer.alloc(32, 9).toString("base64");

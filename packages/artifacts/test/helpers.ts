@@ -6,11 +6,10 @@ import type { Readable } from "node:stream";
 import {
   type ArtifactStore,
   type ArtifactsConfig,
-  type Backend,
   createArtifactStore,
   loadConfig,
-  openBackend,
 } from "@personal-server/artifacts";
+import { type Backend, openBackend } from "@personal-server/artifacts/internal";
 import { freshBucket } from "../../../test-support/s3.js";
 
 export type Kind = "local" | "s3";

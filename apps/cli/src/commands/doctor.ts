@@ -5,17 +5,19 @@ import { Command } from "commander";
 import {
   ArtifactError,
   type ArtifactsConfig,
-  type Backend,
   ConfigError,
-  type ConfigProblem,
   OPERATIONS_PREFIX,
   loadConfig,
+  type StorageConfig,
+} from "@personal-server/artifacts";
+import {
+  type Backend,
+  type ConfigProblem,
   openBackend,
   readEnvironment,
   readMetadata,
-  type StorageConfig,
   unwrapDataKey,
-} from "@personal-server/artifacts";
+} from "@personal-server/artifacts/internal";
 import { adviceFor, classify } from "../advice.js";
 import { formatDuration } from "../format.js";
 import { type Io, printJson, println } from "../io.js";

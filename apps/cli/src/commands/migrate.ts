@@ -1,18 +1,20 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
 import {
-  type Backend,
   ConflictError,
   InvalidInputError,
   IntegrityError,
   OPERATIONS_PREFIX,
+  validateOperationId,
+} from "@personal-server/artifacts";
+import {
+  type Backend,
   PreconditionFailedError,
   artifactObjectKey,
   metadataKey,
   operationPrefix,
   parseMetadata,
-  validateOperationId,
-} from "@personal-server/artifacts";
+} from "@personal-server/artifacts/internal";
 import { backendFor, config, describeStorage } from "../context.js";
 import { formatBytes } from "../format.js";
 import { type Io, printJson, println } from "../io.js";

@@ -1,5 +1,6 @@
 import { Command } from "commander";
-import { ArtifactError, createArtifactStore, isOperationId, NotFoundError, OPERATIONS_PREFIX, readMetadata } from "@personal-server/artifacts";
+import { ArtifactError, createArtifactStore, isOperationId, NotFoundError, OPERATIONS_PREFIX } from "@personal-server/artifacts";
+import { readMetadata } from "@personal-server/artifacts/internal";
 import { config, describeStorage, withBackend } from "../context.js";
 import { type Io, printJson, println } from "../io.js";
 import { createProgress } from "../progress.js";
