@@ -4,13 +4,13 @@
 // stand-in for node:24-bookworm-slim (local-base.sh), cached under the OS temp dir.
 import { createHash } from "node:crypto";
 import { request } from "node:http";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createGranteeClient, createWriterClient } from "@personal-server/artifacts/client";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BASE_TAG, IMAGE, ROOT, ensureBaseImage, freePort, must, podman, requireTools, run, waitHealthy } from "./podman.js";
+import { BASE_TAG, IMAGE, ROOT, ensureBaseImage, freePort, must, podman, podmanEnv, requireTools, run, waitHealthy } from "./podman.js";
 
 const NAME = `psa-test-${process.pid}`;
 const VOLUME = `psa-test-data-${process.pid}`;
@@ -165,5 +165,50 @@ describe("the container image", () => {
     const logs = await run("podman", ["logs", NAME]);
     expect(logs.stdout).toContain('"signal":"SIGTERM","graceMs":25000');
     expect(logs.stdout).toContain('"msg":"server closed"');
+  });
+});
+
+describe("compose.yaml and the Makefile (podman-compose)", () => {
+  it("make build, make up (healthy), make smoke, make logs, make down: the volume keeps the data", async () => {
+    requireTools("make", "podman-compose");
+    const project = `psa-compose-${process.pid}`;
+    const publishPort = await freePort();
+    const scratch = mkdtempSync(join(tmpdir(), "psa-compose-"));
+    const envFile = join(scratch, "server.env");
+    writeFileSync(envFile, `ARTIFACTS_AUDIENCE=http://127.0.0.1:${publishPort}\n`);
+    const env = {
+      ...podmanEnv(),
+      COMPOSE: `podman-compose -p ${project}`,
+      BASE: BASE_TAG,
+      ARTIFACTS_IMAGE: IMAGE,
+      ARTIFACTS_ENV_FILE: envFile,
+      ARTIFACTS_PUBLISH: `127.0.0.1:${publishPort}`,
+      // `make smoke`'s own configuration: nothing from a developer's .env, no local storage of ours.
+      ARTIFACTS_LOCAL_DIR: join(scratch, "unused"),
+    };
+    const make = (target: string) => must("make", ["--no-print-directory", target], { env });
+    try {
+      await timed("compose build", () => make("build"));
+      await make("up");
+      const container = `${project}_artifacts_1`;
+      await waitHealthy(container);
+      const inspect = JSON.parse(await podman("inspect", container)) as { HostConfig: { RestartPolicy: { Name: string } } }[];
+      expect(inspect[0]!.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
+      const smoke = await make("smoke");
+      expect(smoke).toContain(`smoke run against http://127.0.0.1:${publishPort}`);
+      expect(smoke).toContain("smoke run passed: 13 checks");
+      expect(await make("logs")).toContain("artifacts server listening on http://127.0.0.1:8080");
+      const key = await podman("exec", container, "sha256sum", "/data/.master-key");
+      await make("down");
+      expect((await run("podman", ["container", "exists", container])).code).toBe(1);
+      await make("up");
+      await waitHealthy(container);
+      expect(await podman("exec", container, "sha256sum", "/data/.master-key")).toBe(key);
+      await make("down");
+    } finally {
+      await run("podman-compose", ["-p", project, "down"], { env });
+      await run("podman", ["volume", "rm", "-f", `${project}_data`]);
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
