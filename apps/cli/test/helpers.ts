@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, utimesSync } from "node:fs";
+import { mkdtempSync, utimesSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,6 +8,7 @@ import type { Readable } from "node:stream";
 import { createArtifactStore, loadConfig, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
 import { openBackend } from "@personal-server/artifacts/internal";
 import { freshBucket, putLifecycleRules } from "../../../test-support/s3.js";
+export { startServer } from "../../../test-support/server-process.js";
 import { run } from "../src/main.js";
 
 /** Obviously fake master keys (never real secrets). */
@@ -192,35 +193,3 @@ export async function listKeys(env: Env): Promise<string[]> {
   return keys;
 }
 
-/**
- * The real server (`node apps/server/dist/main.js`, built by `pnpm test`'s build step) on a free
- * port with exactly `env`; `stop()` sends SIGTERM and waits for the exit.
- */
-export async function startServer(env: Env): Promise<{ url: string; stop: () => Promise<void> }> {
-  const main = resolve(REPO_ROOT, "apps/server/dist/main.js");
-  if (!existsSync(main)) throw new Error(`${main} is missing: build first (pnpm build, or pnpm test builds it)`);
-  const child = spawn(process.execPath, [main], {
-    cwd: tempDir("server-cwd"),
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), PORT: "0", ARTIFACTS_SWEEP_INTERVAL: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  let out = "";
-  let err = "";
-  child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      out += d;
-      const match = /artifacts server listening on (\S+)/.exec(out);
-      if (match) resolveUrl(match[1]!);
-    });
-    void exited.then(() => reject(new Error(`the server exited before listening:\n${out}\n${err}`)));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
