@@ -18,6 +18,7 @@ import {
   S3Client,
   type GetBucketLifecycleConfigurationCommandOutput,
   type GetObjectCommandOutput,
+  type ListMultipartUploadsCommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
@@ -30,6 +31,7 @@ import {
   type BucketCheck,
   type ByteRange,
   type LifecycleRule,
+  type NotSupported,
   type ObjectInfo,
   type WriteCondition,
   type PutOptions,
@@ -55,7 +57,7 @@ export interface S3BackendOptions extends BackendTimeouts {
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024; // S3's minimum for every part but the last
 
-/** The setup guide's "Access Denied" advice. */
+/** The "Access Denied" advice. */
 export const ACCESS_DENIED_HINT =
   "check the API token has Object Read & Write on this bucket, the account id, and that the bucket name matches exactly";
 
@@ -96,6 +98,11 @@ function describe(e: unknown): Described {
     // Happy-eyeballs connects fail with an AggregateError whose members carry the code.
     errno: err?.code ?? err?.errors?.find((x) => x?.code)?.code,
   };
+}
+
+/** 501 Not Implemented from an optional operation: the endpoint does not support it (not a failure). */
+function notImplemented(d: Described): { value: NotSupported } | undefined {
+  return d.status === 501 || d.code === "NotImplemented" ? { value: "not_supported" } : undefined;
 }
 
 function unquote(etag: string | undefined): string {
@@ -217,7 +224,7 @@ export class S3Backend implements Backend {
     }
   }
 
-  /** Maps an SDK/transport failure to the SDK's errors, with the setup guide's hints. Never includes credentials. */
+  /** Maps an SDK/transport failure to the SDK's errors, with hints an operator can act on. Never includes credentials. */
   private mapError(e: unknown, op: string, key: string | undefined, deadlineHit: boolean): unknown {
     const { code, status, errno } = describe(e);
     const where = key === undefined ? `${op} on bucket "${this.bucket}"` : `${op} ${key}`;
@@ -526,18 +533,26 @@ export class S3Backend implements Backend {
 
   // ---- maintenance ------------------------------------------------------------------------
 
-  /** Aborts multipart uploads under `prefix` initiated before `olderThan` (crashed or cut-off uploads). */
-  async sweepTemporary(prefix: string, olderThan: Date): Promise<number> {
+  /**
+   * Aborts multipart uploads under `prefix` initiated before `olderThan` (crashed or cut-off
+   * uploads); `"not_supported"` when the endpoint does not implement ListMultipartUploads.
+   */
+  async sweepTemporary(prefix: string, olderThan: Date): Promise<number | NotSupported> {
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const res = await this.call("ListMultipartUploads", prefix, (abortSignal) =>
-        this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
-          { abortSignal },
-        ),
+      const res = await this.call<ListMultipartUploadsCommandOutput | NotSupported>(
+        "ListMultipartUploads",
+        prefix,
+        (abortSignal) =>
+          this.client.send(
+            new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+            { abortSignal },
+          ),
+        notImplemented,
       );
+      if (res === "not_supported") return res;
       for (const u of res.Uploads ?? []) {
         if (u.Key === undefined || u.UploadId === undefined || u.Initiated === undefined) continue;
         if (u.Initiated.getTime() >= olderThan.getTime()) continue;
@@ -577,19 +592,19 @@ export class S3Backend implements Backend {
   }
 
   /** Enabled expiration rules only: a disabled rule expires nothing. */
-  async getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null> {
-    const res = await this.call<GetBucketLifecycleConfigurationCommandOutput | null | "not_visible">(
+  async getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | NotSupported> {
+    const res = await this.call<GetBucketLifecycleConfigurationCommandOutput | null | "not_visible" | NotSupported>(
       "GetBucketLifecycleConfiguration",
       undefined,
       (abortSignal) => this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }), { abortSignal }),
       (d) => {
         if (d.code === "NoSuchLifecycleConfiguration") return { value: null };
-        if (d.code === "AccessDenied" || d.status === 403 || d.code === "NotImplemented") return { value: "not_visible" as const };
-        return undefined;
+        if (d.code === "AccessDenied" || d.status === 403) return { value: "not_visible" as const };
+        return notImplemented(d);
       },
     );
     if (res === null) return [];
-    if (res === "not_visible") return res;
+    if (res === "not_visible" || res === "not_supported") return res;
     return (res.Rules ?? [])
       .filter((r) => r.Status === "Enabled")
       .map((r) => {

@@ -34,7 +34,7 @@ export type WriteCondition = { ifNoneMatch: "*" } | { ifMatch: string };
  * Implementations: `LocalBackend` (disk) and `S3Backend` (S3-compatible, R2).
  *
  * Errors: every method throws `StorageUnavailableError` when storage cannot be reached
- * (connection refused, timeout, 5xx after retries), `ConfigError` with the setup guide's
+ * (connection refused, timeout, 5xx after retries), `ConfigError` with a
  * hint for access denied / missing bucket, and `PreconditionFailedError` (below) from
  * `putConditional` when the condition does not hold. Absent objects are `null`, not errors.
  */
@@ -82,9 +82,10 @@ export interface Backend {
 
   /**
    * Removes leftovers of interrupted writes older than `olderThan`: local temp files and stale
-   * lock files; S3 incomplete multipart uploads under the prefix. Returns how many were removed.
+   * lock files; S3 incomplete multipart uploads under the prefix. Returns how many were removed,
+   * or `"not_supported"` when the endpoint does not implement listing them (HTTP 501).
    */
-  sweepTemporary(prefix: string, olderThan: Date): Promise<number>;
+  sweepTemporary(prefix: string, olderThan: Date): Promise<number | NotSupported>;
 
   /**
    * Checks that the bucket (or local root directory) exists and is usable: S3 HeadBucket, local
@@ -97,13 +98,17 @@ export interface Backend {
   /**
    * The bucket's lifecycle (expiration) rules, for `doctor`: S3 GetBucketLifecycleConfiguration.
    * `[]` when the bucket has none, `"not_visible"` when the credentials may not read them
-   * (AccessDenied: bucket-scoped R2 tokens usually cannot), `null` for local storage.
+   * (AccessDenied: bucket-scoped R2 tokens usually cannot), `"not_supported"` when the endpoint
+   * does not implement lifecycle configuration (HTTP 501), `null` for local storage.
    */
-  getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null>;
+  getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | NotSupported | null>;
 
   /** Releases sockets and handles. */
   close(): Promise<void>;
 }
+
+/** An optional S3 operation the endpoint answers with 501 Not Implemented (some S3-compatible stores, R2's local simulator). */
+export type NotSupported = "not_supported";
 
 /** Result of `Backend.checkBucket`. */
 export interface BucketCheck {

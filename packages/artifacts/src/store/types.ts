@@ -1,0 +1,103 @@
+import type { Readable } from "node:stream";
+import type { NotSupported } from "../backends/types.js";
+import type { ArtifactsConfig } from "../config-types.js";
+import type { ArtifactEntry } from "../metadata.js";
+
+/** An artifact as clients see it: its metadata entry. */
+export type ArtifactInfo = ArtifactEntry;
+
+/** An operation as the writer and the operator see it. */
+export interface OperationInfo {
+  operationId: string;
+  agent: string | null;
+  /** Lower-case EVM address of the only reader. */
+  grantee: string;
+  createdAt: string;
+  expiresAt: string;
+  artifactCount: number;
+  /** Plaintext bytes of all artifacts. */
+  totalBytes: number;
+  /** Stored bytes of all artifacts. */
+  encryptedBytes: number;
+}
+
+export interface CreateOperationInput {
+  /** EVM address of the only reader (any case; stored lower case). */
+  grantee: string;
+  /** Agent name; the generated id is `<agent>_<epoch ms>`. */
+  agent?: string;
+  /** Explicit id (`^[a-z0-9][a-z0-9_-]{0,127}$`); `conflict` if it exists. */
+  operationId?: string;
+  /** Lifetime in whole seconds, 1 to the configured maximum (`ARTIFACTS_TTL`); default the maximum. */
+  ttlSeconds?: number;
+}
+
+export interface PutArtifactOptions {
+  /** Stored with the artifact and served on download. Default `application/octet-stream`. */
+  contentType?: string;
+  /** Aborts the upload; nothing is stored. */
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions {
+  /** The caller's EVM address; only the operation's grantee may read. */
+  requester: string;
+}
+
+export interface GetArtifactOptions extends ReadOptions {
+  /** Plaintext byte range, `end` inclusive as in HTTP (clamped to the last byte); omit `end` for "to the end". */
+  range?: { start: number; end?: number };
+}
+
+export interface GetArtifactResult {
+  info: ArtifactInfo;
+  /** Plaintext; errors with `IntegrityError` (never ends cleanly) if stored bytes were tampered with. */
+  body: Readable;
+  /** The satisfied range, when one was asked for. */
+  range?: { start: number; end: number };
+}
+
+export interface SweepResult {
+  deletedOperations: number;
+  deletedObjects: number;
+  /** Temp files and incomplete uploads removed; `"not_supported"` when the endpoint cannot list uploads (HTTP 501). */
+  deletedTemporary: number | NotSupported;
+}
+
+export interface SweepOptions {
+  /** The sweep's notion of now (default: the store's clock). */
+  now?: Date;
+  /** Called after each operation prefix is handled, with running totals. */
+  onProgress?: (progress: SweepResult & { operations: number }) => void;
+}
+
+export interface StoreOptions {
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+export interface ArtifactStore {
+  readonly config: ArtifactsConfig;
+  readonly kind: "local" | "s3" | "r2";
+  /** Counters for tests and metrics. */
+  readonly stats: { readonly metadataWrites: number };
+  createOperation(input: CreateOperationInput): Promise<OperationInfo>;
+  putArtifact(
+    operationId: string,
+    path: string,
+    body: Readable | Uint8Array | string,
+    options?: PutArtifactOptions,
+  ): Promise<ArtifactInfo>;
+  listArtifacts(
+    operationId: string,
+    options: ReadOptions,
+  ): Promise<{ operationId: string; grantee: string; expiresAt: string; artifacts: ArtifactInfo[] }>;
+  statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo>;
+  getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult>;
+  getOperation(operationId: string): Promise<OperationInfo>;
+  deleteOperation(operationId: string): Promise<void>;
+  listOperations(): AsyncIterable<OperationInfo>;
+  sweepExpired(options?: SweepOptions): Promise<SweepResult>;
+  rewrapOperation(operationId: string): Promise<boolean>;
+  close(): Promise<void>;
+}

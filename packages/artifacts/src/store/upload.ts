@@ -1,0 +1,186 @@
+import { Readable, addAbortSignal, pipeline } from "node:stream";
+import { type Backend, PreconditionFailedError } from "../backends/types.js";
+import { createEncryptStream, DEFAULT_CHUNK_SIZE, encryptArtifact, encryptedSize } from "../crypto.js";
+import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, TooLargeError } from "../errors.js";
+import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata, readMetadata } from "../metadata.js";
+
+/** An unreferenced object at an artifact's key older than this is a crash leftover a new upload may replace. */
+const LEFTOVER_AGE_MS = 5 * 60 * 1000;
+const CONTENT_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+
+export type Body = Readable | Uint8Array | string;
+
+/** The content type to store: the given one trimmed, default `application/octet-stream`. */
+export function checkUploadInput(body: Body, contentType: string | undefined): string {
+  const type = contentType?.trim() || "application/octet-stream";
+  if (type.length > 255 || !CONTENT_TYPE.test(type)) {
+    throw new InvalidInputError("contentType must be a media type like text/plain; charset=utf-8");
+  }
+  if (!(body instanceof Readable) && !(body instanceof Uint8Array) && typeof body !== "string") {
+    throw new InvalidInputError("body must be a Readable, a Uint8Array or a string");
+  }
+  return type;
+}
+
+export function destroyInput(body: Body): void {
+  if (body instanceof Readable) body.destroy();
+}
+
+export interface UploadContext {
+  backend: Backend;
+  writer: MetadataWriter;
+  dataKey: Buffer;
+  maxBytes: number;
+  now: () => Date;
+  signal?: AbortSignal;
+}
+
+/**
+ * Encrypts and stores one artifact create-only, then commits its metadata entry (the commit
+ * point): of two writers racing for one path the first object stays, the other gets `conflict`.
+ */
+export async function writeArtifact(
+  ctx: UploadContext,
+  metadata: OperationMetadata,
+  path: string,
+  body: Body,
+  contentType: string,
+): Promise<ArtifactEntry> {
+  const { operationId } = metadata;
+  const { backend, dataKey } = ctx;
+  const key = artifactObjectKey(operationId, path);
+  const chunkSize = DEFAULT_CHUNK_SIZE;
+  let size: number;
+  let stored: { etag: string; size: number };
+  const input = await readHead(body, chunkSize, ctx.maxBytes, ctx.signal);
+  const taken = () => new ConflictError(`artifact ${path} is being uploaded by another writer to operation ${operationId}`);
+  if (input.rest === undefined) {
+    // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
+    size = input.head.length;
+    const object = encryptArtifact(input.head, { dataKey, operationId, path, chunkSize });
+    try {
+      stored = await backend.put(key, object, { ifAbsent: true });
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError) || !(await removeLeftover(backend, operationId, path))) {
+        throw error instanceof PreconditionFailedError ? taken() : error;
+      }
+      stored = await backend.put(key, object, { ifAbsent: true }).catch((e: unknown) => {
+        throw e instanceof PreconditionFailedError ? taken() : e;
+      });
+    }
+  } else {
+    const encrypt = createEncryptStream({ dataKey, operationId, path, chunkSize });
+    pipeline(Readable.from(input.rest, { objectMode: false }), encrypt, () => {});
+    try {
+      stored = await backend.put(key, encrypt, { ifAbsent: true });
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+      // A stream cannot be sent twice: clear a crash leftover so that the client's retry succeeds.
+      if (await removeLeftover(backend, operationId, path)) {
+        throw new ConflictError(
+          `artifact ${path} had a leftover of an interrupted upload in operation ${operationId}; it was removed, retry the upload`,
+        );
+      }
+      throw taken();
+    }
+    size = encrypt.plaintextBytes;
+  }
+  const expected = encryptedSize(size, chunkSize);
+  if (stored.size !== expected) {
+    await backend.delete([key]);
+    throw new IntegrityError(`stored ${stored.size} bytes for ${path}, expected ${expected}`);
+  }
+  const entry: ArtifactEntry = {
+    path,
+    size,
+    encryptedSize: expected,
+    contentType,
+    chunkSize,
+    createdAt: ctx.now().toISOString(),
+    etag: stored.etag,
+  };
+  try {
+    await ctx.writer.update(operationId, (m) => {
+      if (m.artifacts.some((a) => a.path === path)) {
+        throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
+      }
+      m.artifacts.push(entry);
+    });
+  } catch (error) {
+    // The operation vanished (deleted or swept) while we uploaded: leave no orphan behind.
+    if (error instanceof NotFoundError) await backend.delete([key]).catch(() => {});
+    throw error;
+  }
+  return entry;
+}
+
+/**
+ * An object at an artifact's key with no metadata entry is either another writer's upload
+ * about to commit (seconds old) or the leftover of a crash between write and commit. Removes
+ * it only in the second case (older than LEFTOVER_AGE_MS, still unreferenced); true if removed.
+ */
+async function removeLeftover(backend: Backend, operationId: string, path: string): Promise<boolean> {
+  const key = artifactObjectKey(operationId, path);
+  const [object, current] = await Promise.all([backend.head(key), readMetadata(backend, operationId)]);
+  if (current?.metadata.artifacts.some((a) => a.path === path)) {
+    throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
+  }
+  if (object !== null && Date.now() - object.lastModified.getTime() < LEFTOVER_AGE_MS) return false;
+  await backend.delete([key]);
+  return true;
+}
+
+/**
+ * Reads up to one chunk (+1 byte) of the body. `rest` is undefined when that was all of it;
+ * otherwise it yields the same bytes again followed by the remainder, counted against maxBytes.
+ */
+async function readHead(
+  body: Body,
+  chunkSize: number,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<{ head: Buffer; rest?: AsyncIterable<Buffer> }> {
+  const tooLarge = () => new TooLargeError(`artifact is larger than ARTIFACTS_MAX_BYTES (${maxBytes} bytes)`);
+  if (!(body instanceof Readable)) {
+    const bytes = typeof body === "string" ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (bytes.length > maxBytes) throw tooLarge();
+    if (bytes.length <= chunkSize) return { head: bytes };
+    return { head: Buffer.alloc(0), rest: slices(bytes, chunkSize) };
+  }
+  const iterator = (signal ? addAbortSignal(signal, body) : body)[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  const head: Buffer[] = [];
+  let seen = 0;
+  try {
+    while (seen <= chunkSize) {
+      const next = await iterator.next();
+      if (next.done) return { head: Buffer.concat(head, seen) };
+      const chunk = typeof next.value === "string" ? Buffer.from(next.value) : next.value;
+      head.push(chunk);
+      seen += chunk.length;
+      if (seen > maxBytes) throw tooLarge();
+    }
+  } catch (error) {
+    await iterator.return?.();
+    throw error;
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      yield* head;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        const chunk = typeof next.value === "string" ? Buffer.from(next.value) : next.value;
+        seen += chunk.length;
+        if (seen > maxBytes) throw tooLarge();
+        yield chunk;
+      }
+    } finally {
+      await iterator.return?.();
+    }
+  }
+  return { head: Buffer.alloc(0), rest: rest() };
+}
+
+async function* slices(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
+}
