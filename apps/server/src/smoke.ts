@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ArtifactError, loadConfig } from "@personal-server/artifacts";
-import { WRITER_TOKEN_FILE, readEnvironment } from "@personal-server/artifacts/internal";
+import { WRITER_TOKEN_FILE } from "@personal-server/artifacts/internal";
 import {
   createGranteeClient,
   createWriterClient,
@@ -60,6 +60,15 @@ function writerToken(): string {
     throw new Error(
       `no writer token: set ARTIFACTS_WRITER_TOKEN, or start the server with local storage first (it writes ${path})`,
     );
+  }
+}
+
+/** ARTIFACTS_SERVER_URL (environment or .env); a configuration error is reported by writerToken(). */
+function serverUrl(): string | undefined {
+  try {
+    return loadConfig().serverUrl;
+  } catch {
+    return undefined;
   }
 }
 
@@ -180,7 +189,7 @@ export async function runSmoke(baseUrl: string, token: string, log: (line: strin
 
 async function main(): Promise<void> {
   // BASE_URL is this script's own parameter; else ARTIFACTS_SERVER_URL (environment or .env), as doctor --server reads it.
-  const baseUrl = process.env.BASE_URL?.trim() || readEnvironment().ARTIFACTS_SERVER_URL?.trim() || "http://127.0.0.1:8080";
+  const baseUrl = process.env.BASE_URL?.trim() || serverUrl() || "http://127.0.0.1:8080";
   console.log(`smoke run against ${baseUrl}`);
   let checks: Check[];
   try {

@@ -84,6 +84,8 @@ export interface ArtifactsConfig {
   sweepIntervalSeconds: number;
   /** `ARTIFACTS_SHUTDOWN_GRACE` in seconds (default 25): how long SIGTERM waits for in-flight requests. */
   shutdownGraceSeconds: number;
+  /** `ARTIFACTS_SERVER_URL`: where the CLI's `doctor` and `pnpm smoke` find a running server. */
+  serverUrl: string | undefined;
   /** `ARTIFACTS_METRICS_TOKEN` if set. */
   metricsToken: string | undefined;
   /** `ARTIFACTS_CORS_ORIGINS`. */

@@ -74,6 +74,10 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
     problem("ARTIFACTS_WRITER_TOKEN", "must be at least 32 characters (e.g. `openssl rand -base64 32`)");
   }
   const audience = readAudience(get, problem);
+  const serverUrl = get("ARTIFACTS_SERVER_URL");
+  if (serverUrl !== undefined && !isHttpUrl(serverUrl)) {
+    problem("ARTIFACTS_SERVER_URL", "must be the server's http(s) URL, e.g. http://127.0.0.1:8080");
+  }
   const corsOrigins = readOrigins(get, problem);
 
   const envKeys = readMasterKeys(get, problem);
@@ -141,6 +145,7 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
     audience,
     sweepIntervalSeconds,
     shutdownGraceSeconds,
+    serverUrl,
     metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
     corsOrigins,
     host: get("HOST") ?? "127.0.0.1",
