@@ -1,9 +1,10 @@
 // docs/deployment.md and docs/installing.md say what the recipes do: each command and setting they
 // name is the one in the Makefile, compose.yaml, the Dockerfile, the unit and the SDK package.
-import { readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "./podman.js";
+import { ROOT, must, requireTools } from "./podman.js";
 
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const deployment = read("docs/deployment.md");
@@ -14,6 +15,27 @@ describe("docs/deployment.md", () => {
     const targets = [...read("Makefile").matchAll(/^([a-z]+):/gm)].map((m) => m[1]!).sort();
     const named = [...new Set([...deployment.matchAll(/\bmake ([a-z]+)\b/g)].map((m) => m[1]!))].sort();
     expect(named).toEqual(targets);
+  });
+
+  it("make up without a .env starts from .env.example, and never overwrites an existing one", async () => {
+    requireTools("make");
+    const dir = mkdtempSync(join(tmpdir(), "psa-make-"));
+    try {
+      copyFileSync(join(ROOT, ".env.example"), join(dir, ".env.example"));
+      // COMPOSE=echo: the compose call is printed, not run.
+      const env = { PATH: process.env.PATH ?? "", COMPOSE: "echo compose" };
+      const first = await must("make", ["--no-print-directory", "-f", join(ROOT, "Makefile"), "up"], { cwd: dir, env });
+      expect(first).toContain("no .env: copying .env.example (local storage); edit it for R2 or S3");
+      expect(first).toContain("compose up -d");
+      expect(readFileSync(join(dir, ".env"), "utf8")).toBe(readFileSync(join(ROOT, ".env.example"), "utf8"));
+      writeFileSync(join(dir, ".env"), "ARTIFACTS_TTL=1d\n");
+      const second = await must("make", ["--no-print-directory", "-f", join(ROOT, "Makefile"), "up"], { cwd: dir, env });
+      expect(second).not.toContain("copying");
+      expect(readFileSync(join(dir, ".env"), "utf8")).toBe("ARTIFACTS_TTL=1d\n");
+      expect(existsSync(join(dir, ".env.example"))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("states the defaults and settings the recipes use", () => {
