@@ -156,7 +156,7 @@ async function configuredChecks(env: Record<string, string | undefined>, add: (c
     add({
       name: "configuration",
       status: "pass",
-      message: `every variable present and well-formed: ${where}, ${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}"), ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
+      message: `every variable present and well-formed: ${where}, ${config.masterKeySource.kind === "missing" ? "no master key" : `${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}")`}, ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
     });
   } else {
     add({
