@@ -48,16 +48,16 @@ export interface Result {
 }
 
 /** Runs a command to completion (no shell), with the podman environment. */
-export function run(command: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<Result> {
+export function run(command: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<Result> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? podmanEnv(), stdio: ["pipe", "pipe", "pipe"] });
+    // stdin closed: a pipe nobody reads ends in EPIPE when the child exits first.
+    const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.input ?? "");
   });
 }
 
