@@ -35,6 +35,8 @@ export default defineConfig({
       project("bench", "bench"),
       // The README and docs/: links, named files and the messages that cite them.
       project("docs", "docs"),
+      // The image in a real container (podman), nginx in front of the server, the packed SDK installed elsewhere.
+      project("deploy", "deploy", { testTimeout: 300_000, hookTimeout: 420_000 }),
     ],
   },
 });

@@ -1,9 +1,14 @@
-import { type ArtifactsConfig, type Backend, loadConfig, openBackend, type StorageConfig } from "@personal-server/artifacts";
+import { type ArtifactsConfig, loadConfig, type StorageConfig } from "@personal-server/artifacts";
+import { type Backend, openBackend } from "@personal-server/artifacts/internal";
 import type { Io } from "./io.js";
 
-/** The SDK's configuration: `loadConfig(io.env)`, which with no env reads the process environment and `.env`. */
-export function config(io: Io): ArtifactsConfig {
-  return loadConfig(io.env);
+/**
+ * The SDK's configuration: `loadConfig(io.env)`, which with no env reads the process environment and
+ * `.env`. Only commands that write pass `{ create: true }` (local storage: the directory and a
+ * development master key); the read-only ones create nothing.
+ */
+export function config(io: Io, options: { create: boolean }): ArtifactsConfig {
+  return loadConfig(io.env, options);
 }
 
 /** Opens a backend with the configured timeouts. */

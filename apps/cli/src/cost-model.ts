@@ -1,4 +1,4 @@
-import { DEFAULT_CHUNK_SIZE, encryptedSize, serializeMetadata, type OperationMetadata } from "@personal-server/artifacts";
+import { DEFAULT_CHUNK_SIZE, encryptedSize, serializeMetadata, type OperationMetadata } from "@personal-server/artifacts/internal";
 import { PRICES, type R2StorageClass } from "./pricing.js";
 
 /** What `cost` is asked about. */

@@ -1,14 +1,13 @@
+import { IntegrityError, OPERATIONS_PREFIX } from "@personal-server/artifacts";
 import {
   type Backend,
-  IntegrityError,
   type ObjectInfo,
-  OPERATIONS_PREFIX,
   type OperationMetadata,
   ORPHAN_GRACE_MS,
   artifactObjectKey,
   metadataKey,
   parseMetadata,
-} from "@personal-server/artifacts";
+} from "@personal-server/artifacts/internal";
 
 /** Prefix of doctor's probe objects: neither an operation nor an orphan, never counted or touched. */
 export const DOCTOR_PREFIX = `${OPERATIONS_PREFIX}.doctor-`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { metadataKey, artifactObjectKey } from "@personal-server/artifacts";
+import { metadataKey, artifactObjectKey } from "@personal-server/artifacts/internal";
 import { listMultipartUploads, startDanglingMultipartUpload } from "../../../test-support/s3.js";
 import { GRANTEE, type Kind, cli, cliJson, listKeys, localEnv, makeFixture, runChild, storeFor, tempDir } from "./helpers.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { metadataKey, openBackend } from "@personal-server/artifacts";
+import { metadataKey, openBackend } from "@personal-server/artifacts/internal";
 import type { CostEstimate } from "../src/cost-model.js";
 import { GRANTEE, cli, cliJson, localEnv, storeFor } from "./helpers.js";
 

@@ -1,9 +1,10 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { OPERATIONS_PREFIX, openBackend, loadConfig } from "@personal-server/artifacts";
+import { OPERATIONS_PREFIX, loadConfig } from "@personal-server/artifacts";
+import { openBackend } from "@personal-server/artifacts/internal";
 import type { Check } from "../src/commands/doctor.js";
-import { GRANTEE, KEY_A, KEY_B, cli, cliJson, closedPort, localEnv, putLifecycle, runChild, s3Env, storeFor, tempDir } from "./helpers.js";
+import { GRANTEE, KEY_A, KEY_B, cli, cliJson, closedPort, localEnv, putLifecycle, runChild, s3Env, startServer, storeFor, tempDir } from "./helpers.js";
 
 type Report = { ok: boolean; checks: Check[] };
 const byName = (r: Report, name: string) => {
@@ -79,6 +80,9 @@ describe("doctor on local storage", () => {
 
   it("checks storage with malformed master keys, skipping only the key check and writing no development key", async () => {
     const dir = join(tempDir("doc-keys"), "store");
+    const store = storeFor({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEYS: KEY_A });
+    await store.createOperation({ grantee: GRANTEE, agent: "agent" });
+    await store.close();
     const { code, json } = await cliJson<Report>(["doctor"], { ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEYS: "key-a:c2hvcnQ=" });
     expect(code).toBe(1);
     expect(json.checks.map((c) => [c.name, c.status])).toEqual([
@@ -94,6 +98,74 @@ describe("doctor on local storage", () => {
     expect(byName(json, "storage").message).toBe(`storage variables well-formed: local directory ${dir}; checking it without ARTIFACTS_MASTER_KEYS (reported above)`);
     expect(byName(json, "master keys").message).toBe("not checked: the master key variables above must be fixed first");
     expect(existsSync(join(dir, ".master-key"))).toBe(false);
+  });
+
+  it("fails on a missing or empty directory (a mistyped ARTIFACTS_LOCAL_DIR) with the fix, and creates nothing", async () => {
+    const missing = join(tempDir("doc-typo"), "stroe");
+    const { code, json } = await cliJson<Report>(["doctor"], { ARTIFACTS_LOCAL_DIR: missing });
+    expect(code).toBe(1);
+    expect(json.checks.map((c) => [c.name, c.status])).toEqual([
+      ["configuration", "pass"],
+      ["local directory", "fail"],
+    ]);
+    expect(byName(json, "local directory")).toMatchObject({
+      message: `${missing} does not exist`,
+      fix: "run the server once, or set ARTIFACTS_LOCAL_DIR to the directory it uses",
+    });
+    expect(existsSync(missing)).toBe(false);
+
+    const empty = tempDir("doc-empty");
+    const text = await cli(["doctor"], { ARTIFACTS_LOCAL_DIR: empty, ARTIFACTS_MASTER_KEYS: KEY_A });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(`fail  local directory  ${empty} is empty: no master key, no operations\n`);
+    expect(text.stdout).toContain("fix: run the server once, or set ARTIFACTS_LOCAL_DIR to the directory it uses\n");
+    expect(text.stdout).toContain("doctor: 1 check(s) failed\n");
+    expect(readdirSync(empty)).toEqual([]);
+  });
+
+  it("fails on a directory with operations but no master key (key file lost, no key variables)", async () => {
+    const env = localEnv();
+    const store = storeFor(env);
+    await store.createOperation({ grantee: GRANTEE, agent: "agent" });
+    await store.close();
+    const { code, json } = await cliJson<Report>(["doctor"], { ARTIFACTS_LOCAL_DIR: env.ARTIFACTS_LOCAL_DIR! });
+    expect(code).toBe(1);
+    const keys = byName(json, "master keys");
+    const path = join(env.ARTIFACTS_LOCAL_DIR!, ".master-key");
+    expect(keys).toEqual({
+      name: "master keys",
+      status: "fail",
+      message: `1 operation(s) in ${env.ARTIFACTS_LOCAL_DIR} but no master key: ${path} is missing and ARTIFACTS_MASTER_KEY(S) is unset`,
+      fix: `restore ${path} from a backup, or set ARTIFACTS_MASTER_KEYS to the key(s) that wrote them; without it they cannot be read`,
+    });
+    expect(json.checks.filter((c) => c.name === "master keys")).toHaveLength(1);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("--server checks a running server's /health and that it serves the configured storage", async () => {
+    const dir = join(tempDir("doc-server"), "store");
+    const server = await startServer({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEYS: KEY_A });
+    try {
+      const env = { ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEYS: KEY_A };
+      const ok = await cliJson<Report>(["doctor", "--server", server.url], env);
+      expect(byName(ok.json, "server")).toEqual({ name: "server", status: "pass", message: `${server.url}/health answers ok with local storage, as configured` });
+      expect(ok.code).toBe(0);
+      // The same through ARTIFACTS_SERVER_URL; an S3 configuration does not match a local server.
+      const s3 = await s3Env("doctor-server", { ARTIFACTS_SERVER_URL: server.url });
+      const mismatch = await cliJson<Report>(["doctor"], s3);
+      expect(byName(mismatch.json, "server")).toMatchObject({
+        status: "fail",
+        message: `${server.url} serves local storage, but this configuration selects s3`,
+      });
+      expect(mismatch.code).toBe(1);
+    } finally {
+      await server.stop();
+    }
+    const down = await cliJson<Report>(["doctor", "--server", `http://127.0.0.1:${await closedPort()}`], localEnv());
+    expect(byName(down.json, "server")).toMatchObject({ status: "fail", fix: "start the server (make up, or node apps/server/dist/main.js), or check the URL and port" });
+    expect(byName(down.json, "server").message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/health failed: fetch failed \(.*ECONNREFUSED/);
+    const bad = await cliJson<Report>(["doctor", "--server", "ftp://example"], localEnv());
+    expect(byName(bad.json, "server").status).toBe("fail");
   });
 
   it("flags a malformed R2 account id with the dashboard advice", async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { run } from "../src/main.js";
@@ -69,10 +70,18 @@ describe("the command frame", () => {
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).not.toContain("NodeVersionSupportWarning");
     expect(quiet.stderr).not.toMatch(/deprecat/i);
-    // Other warnings still print: local storage without a master key generates a development key.
-    const dev = await runChild(["usage", "--json"], { ARTIFACTS_LOCAL_DIR: join(tempDir("frame-dev"), "store") }, tempDir("cwd"));
+    // Read-only commands create nothing: usage on a fresh directory leaves it absent.
+    const fresh = join(tempDir("frame-dev"), "store");
+    const read = await runChild(["usage", "--json"], { ARTIFACTS_LOCAL_DIR: fresh }, tempDir("cwd"));
+    expect(read.code).toBe(0);
+    expect(JSON.parse(read.stdout)).toMatchObject({ ok: true, operations: 0 });
+    expect(read.stderr).not.toContain("ARTIFACTS_DEV_MASTER_KEY");
+    expect(existsSync(fresh)).toBe(false);
+    // Other warnings still print: a writing command on local storage without a master key generates a development key.
+    const dev = await runChild(["cleanup", "--json"], { ARTIFACTS_LOCAL_DIR: fresh }, tempDir("cwd"));
     expect(dev.code).toBe(0);
     expect(dev.stderr).toContain("[ARTIFACTS_DEV_MASTER_KEY] Warning: generated a development master key at ");
+    expect(existsSync(join(fresh, ".master-key"))).toBe(true);
   });
 
   it("exits non-zero from a real process on failure and 0 on success", async () => {

@@ -5,8 +5,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Readable } from "node:stream";
-import { createArtifactStore, loadConfig, openBackend, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
+import { createArtifactStore, loadConfig, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
+import { openBackend } from "@personal-server/artifacts/internal";
 import { freshBucketOn, putLifecycleRules, type S3Peer } from "../../../test-support/s3.js";
+export { startServer } from "../../../test-support/server-process.js";
 import { run } from "../src/main.js";
 
 /** Obviously fake master keys (never real secrets). */
@@ -191,3 +193,4 @@ export async function listKeys(env: Env): Promise<string[]> {
   await backend.close();
   return keys;
 }
+

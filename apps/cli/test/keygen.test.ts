@@ -1,7 +1,8 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig, parseDotEnv } from "@personal-server/artifacts";
+import { loadConfig } from "@personal-server/artifacts";
+import { parseDotEnv } from "@personal-server/artifacts/internal";
 import { cli, cliJson, runChild, tempDir } from "./helpers.js";
 
 /** A fake repository root: keygen --env writes the .env next to pnpm-workspace.yaml. */

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig, metadataKey, openBackend } from "@personal-server/artifacts";
+import { loadConfig } from "@personal-server/artifacts";
+import { metadataKey, openBackend } from "@personal-server/artifacts/internal";
 import type { MigrateReport } from "../src/commands/migrate.js";
 import { GRANTEE, KEY_A, type Env, cli, cliJson, listKeys, localEnv, readAll, s3Env, spawnCli, storeFor, tempDir } from "./helpers.js";
 

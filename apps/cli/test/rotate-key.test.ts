@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadConfig, metadataKey, openBackend, readMetadata } from "@personal-server/artifacts";
+import { loadConfig } from "@personal-server/artifacts";
+import { metadataKey, openBackend, readMetadata } from "@personal-server/artifacts/internal";
 import type { RotateReport } from "../src/commands/rotate-key.js";
 import { GRANTEE, KEY_A, KEY_B, type Kind, cli, cliJson, envFor, readAll, storeFor } from "./helpers.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encryptedSize, DEFAULT_CHUNK_SIZE } from "@personal-server/artifacts";
+import { encryptedSize, DEFAULT_CHUNK_SIZE } from "@personal-server/artifacts/internal";
 import type { UsageReport } from "../src/commands/usage.js";
 import { type Kind, cli, cliJson, listKeys, makeFixture } from "./helpers.js";
 

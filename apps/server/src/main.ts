@@ -1,4 +1,7 @@
-// `pnpm start`: the server on the configured storage (local disk when nothing is configured).
+// The server on the configured storage (local disk when nothing is configured). Production runs
+// `node apps/server/dist/main.js` (as PID 1 in the container); `pnpm start` builds first, then runs it.
+import { tmpdir } from "node:os";
+import { relative, resolve, isAbsolute } from "node:path";
 import { ArtifactError, loadConfig, type ArtifactsConfig } from "@personal-server/artifacts";
 import { buildServer } from "./app.js";
 import { shutdownOnSignals, startServer } from "./start.js";
@@ -27,11 +30,18 @@ function describeStorage(config: ArtifactsConfig): string {
   return `r2 (bucket ${s.bucket}, jurisdiction ${s.jurisdiction})`;
 }
 
+/** True when `dir` is the OS temp directory or inside it, where tmp cleaners delete old files. */
+function underTmpdir(dir: string): boolean {
+  const rel = relative(resolve(tmpdir()), resolve(dir));
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+}
+
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // The server is the one place (with the CLI's writing commands) that creates the local directory and keys.
+  const config = loadConfig(undefined, { create: true });
   const writer = resolveWriterToken(config);
   const app = await buildServer(config, { writerToken: writer.token });
-  shutdownOnSignals(app);
+  shutdownOnSignals(app, { graceMs: config.shutdownGraceSeconds * 1000 });
   const running = await startServer(app, config);
 
   const keySource = config.masterKeySource;
@@ -48,6 +58,11 @@ async function main(): Promise<void> {
     `  nonce store:  ${config.nonceStore.kind === "redis" ? config.nonceStore.display : "memory (one process: replicas need ARTIFACTS_NONCE_STORE)"}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
+  if (config.storage.kind === "local" && underTmpdir(config.storage.dir)) {
+    process.stderr.write(
+      `warning: local storage ${config.storage.dir} is under the OS temp directory (${tmpdir()}): tmp cleaners may delete it, keys included; set ARTIFACTS_LOCAL_DIR to a persistent directory for anything that matters\n`,
+    );
+  }
 }
 
 main().catch(fail);

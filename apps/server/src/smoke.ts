@@ -1,12 +1,13 @@
 // `pnpm smoke`: an end-to-end run against a running server, as an agent and its grantee would use
 // it, access checks included.
-// BASE_URL (default http://127.0.0.1:8080); the writer token from ARTIFACTS_WRITER_TOKEN or the dev
+// BASE_URL, else ARTIFACTS_SERVER_URL (default http://127.0.0.1:8080); the writer token from ARTIFACTS_WRITER_TOKEN or the dev
 // token file the server generated (<ARTIFACTS_LOCAL_DIR>/.writer-token). Exits non-zero on any mismatch.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ArtifactError, WRITER_TOKEN_FILE, loadConfig } from "@personal-server/artifacts";
+import { ArtifactError, loadConfig } from "@personal-server/artifacts";
+import { WRITER_TOKEN_FILE } from "@personal-server/artifacts/internal";
 import {
   createGranteeClient,
   createWriterClient,
@@ -49,7 +50,8 @@ function sha256(data: Uint8Array | string): string {
 }
 
 function writerToken(): string {
-  const config = loadConfig();
+  const config = loadConfig(); // creates nothing: the server made the token file, if any
+
   if (config.writerToken !== undefined) return config.writerToken;
   const path = join(config.localDir, WRITER_TOKEN_FILE);
   try {
@@ -58,6 +60,15 @@ function writerToken(): string {
     throw new Error(
       `no writer token: set ARTIFACTS_WRITER_TOKEN, or start the server with local storage first (it writes ${path})`,
     );
+  }
+}
+
+/** ARTIFACTS_SERVER_URL (environment or .env); a configuration error is reported by writerToken(). */
+function serverUrl(): string | undefined {
+  try {
+    return loadConfig().serverUrl;
+  } catch {
+    return undefined;
   }
 }
 
@@ -195,8 +206,8 @@ export async function runSmoke(baseUrl: string, token: string, log: (line: strin
 }
 
 async function main(): Promise<void> {
-  // BASE_URL is this script's own parameter (not server configuration), hence read here.
-  const baseUrl = process.env.BASE_URL?.trim() || "http://127.0.0.1:8080";
+  // BASE_URL is this script's own parameter; else ARTIFACTS_SERVER_URL (environment or .env), as doctor --server reads it.
+  const baseUrl = process.env.BASE_URL?.trim() || serverUrl() || "http://127.0.0.1:8080";
   console.log(`smoke run against ${baseUrl}`);
   let checks: Check[];
   try {

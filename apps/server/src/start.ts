@@ -20,7 +20,7 @@ export async function startServer(app: FastifyInstance, listen: { host: string; 
 
 /** Options of {@link shutdownOnSignals}. */
 export interface ShutdownOptions {
-  /** How long in-flight requests may take to finish before their connections are cut. Default 30 s. */
+  /** How long in-flight requests may take to finish before their connections are cut. Default 25 s (`ARTIFACTS_SHUTDOWN_GRACE`). */
   graceMs?: number;
   /** Called with the exit code once the server has closed (default: process.exit). */
   exit?: (code: number) => void;
@@ -32,7 +32,7 @@ export interface ShutdownOptions {
  */
 export function shutdownOnSignals(app: FastifyInstance, options: ShutdownOptions = {}): void {
   const exit = options.exit ?? ((code: number) => process.exit(code));
-  const graceMs = options.graceMs ?? 30_000;
+  const graceMs = options.graceMs ?? 25_000;
   let closing = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (closing) {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ConfigError, WRITER_TOKEN_FILE, readOrCreateSecretFile, type ArtifactsConfig } from "@personal-server/artifacts";
+import { ConfigError, type ArtifactsConfig } from "@personal-server/artifacts";
+import { WRITER_TOKEN_FILE, readOrCreateSecretFile } from "@personal-server/artifacts/internal";
 
 
 /** Where the writer token came from. */

@@ -6,11 +6,10 @@ import { join } from "node:path";
 import {
   createArtifactStore,
   loadConfig,
-  openBackend,
   type ArtifactStore,
   type ArtifactsConfig,
-  type Backend,
 } from "@personal-server/artifacts";
+import { openBackend, type Backend } from "@personal-server/artifacts/internal";
 import {
   createGranteeClient,
   createWriterClient,

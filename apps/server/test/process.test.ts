@@ -304,3 +304,88 @@ describe("the server process", () => {
     expect(proc.stdout()).toContain('"msg":"server closed"');
   }, 120_000);
 });
+
+describe("shutdown and start paths", () => {
+  it("SIGTERM cuts a download still open after ARTIFACTS_SHUTDOWN_GRACE and exits 0 right after it", async () => {
+    const dir = join(tempDir("psa-proc-"), "data");
+    const proc = await startListening({
+      ARTIFACTS_LOCAL_DIR: dir,
+      ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN,
+      ARTIFACTS_SHUTDOWN_GRACE: "2s",
+      PORT: String(await freePort()),
+    });
+    const grantee = wallet();
+    const writer = createWriterClient({ baseUrl: proc.url, token: WRITER_TOKEN });
+    const { operationId: id } = await writer.createOperation({ grantee: grantee.address });
+    await writer.upload(id, "stalled.bin", patternBytes(32 * 1024 * 1024, 5));
+    const target = `/api/v1/operations/${id}/artifacts/stalled.bin`;
+    const base = new URL(proc.url);
+    const authorization = await signedFor({ url: proc.url } as Parameters<typeof signedFor>[0], grantee, "GET", target);
+    // A client that reads one piece and then never again.
+    let response!: import("node:http").IncomingMessage;
+    const first = new Promise<void>((resolve, reject) => {
+      const req = httpRequest({ host: base.hostname, port: base.port, path: target, headers: { authorization }, agent: false }, (res) => {
+        response = res;
+        res.once("data", () => {
+          res.pause();
+          resolve();
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    await first;
+    const sent = Date.now();
+    proc.child.kill("SIGTERM");
+    expect(await proc.exited).toEqual({ code: 0, signal: null });
+    const took = Date.now() - sent;
+    response.destroy();
+    expect(proc.stdout()).toContain('"graceMs":2000');
+    expect(proc.stdout()).toContain("grace period over: closing the remaining connections");
+    expect(took).toBeGreaterThanOrEqual(1900);
+    expect(took).toBeLessThan(10_000);
+  }, 60_000);
+
+  it("pnpm start builds, runs the server (warning that tmpdir storage may be cleaned), and SIGTERM to its PID stops the server", async () => {
+    const dir = join(tempDir("psa-start-"), "data");
+    const port = await freePort();
+    // pnpm runs the script from the repository root; only this environment (plus PATH/HOME) reaches it.
+    const child = spawn("pnpm", ["start"], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) },
+    });
+    started.push(child);
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("artifacts server listening on ")) resolve();
+      });
+      void exited.then(() => reject(new Error(`pnpm start exited early:\n${out}\n${err}`)));
+    });
+    for (let i = 0; i < 50 && !err.includes("warning: local storage"); i++) await new Promise((w) => setTimeout(w, 100));
+    expect(err).toContain(`warning: local storage ${dir} is under the OS temp directory (${tmpdir()}): tmp cleaners may delete it, keys included`);
+    const health = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(health.status).toBe(200);
+    await health.arrayBuffer();
+
+    child.kill("SIGTERM");
+    await exited;
+    // The server itself is gone, not only pnpm: its port refuses connections.
+    let refused = "";
+    for (let attempt = 0; attempt < 50 && refused === ""; attempt++) {
+      refused = await fetch(`http://127.0.0.1:${port}/health`).then(
+        async (r) => {
+          await r.arrayBuffer();
+          await new Promise((w) => setTimeout(w, 100));
+          return "";
+        },
+        (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? e.message,
+      );
+    }
+    expect(refused).toBe("ECONNREFUSED");
+  }, 120_000);
+});

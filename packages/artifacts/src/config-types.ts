@@ -78,8 +78,12 @@ export type NonceStoreConfig =
 export interface ArtifactsConfig {
   storage: StorageConfig;
   masterKeys: MasterKeys;
-  /** Where the master keys came from: the environment, or the generated local dev key file. */
-  masterKeySource: { kind: "env" } | { kind: "file"; path: string; generated: boolean };
+  /**
+   * Where the master keys came from: the environment, or the generated local dev key file.
+   * `missing`: local storage, no key variables and no key file, loaded without `create`;
+   * `masterKeys` is then empty and a store refuses the configuration.
+   */
+  masterKeySource: { kind: "env" } | { kind: "file"; path: string; generated: boolean } | { kind: "missing"; path: string };
   /** `ARTIFACTS_TTL` in seconds: default and maximum operation lifetime. */
   ttlSeconds: number;
   /** `ARTIFACTS_MAX_BYTES`: largest artifact accepted (plaintext bytes). */
@@ -98,6 +102,10 @@ export interface ArtifactsConfig {
   audience: string | undefined;
   /** `ARTIFACTS_SWEEP_INTERVAL` in seconds; 0 disables. */
   sweepIntervalSeconds: number;
+  /** `ARTIFACTS_SHUTDOWN_GRACE` in seconds (default 25): how long SIGTERM waits for in-flight requests. */
+  shutdownGraceSeconds: number;
+  /** `ARTIFACTS_SERVER_URL`: where the CLI's `doctor` and `pnpm smoke` find a running server. */
+  serverUrl: string | undefined;
   /** `ARTIFACTS_METRICS_TOKEN` if set. */
   metricsToken: string | undefined;
   /** `ARTIFACTS_CORS_ORIGINS`. */

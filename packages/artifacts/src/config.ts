@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Jurisdiction, StorageConfig } from "./config-types.js";
 import { DEFAULT_RETENTION_DAYS } from "./constants.js";
 import { ConfigError } from "./errors.js";
-import { readOrCreateSecretFile } from "./secret-file.js";
+import { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 import { parseDuration } from "./validate.js";
 
 export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
@@ -30,14 +30,28 @@ export const MASTER_KEY_FILE = ".master-key";
 /** Name of the generated dev writer token file inside the local directory (the server creates it). */
 export const WRITER_TOKEN_FILE = ".writer-token";
 
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /**
+   * Create what local storage needs: the `ARTIFACTS_LOCAL_DIR` directory (0700) and, without master
+   * key variables, the development key `<ARTIFACTS_LOCAL_DIR>/.master-key` (0600). Default `false`:
+   * nothing is written, a missing key file gives `masterKeySource: { kind: "missing" }` and no keys,
+   * and a store refuses such a configuration. Servers and writing commands turn it on; diagnostics
+   * (`doctor`, `usage`, `cost`, `cleanup --dry-run`, `smoke`) leave it off.
+   */
+  create?: boolean;
+}
+
 /**
- * Reads and validates the configuration. With no argument: the process environment, then `.env`
+ * Reads and validates the configuration. With no `env`: the process environment, then `.env`
  * in the working directory, then `.env` at the repository root, for variables still unset.
  * Empty values count as unset. Throws one `ConfigError` naming every missing or malformed variable.
  *
- * For local storage without master keys, generates `<ARTIFACTS_LOCAL_DIR>/.master-key` (0600) once.
+ * With `{ create: true }` and local storage without master keys, generates
+ * `<ARTIFACTS_LOCAL_DIR>/.master-key` (0600) once; without it, only reads what exists.
  */
-export function loadConfig(env?: Env): ArtifactsConfig {
+export function loadConfig(env?: Env, options: LoadConfigOptions = {}): ArtifactsConfig {
+  const create = options.create === true;
   const source = env ?? readEnvironment();
   const get = (name: string): string | undefined => {
     const value = source[name]?.trim();
@@ -54,12 +68,17 @@ export function loadConfig(env?: Env): ArtifactsConfig {
   const maxBytes = readInteger(get, problem, "ARTIFACTS_MAX_BYTES", 5 * GIB, 1);
   const s3TimeoutMs = readInteger(get, problem, "ARTIFACTS_S3_TIMEOUT_MS", 30_000, 100);
   const port = readInteger(get, problem, "PORT", 8080, 0, 65_535);
+  const shutdownGraceSeconds = readDuration(get, problem, "ARTIFACTS_SHUTDOWN_GRACE", 25);
 
   const writerToken = get("ARTIFACTS_WRITER_TOKEN");
   if (writerToken !== undefined && writerToken.length < 32) {
     problem("ARTIFACTS_WRITER_TOKEN", "must be at least 32 characters (e.g. `openssl rand -base64 32`)");
   }
   const audience = readAudience(get, problem);
+  const serverUrl = get("ARTIFACTS_SERVER_URL");
+  if (serverUrl !== undefined && !isHttpUrl(serverUrl)) {
+    problem("ARTIFACTS_SERVER_URL", "must be the server's http(s) URL, e.g. http://127.0.0.1:8080");
+  }
   const corsOrigins = readOrigins(get, problem);
   const nonceStore = readNonceStore(get, problem);
   const trustedProxies = readTrustedProxies(get, problem);
@@ -89,21 +108,32 @@ export function loadConfig(env?: Env): ArtifactsConfig {
     masterKeySource = { kind: "env" };
   } else {
     // Local storage only (checked above): a dev key next to the data, generated once.
-    ensurePrivateDir(localDir);
     const path = join(localDir, MASTER_KEY_FILE);
-    const { value, created } = readOrCreateSecretFile(path, () => randomBytes(32).toString("base64"));
-    const key = decodeKey(value);
-    if (key === undefined) throw new ConfigError(`${path} does not hold a base64 32-byte key`);
-    masterKeys = { currentKid: "default", keys: new Map([["default", key]]) };
-    masterKeySource = { kind: "file", path, generated: created };
-    if (created) {
-      process.emitWarning(
-        `generated a development master key at ${path}; set ARTIFACTS_MASTER_KEY(S) for anything that matters`,
-        { code: "ARTIFACTS_DEV_MASTER_KEY" },
-      );
+    if (create) ensurePrivateDir(localDir);
+    else checkPrivateDir(localDir);
+    if (!create && !existsSync(path)) {
+      masterKeys = { currentKid: "default", keys: new Map() };
+      masterKeySource = { kind: "missing", path };
+    } else {
+      const { value, created } = create
+        ? readOrCreateSecretFile(path, () => randomBytes(32).toString("base64"))
+        : { value: readSecretFile(path), created: false };
+      const key = decodeKey(value);
+      if (key === undefined) throw new ConfigError(`${path} does not hold a base64 32-byte key`);
+      masterKeys = { currentKid: "default", keys: new Map([["default", key]]) };
+      masterKeySource = { kind: "file", path, generated: created };
+      if (created) {
+        process.emitWarning(
+          `generated a development master key at ${path}; set ARTIFACTS_MASTER_KEY(S) for anything that matters`,
+          { code: "ARTIFACTS_DEV_MASTER_KEY" },
+        );
+      }
     }
   }
-  if (storage.kind === "local") ensurePrivateDir(localDir);
+  if (storage.kind === "local") {
+    if (create) ensurePrivateDir(localDir);
+    else checkPrivateDir(localDir);
+  }
 
   return {
     storage,
@@ -118,6 +148,8 @@ export function loadConfig(env?: Env): ArtifactsConfig {
     writerToken,
     audience,
     sweepIntervalSeconds,
+    shutdownGraceSeconds,
+    serverUrl,
     metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
     corsOrigins,
     nonceStore,
@@ -399,6 +431,12 @@ function isHttpUrl(value: string): boolean {
 /** Creates the local root with mode 0700, or refuses one that others own or may write. */
 function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  checkPrivateDir(dir);
+}
+
+/** Refuses a local root that others own or may write; a missing one is left for the caller to report. */
+function checkPrivateDir(dir: string): void {
+  if (!existsSync(dir)) return;
   const stat = statSync(dir);
   if (!stat.isDirectory()) throw new ConfigError(`ARTIFACTS_LOCAL_DIR ${dir} is not a directory`);
   if (typeof process.getuid === "function" && stat.uid !== process.getuid()) {

@@ -1,12 +1,13 @@
+// The SDK's public entry: what a service that stores or reads artifacts in-process needs.
+// Storage backends, the metadata and encryption primitives, `.env` parsing and the dev secret
+// files are internal (`@personal-server/artifacts/internal`, used by this repository's server and CLI).
 export { DEFAULT_RETENTION_DAYS, OPERATIONS_PREFIX } from "./constants.js";
 export * from "./errors.js";
 export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
-export { loadConfig, readEnvironment, parseDotEnv, r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
-export { readOrCreateSecretFile } from "./secret-file.js";
+export { loadConfig, type LoadConfigOptions } from "./config.js";
 export { MAX_PATH_BYTES, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 export {
   createArtifactStore,
-  ORPHAN_GRACE_MS,
   type ArtifactInfo,
   type ArtifactStore,
   type CreateOperationInput,
@@ -19,26 +20,3 @@ export {
   type SweepOptions,
   type SweepResult,
 } from "./store.js";
-export {
-  artifactObjectKey,
-  metadataKey,
-  operationPrefix,
-  parseMetadata,
-  readMetadata,
-  serializeMetadata,
-  type ArtifactEntry,
-  type OperationMetadata,
-} from "./metadata.js";
-export { openBackend } from "./backends/index.js";
-export { PreconditionFailedError, type Backend, type ByteRange, type ObjectInfo, type WriteCondition } from "./backends/types.js";
-export {
-  DEFAULT_CHUNK_SIZE,
-  HEADER_BYTES,
-  encryptedSize,
-  parseHeader,
-  plaintextSize,
-  unwrapDataKey,
-  wrapDataKey,
-  type KeyContext,
-  type WrappedKey,
-} from "./crypto.js";

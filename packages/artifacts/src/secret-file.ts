@@ -26,6 +26,11 @@ export function readOrCreateSecretFile(path: string, create: () => string): { va
       // never created
     }
   }
+  return { value: readSecretFile(path), created };
+}
+
+/** Reads a secret file that must exist, refusing one that group or others may read or another user owns. */
+export function readSecretFile(path: string): string {
   const fd = openSync(path, "r");
   try {
     const stat = fstatSync(fd);
@@ -37,7 +42,7 @@ export function readOrCreateSecretFile(path: string, create: () => string): { va
     }
     const value = readFileSync(fd, "utf8").trim();
     if (value === "") throw new ConfigError(`${path} is empty; delete it to generate a new one`);
-    return { value, created };
+    return value;
   } finally {
     closeSync(fd);
   }

@@ -3,7 +3,7 @@ import type { ArtifactsConfig } from "./config-types.js";
 import { loadConfig } from "./config.js";
 import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
-import { ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
+import { ConfigError, ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
 import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
@@ -36,10 +36,18 @@ const inFallback = (operationId: string) =>
   new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
 
 /**
- * Opens the store for a configuration (default: `loadConfig()`). The storage client is created
- * lazily: `@aws-sdk/*` is loaded only when R2 or S3 is configured.
+ * Opens the store for a configuration (default: `loadConfig(undefined, { create: true })`, which on
+ * local storage creates the directory and a development master key). The storage client is created
+ * lazily: `@aws-sdk/*` is loaded only when R2 or S3 is configured. A configuration loaded without
+ * `create` whose master key is missing is refused with a `config` error.
  */
-export function createArtifactStore(config: ArtifactsConfig = loadConfig(), options: StoreOptions = {}): ArtifactStore {
+export function createArtifactStore(config: ArtifactsConfig = loadConfig(undefined, { create: true }), options: StoreOptions = {}): ArtifactStore {
+  if (config.masterKeySource.kind === "missing") {
+    throw new ConfigError(
+      `no master key: ${config.masterKeySource.path} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+      { details: { problems: [{ variable: "ARTIFACTS_MASTER_KEY", message: `no key variable and no ${config.masterKeySource.path}` }] } },
+    );
+  }
   return new Store(config, options);
 }
 

@@ -1,8 +1,9 @@
-import { mkdtempSync, mkdirSync, chmodSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, chmodSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseDotEnv } from "@personal-server/artifacts";
+import { ConfigError, createArtifactStore, loadConfig } from "@personal-server/artifacts";
+import { parseDotEnv } from "@personal-server/artifacts/internal";
 
 const KEY = Buffer.alloc(32, 7).toString("base64");
 const KEY2 = Buffer.alloc(32, 9).toString("base64");
@@ -54,14 +55,14 @@ describe("loadConfig", () => {
     ]);
   });
 
-  it("defaults to local storage and generates a 0600 dev master key once", () => {
+  it("defaults to local storage and, with create, generates a 0600 dev master key once", () => {
     const dir = join(tempDir(), "data");
-    const first = loadConfig({ ARTIFACTS_LOCAL_DIR: dir });
+    const first = loadConfig({ ARTIFACTS_LOCAL_DIR: dir }, { create: true });
     expect(first.storage).toEqual({ kind: "local", dir });
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(first.masterKeySource).toEqual({ kind: "file", path: join(dir, ".master-key"), generated: true });
     expect(statSync(join(dir, ".master-key")).mode & 0o777).toBe(0o600);
-    const second = loadConfig({ ARTIFACTS_LOCAL_DIR: dir });
+    const second = loadConfig({ ARTIFACTS_LOCAL_DIR: dir }, { create: true });
     expect(second.masterKeySource).toMatchObject({ generated: false });
     expect(second.masterKeys.keys.get("default")).toEqual(first.masterKeys.keys.get("default"));
     expect(first.ttlSeconds).toBe(7 * 86400);
@@ -71,6 +72,28 @@ describe("loadConfig", () => {
     expect(first.sweepIntervalSeconds).toBe(3600);
     expect(first.host).toBe("127.0.0.1");
     expect(first.port).toBe(8080);
+    expect(first.shutdownGraceSeconds).toBe(25);
+    // Without create, the existing key is read, not regenerated.
+    const reader = loadConfig({ ARTIFACTS_LOCAL_DIR: dir });
+    expect(reader.masterKeySource).toEqual({ kind: "file", path: join(dir, ".master-key"), generated: false });
+    expect(reader.masterKeys.keys.get("default")).toEqual(first.masterKeys.keys.get("default"));
+  });
+
+  it("without create writes nothing: a missing directory and key are reported, and a store refuses them", () => {
+    const dir = join(tempDir(), "typo");
+    const config = loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_SHUTDOWN_GRACE: "5s" });
+    expect(config.masterKeySource).toEqual({ kind: "missing", path: join(dir, ".master-key") });
+    expect(config.masterKeys.keys.size).toBe(0);
+    expect(config.shutdownGraceSeconds).toBe(5);
+    expect(existsSync(dir)).toBe(false);
+    expect(() => createArtifactStore(config)).toThrow(
+      `no master key: ${join(dir, ".master-key")} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+    );
+    expect(existsSync(dir)).toBe(false);
+    // Keys from the environment need no file; the directory is still not created.
+    expect(loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEY: KEY }).masterKeySource).toEqual({ kind: "env" });
+    expect(existsSync(dir)).toBe(false);
+    expect(() => loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_SHUTDOWN_GRACE: "soon" })).toThrow(/ARTIFACTS_SHUTDOWN_GRACE/);
   });
 
   it("refuses a local dir writable by others", () => {

@@ -6,11 +6,10 @@ import type { Readable } from "node:stream";
 import {
   type ArtifactStore,
   type ArtifactsConfig,
-  type Backend,
   createArtifactStore,
   loadConfig,
-  openBackend,
 } from "@personal-server/artifacts";
+import { type Backend, openBackend } from "@personal-server/artifacts/internal";
 import { freshBucketOn, S3_PEERS, type S3Peer } from "../../../test-support/s3.js";
 
 /** Local storage, or S3 on one of the peers (moto, Cloudflare's local R2 simulator). */

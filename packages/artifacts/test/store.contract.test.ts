@@ -2,14 +2,13 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ConflictError,
-  DEFAULT_CHUNK_SIZE,
   ExpiredError,
   InvalidInputError,
   NotFoundError,
   RangeNotSatisfiableError,
   TooLargeError,
-  encryptedSize,
 } from "@personal-server/artifacts";
+import { DEFAULT_CHUNK_SIZE, encryptedSize } from "@personal-server/artifacts/internal";
 import { GRANTEE, KINDS, type Harness, STRANGER, listKeys, openHarness, random, readAll, sha256 } from "./helpers.js";
 
 const C = DEFAULT_CHUNK_SIZE;

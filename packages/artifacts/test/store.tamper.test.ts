@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ArtifactError, DEFAULT_CHUNK_SIZE, HEADER_BYTES, type ArtifactStore } from "@personal-server/artifacts";
+import { ArtifactError, type ArtifactStore } from "@personal-server/artifacts";
+import { DEFAULT_CHUNK_SIZE, HEADER_BYTES } from "@personal-server/artifacts/internal";
 import { GRANTEE, KINDS, type Harness, OTHER_MASTER_KEY, drain, openHarness, random } from "./helpers.js";
 
 const C = DEFAULT_CHUNK_SIZE;

@@ -25,7 +25,7 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
         "updates are conditional, and objects younger than 24 h without metadata (uploads in flight) are kept.",
     )
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
-      const cfg = config(io);
+      const cfg = config(io, { create: opts.dryRun !== true });
       const storage = describeStorage(cfg.storage);
       const now = new Date();
       if (opts.dryRun === true) {

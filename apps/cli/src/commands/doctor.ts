@@ -1,18 +1,23 @@
 import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { Command } from "commander";
 import {
   ArtifactError,
   type ArtifactsConfig,
-  type Backend,
   ConfigError,
-  type ConfigProblem,
   OPERATIONS_PREFIX,
   loadConfig,
+  type StorageConfig,
+} from "@personal-server/artifacts";
+import {
+  type Backend,
+  type ConfigProblem,
   openBackend,
   readEnvironment,
   readMetadata,
   unwrapDataKey,
-} from "@personal-server/artifacts";
+} from "@personal-server/artifacts/internal";
 import { adviceFor, classify } from "../advice.js";
 import { formatDuration } from "../format.js";
 import { type Io, printJson, println } from "../io.js";
@@ -60,6 +65,8 @@ const NON_STORAGE_VARIABLES = new Set([
   "ARTIFACTS_AUDIENCE",
   "ARTIFACTS_CORS_ORIGINS",
   "ARTIFACTS_METRICS_TOKEN",
+  "ARTIFACTS_SHUTDOWN_GRACE",
+  "ARTIFACTS_SERVER_URL",
   "ARTIFACTS_FALLBACK_LOCAL_DIR",
   "ARTIFACTS_NONCE_STORE",
   "ARTIFACTS_TRUSTED_PROXIES",
@@ -84,10 +91,27 @@ interface Skipped {
  * Runs every check; never throws for a failed check (it becomes a `fail`). Reads the variables
  * the way the server does (`readEnvironment()`: the environment, then `.env`), or `io.env` in tests.
  */
-export async function runDoctor(io: Io): Promise<Check[]> {
+export async function runDoctor(io: Io, options: DoctorOptions = {}): Promise<Check[]> {
   const checks: Check[] = [];
   const add = (check: Check) => checks.push(check);
   const env = io.env ?? readEnvironment();
+  const kind = await configuredChecks(env, add);
+  const server = options.server ?? (env.ARTIFACTS_SERVER_URL?.trim() || undefined);
+  if (server !== undefined) add(await serverCheck(server, kind));
+  return checks;
+}
+
+/** Options of {@link runDoctor}. */
+export interface DoctorOptions {
+  /** A running server to check too (`--server`; default `ARTIFACTS_SERVER_URL`). */
+  server?: string;
+}
+
+/**
+ * The configuration and storage checks. Returns the configured storage kind once the
+ * configuration loaded (for the server check), undefined before.
+ */
+async function configuredChecks(env: Record<string, string | undefined>, add: (c: Check) => void): Promise<StorageConfig["kind"] | undefined> {
 
   let config: ArtifactsConfig;
   let skipped: Skipped | undefined;
@@ -109,7 +133,7 @@ export async function runDoctor(io: Io): Promise<Check[]> {
     const blocking = [...variables].filter((v) => !NON_STORAGE_VARIABLES.has(v) && !MASTER_KEY_VARIABLES.has(v));
     if (problems.length === 0 || blocking.length > 0) {
       add({ name: "storage", status: "skip", message: `not checked: ${blocking.length > 0 ? blocking.join(", ") : "the configuration"} above must be fixed first` });
-      return checks;
+      return undefined;
     }
     // Only variables the storage checks can do without: check storage without them.
     const retry: Record<string, string | undefined> = { ...env };
@@ -123,7 +147,7 @@ export async function runDoctor(io: Io): Promise<Check[]> {
     } catch (again) {
       if (!(again instanceof ConfigError)) throw again;
       add({ name: "storage", status: "skip", message: `not checked: ${again.message}` });
-      return checks;
+      return undefined;
     }
     skipped = { variables };
   }
@@ -135,7 +159,7 @@ export async function runDoctor(io: Io): Promise<Check[]> {
     add({
       name: "configuration",
       status: "pass",
-      message: `every variable present and well-formed: ${where}, ${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}"), ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
+      message: `every variable present and well-formed: ${where}, ${config.masterKeySource.kind === "missing" ? "no master key" : `${config.masterKeys.keys.size} master key(s) (current kid "${config.masterKeys.currentKid}")`}, ARTIFACTS_TTL ${formatDuration(config.ttlSeconds)}`,
     });
   } else {
     add({
@@ -145,6 +169,7 @@ export async function runDoctor(io: Io): Promise<Check[]> {
     });
   }
   const bad = (variable: string) => skipped?.variables.has(variable) === true;
+  if (s.kind === "local" && !localDirectoryCheck(config, add)) return s.kind;
   if (config.masterKeySource.kind === "file") {
     add({
       name: "master key",
@@ -178,7 +203,7 @@ export async function runDoctor(io: Io): Promise<Check[]> {
         fix: adviceFor("connection", config),
       });
       add({ name: "bucket", status: "skip", message: "not checked: the endpoint is unreachable" });
-      return checks;
+      return s.kind;
     }
     add({
       name: "endpoint",
@@ -192,18 +217,18 @@ export async function runDoctor(io: Io): Promise<Check[]> {
     backend = await openBackend(s, { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs });
   } catch (error) {
     add({ name: "bucket", status: "fail", message: messageOf(error), fix: adviceFor(classify(error), config) });
-    return checks;
+    return s.kind;
   }
   try {
     await storageChecks(backend, config, add, {
-      masterKeys: !bad("ARTIFACTS_MASTER_KEY") && !bad("ARTIFACTS_MASTER_KEYS"),
+      masterKeys: !bad("ARTIFACTS_MASTER_KEY") && !bad("ARTIFACTS_MASTER_KEYS") && config.masterKeySource.kind !== "missing",
       ttl: !bad("ARTIFACTS_TTL"),
     });
   } finally {
     await backend.close();
   }
   if (config.fallbackLocalDir !== undefined) await fallbackCheck(config, add);
-  return checks;
+  return s.kind;
 }
 
 /** Which configured values the checks may rely on (false: malformed, reported above, defaulted). */
@@ -247,7 +272,9 @@ async function storageChecks(backend: Backend, config: ArtifactsConfig, add: (c:
 
   await probeObject(backend, config, add);
   if (usable.masterKeys) await masterKeyCheck(backend, config, add);
-  else add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
+  else if (config.masterKeySource.kind !== "missing") {
+    add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
+  }
   await lifecycleCheck(backend, config, add, usable.ttl);
 }
 
@@ -421,6 +448,90 @@ async function fallbackCheck(config: ArtifactsConfig, add: (c: Check) => void): 
   }
 }
 
+const LOCAL_DIR_FIX = "run the server once, or set ARTIFACTS_LOCAL_DIR to the directory it uses";
+
+/**
+ * Local storage: the directory must exist and hold something (a mistyped ARTIFACTS_LOCAL_DIR is
+ * missing or empty), and operations need the master key that wrapped them. Creates nothing.
+ * False: the storage checks cannot go on.
+ */
+function localDirectoryCheck(config: ArtifactsConfig, add: (c: Check) => void): boolean {
+  const dir = config.localDir;
+  if (!existsSync(dir)) {
+    add({ name: "local directory", status: "fail", message: `${dir} does not exist`, fix: LOCAL_DIR_FIX });
+    return false;
+  }
+  if (readdirSync(dir).length === 0) {
+    add({ name: "local directory", status: "fail", message: `${dir} is empty: no master key, no operations`, fix: LOCAL_DIR_FIX });
+    return false;
+  }
+  if (config.masterKeySource.kind !== "missing") return true;
+  const operationsDir = join(dir, OPERATIONS_PREFIX);
+  const operations = existsSync(operationsDir)
+    ? readdirSync(operationsDir).filter((name) => !`${OPERATIONS_PREFIX}${name}`.startsWith(DOCTOR_PREFIX)).length
+    : 0;
+  const path = config.masterKeySource.path;
+  if (operations > 0) {
+    add({
+      name: "master keys",
+      status: "fail",
+      message: `${operations} operation(s) in ${dir} but no master key: ${path} is missing and ARTIFACTS_MASTER_KEY(S) is unset`,
+      fix: `restore ${path} from a backup, or set ARTIFACTS_MASTER_KEYS to the key(s) that wrote them; without it they cannot be read`,
+    });
+  } else {
+    add({
+      name: "master keys",
+      status: "warn",
+      message: `no master key yet: ${path} is missing and ARTIFACTS_MASTER_KEY(S) is unset`,
+      fix: "the server generates it at its first start; for anything that matters set ARTIFACTS_MASTER_KEYS (pnpm artifacts keygen)",
+    });
+  }
+  return true;
+}
+
+const HEALTH_TIMEOUT_MS = 5000;
+
+/** GET <url>/health answers 200 ok and reports the storage kind this configuration selects. */
+async function serverCheck(url: string, kind: StorageConfig["kind"] | undefined): Promise<Check> {
+  let health: URL;
+  try {
+    health = new URL(`${url.replace(/\/+$/, "")}/health`);
+    if (health.protocol !== "http:" && health.protocol !== "https:") throw new Error("not http(s)");
+  } catch {
+    return { name: "server", status: "fail", message: `"${url}" is not an http(s) URL`, fix: "pass --server http://host:port (or set ARTIFACTS_SERVER_URL)" };
+  }
+  let status: number;
+  let body: { status?: unknown; storage?: unknown } | undefined;
+  try {
+    const answer = await fetch(health, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+    status = answer.status;
+    body = (await answer.json().catch(() => undefined)) as typeof body;
+  } catch (error) {
+    return {
+      name: "server",
+      status: "fail",
+      message: `GET ${health.href} failed: ${messageOf(error)}${(error as Error).cause ? ` (${messageOf((error as Error).cause)})` : ""}`,
+      fix: "start the server (make up, or node apps/server/dist/main.js), or check the URL and port",
+    };
+  }
+  if (status !== 200 || body?.status !== "ok") {
+    return { name: "server", status: "fail", message: `GET ${health.href} answered ${status} ${JSON.stringify(body ?? null)}`, fix: "read the server's log (make logs)" };
+  }
+  if (kind !== undefined && body.storage !== kind) {
+    return {
+      name: "server",
+      status: "fail",
+      message: `${health.origin} serves ${String(body.storage)} storage, but this configuration selects ${kind}`,
+      fix: "give the CLI the server's own configuration (the same .env or environment)",
+    };
+  }
+  return {
+    name: "server",
+    status: "pass",
+    message: `${health.href} answers ok with ${String(body.storage)} storage${kind === undefined ? "" : ", as configured"}`,
+  };
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -428,10 +539,14 @@ function messageOf(error: unknown): string {
 export function doctorCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command("doctor")
     .description("check configuration, connectivity, bucket, read/write, clock, master keys and lifecycle, each with its fix")
+    .option("--server <url>", "also check a running server's /health and storage (default ARTIFACTS_SERVER_URL)")
     .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExit code 0 when nothing failed (warnings allowed), 1 otherwise. Writes and deletes one probe object under operations/.doctor-<random>/.")
-    .action(async (opts: { json?: boolean }) => {
-      const checks = await runDoctor(io);
+    .addHelpText(
+      "after",
+      "\nExit code 0 when nothing failed (warnings allowed), 1 otherwise. Writes and deletes one probe object under operations/.doctor-<random>/;\ncreates no key, token or directory.",
+    )
+    .action(async (opts: { json?: boolean; server?: string }) => {
+      const checks = await runDoctor(io, { server: opts.server });
       const ok = checks.every((c) => c.status !== "fail");
       if (opts.json === true) {
         printJson(io, { ok, checks });

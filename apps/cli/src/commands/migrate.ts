@@ -1,18 +1,20 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
 import {
-  type Backend,
   ConflictError,
   InvalidInputError,
   IntegrityError,
   OPERATIONS_PREFIX,
+  validateOperationId,
+} from "@personal-server/artifacts";
+import {
+  type Backend,
   PreconditionFailedError,
   artifactObjectKey,
   metadataKey,
   operationPrefix,
   parseMetadata,
-  validateOperationId,
-} from "@personal-server/artifacts";
+} from "@personal-server/artifacts/internal";
 import { backendFor, config, describeStorage } from "../context.js";
 import { formatBytes } from "../format.js";
 import { type Io, printJson, println } from "../io.js";
@@ -209,7 +211,7 @@ export function migrateCommand(io: Io, setExit: (code: number) => void): Command
         "  3. pnpm artifacts migrate --from local:<old dir> --to current --delete-source, unset ARTIFACTS_FALLBACK_LOCAL_DIR, restart",
     )
     .action(async (opts: { from: string; to: string; dryRun?: boolean; deleteSource?: boolean; json?: boolean }) => {
-      const cfg = config(io);
+      const cfg = config(io, { create: opts.dryRun !== true });
       if (opts.to !== "current") throw new InvalidInputError(`--to must be "current" (the configured storage), got "${opts.to}"`);
       const dir = sourceDir(opts.from, cfg.localDir);
       if (cfg.storage.kind === "local" && resolve(cfg.storage.dir) === dir) {

@@ -1,5 +1,6 @@
 import { Command } from "commander";
-import { ArtifactError, createArtifactStore, isOperationId, NotFoundError, OPERATIONS_PREFIX, readMetadata } from "@personal-server/artifacts";
+import { ArtifactError, createArtifactStore, isOperationId, NotFoundError, OPERATIONS_PREFIX } from "@personal-server/artifacts";
+import { readMetadata } from "@personal-server/artifacts/internal";
 import { config, describeStorage, withBackend } from "../context.js";
 import { type Io, printJson, println } from "../io.js";
 import { createProgress } from "../progress.js";
@@ -37,7 +38,7 @@ export function rotateKeyCommand(io: Io, setExit: (code: number) => void): Comma
         "Only metadata.json is rewritten (conditional writes); artifact bytes are never touched.",
     )
     .action(async (opts: { json?: boolean }) => {
-      const cfg = config(io);
+      const cfg = config(io, { create: true });
       const report: RotateReport = {
         storage: describeStorage(cfg.storage),
         currentKid: cfg.masterKeys.currentKid,

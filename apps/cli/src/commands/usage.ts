@@ -36,7 +36,7 @@ export function usageCommand(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "machine-readable output")
     .addHelpText("after", "\nReads every object listing and metadata.json once (Class A per 1000 objects, Class B per operation).")
     .action(async (opts: { top: string; json?: boolean }) => {
-      const cfg = config(io);
+      const cfg = config(io, { create: false });
       const now = new Date();
       const top = Math.max(0, Number.parseInt(opts.top, 10) || 0);
       const report: UsageReport = {

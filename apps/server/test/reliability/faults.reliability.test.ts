@@ -7,7 +7,8 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createArtifactStore, loadConfig, metadataKey, artifactObjectKey } from "@personal-server/artifacts";
+import { createArtifactStore, loadConfig } from "@personal-server/artifacts";
+import { metadataKey, artifactObjectKey } from "@personal-server/artifacts/internal";
 import { createGranteeClient, createWriterClient, type GranteeClient } from "@personal-server/artifacts/client";
 import { freshBucket, listMultipartUploads, motoEndpoint } from "../../../../test-support/s3.js";
 import { startRecordingProxy, type RecordingProxy } from "../../../../test-support/proxy.js";

@@ -13,11 +13,10 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   createArtifactStore,
   loadConfig,
-  openBackend,
   type ArtifactStore,
   type ArtifactsConfig,
-  type Backend,
 } from "@personal-server/artifacts";
+import { openBackend, type Backend } from "@personal-server/artifacts/internal";
 import type { FastifyInstance } from "fastify";
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { buildServer, type BuildServerOptions } from "../../src/app.js";

@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { artifactObjectKey, encryptedSize, metadataKey, unwrapDataKey, type OperationMetadata } from "@personal-server/artifacts";
+import { artifactObjectKey, encryptedSize, metadataKey, unwrapDataKey, type OperationMetadata } from "@personal-server/artifacts/internal";
 import { signRequest } from "@personal-server/artifacts/client";
 import { seal } from "../../../../packages/artifacts/test/vectors/harness.js";
 import {

@@ -9,7 +9,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { artifactObjectKey } from "@personal-server/artifacts";
+import { artifactObjectKey } from "@personal-server/artifacts/internal";
 import { createWriterClient, type WriterClient } from "@personal-server/artifacts/client";
 import { startRecordingProxy } from "../../../../test-support/proxy.js";
 import { freshBucket, listMultipartUploads, motoEndpoint } from "../../../../test-support/s3.js";

@@ -18,17 +18,19 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ArtifactError,
-  artifactObjectKey,
   createArtifactStore,
-  DEFAULT_CHUNK_SIZE,
-  encryptedSize,
   loadConfig,
-  metadataKey,
-  unwrapDataKey,
   type ArtifactStore,
   type ArtifactsConfig,
-  type OperationMetadata,
 } from "@personal-server/artifacts";
+import {
+  artifactObjectKey,
+  DEFAULT_CHUNK_SIZE,
+  encryptedSize,
+  metadataKey,
+  unwrapDataKey,
+  type OperationMetadata,
+} from "@personal-server/artifacts/internal";
 import { HEADER_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TAG_BYTES } from "../../src/crypto.js";
 import { seal } from "../vectors/harness.js";
 

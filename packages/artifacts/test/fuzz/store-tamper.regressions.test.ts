@@ -8,15 +8,17 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ArtifactError,
-  artifactObjectKey,
   createArtifactStore,
+  loadConfig,
+  type ArtifactStore,
+} from "@personal-server/artifacts";
+import {
+  artifactObjectKey,
   DEFAULT_CHUNK_SIZE,
   encryptedSize,
-  loadConfig,
   metadataKey,
-  type ArtifactStore,
   type OperationMetadata,
-} from "@personal-server/artifacts";
+} from "@personal-server/artifacts/internal";
 
 const MASTER_KEY = Buffer.alloc(32, 0x5b).toString("base64"); // obviously fake
 const GRANTEE = "0x00000000000000000000000000000000000000c3";

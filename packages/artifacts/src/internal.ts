@@ -1,0 +1,29 @@
+// `@personal-server/artifacts/internal`: what only this repository's server, CLI, tests and bench
+// use (storage backends, metadata and encryption primitives, `.env` parsing, the dev secret files).
+// Not covered by the package's semver promise: it changes with the server and CLI (see CHANGELOG.md).
+export { readEnvironment, parseDotEnv, r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
+export { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
+export { ORPHAN_GRACE_MS } from "./store.js";
+export {
+  artifactObjectKey,
+  metadataKey,
+  operationPrefix,
+  parseMetadata,
+  readMetadata,
+  serializeMetadata,
+  type ArtifactEntry,
+  type OperationMetadata,
+} from "./metadata.js";
+export { openBackend } from "./backends/index.js";
+export { PreconditionFailedError, type Backend, type ByteRange, type ObjectInfo, type WriteCondition } from "./backends/types.js";
+export {
+  DEFAULT_CHUNK_SIZE,
+  HEADER_BYTES,
+  encryptedSize,
+  parseHeader,
+  plaintextSize,
+  unwrapDataKey,
+  wrapDataKey,
+  type KeyContext,
+  type WrappedKey,
+} from "./crypto.js";
