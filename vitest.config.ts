@@ -25,6 +25,8 @@ export default defineConfig({
       project("cli", "apps/cli", moto),
       project("infra", "infra"),
       project("bench", "bench"),
+      // The README and docs/: links, named files and the messages that cite them.
+      project("docs", "docs"),
     ],
   },
 });
