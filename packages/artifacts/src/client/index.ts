@@ -9,7 +9,6 @@ export {
   type GranteeClient,
   type GranteeClientOptions,
   type RemoteArtifact,
-  type TicketListing,
 } from "./grantee.js";
 export { type DeliveryTicket } from "./direct.js";
 export {
