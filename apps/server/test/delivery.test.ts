@@ -1,4 +1,4 @@
-// Direct delivery, the protocol (docs/http-api.md "Direct delivery"): ticket routes with the checks of a
+// Direct delivery, the protocol (docs/http-api.md#direct-delivery): ticket routes with the checks of a
 // download, the local delivery route's one 403, presigned URLs on S3 (moto), metrics and logs.
 // The Node client's direct downloads are in client-direct.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,8 +1,7 @@
-/** Direct delivery in the Node client (docs/format.md "Direct delivery"). */
+/** Direct delivery in the Node client (docs/format.md#reading-with-a-delivery-ticket). */
 
 /**
- * What a grantee needs to fetch, verify and decrypt one artifact itself (docs/http-api.md "Direct
- * delivery"). A plaintext capability for that artifact while it exists: never log, cache or store it.
+ * What a grantee needs to fetch, verify and decrypt one artifact itself (docs/http-api.md#direct-delivery). A plaintext capability for that artifact while it exists: never log, cache or store it.
  */
 export interface DeliveryTicket {
   /** Short-lived URL of the ciphertext (GET, HEAD, Range); no credentials needed. */

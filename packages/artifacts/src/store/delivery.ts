@@ -1,5 +1,5 @@
 /**
- * Direct delivery (docs/http-api.md "Direct delivery"): a ticket hands a grantee a short-lived URL
+ * Direct delivery (docs/http-api.md#direct-delivery): a ticket hands a grantee a short-lived URL
  * of an artifact's ciphertext and that artifact's own key, so the bytes go from storage to the
  * grantee without crossing the server, and are decrypted and verified by the grantee.
  *
