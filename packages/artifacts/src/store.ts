@@ -198,7 +198,7 @@ class Store implements ArtifactStore {
     const dataKey = this.unwrap(metadata);
     const entries = sortedEntries(metadata);
     const artifacts: TicketListing["artifacts"] = [];
-    // A few at a time: each ticket costs two small reads of storage (HEAD and the 41-byte header).
+    // A few at a time: each ticket costs one small read of storage (the 41-byte header).
     for (let i = 0; i < entries.length; i += 8) {
       const batch = entries.slice(i, i + 8);
       const tickets = await Promise.all(batch.map((e) => issueTicket(ctx, backend, operationId, metadata.expiresAt, e, dataKey)));

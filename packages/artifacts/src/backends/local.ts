@@ -170,7 +170,7 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null> {
+  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string; size: number } | null> {
     const fh = await this.openForRead(key);
     if (fh === null) return null;
     try {
@@ -187,7 +187,7 @@ export class LocalBackend implements Backend {
         if (bytesRead === 0) break;
         done += bytesRead;
       }
-      return { body: done === length ? body : body.subarray(0, done), etag: etagOf(st) };
+      return { body: done === length ? body : body.subarray(0, done), etag: etagOf(st), size };
     } catch (e) {
       throw this.unavailable("read", key, e);
     } finally {

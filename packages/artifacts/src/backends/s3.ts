@@ -147,8 +147,8 @@ export class S3Backend implements Backend {
     return this.wrapBody(res.Body as Readable, key);
   }
 
-  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null> {
-    const res = await this.call<{ body: Buffer; etag: string } | null | "past-end">(
+  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string; size: number } | null> {
+    const res = await this.call<{ body: Buffer; etag: string; size: number } | null | "past-end">(
       "GetObject",
       key,
       async (abortSignal) => {
@@ -156,14 +156,17 @@ export class S3Backend implements Backend {
           abortSignal,
         });
         // Read under the same deadline: these are small objects (metadata, headers).
-        return { body: Buffer.from(await out.Body!.transformToByteArray()), etag: unquote(out.ETag) };
+        const body = Buffer.from(await out.Body!.transformToByteArray());
+        // A ranged answer names the whole object's length in Content-Range (bytes a-b/size).
+        const total = /\/(\d+)$/.exec(out.ContentRange ?? "")?.[1];
+        return { body, etag: unquote(out.ETag), size: total === undefined ? body.length : Number(total) };
       },
       (d) => (d.code === "NoSuchKey" ? { value: null } : d.code === "InvalidRange" ? { value: "past-end" } : undefined),
     );
     if (res !== "past-end") return res;
     // 416: the object exists but the range starts at or past its end (see ByteRange).
     const info = await this.head(key);
-    return info === null ? null : { body: Buffer.alloc(0), etag: info.etag };
+    return info === null ? null : { body: Buffer.alloc(0), etag: info.etag, size: info.size };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {

@@ -44,8 +44,11 @@ export interface Backend {
   /** Streams an object (or an inclusive byte range of it); null when the key does not exist. */
   getStream(key: string, range?: ByteRange): Promise<Readable | null>;
 
-  /** Reads a small object whole, with its ETag; null when absent. For metadata.json and headers. */
-  getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null>;
+  /**
+   * Reads a small object whole (or a range of it), with its ETag and the whole object's length;
+   * null when absent. For metadata.json and headers.
+   */
+  getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string; size: number } | null>;
 
   /** Size/ETag/mtime of an object; null when absent. */
   head(key: string): Promise<ObjectInfo | null>;

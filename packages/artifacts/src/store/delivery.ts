@@ -73,10 +73,11 @@ export async function issueTicket(
     throw new IntegrityError(`metadata sizes of ${path} do not agree`);
   }
   const key = artifactObjectKey(operationId, path);
-  const [head, header] = await Promise.all([backend.head(key), backend.getBytes(key, { start: 0, end: HEADER_BYTES - 1 })]);
-  if (head === null || header === null) throw new IntegrityError(`object of ${path} is missing`);
-  if (head.size !== entry.encryptedSize) {
-    throw new IntegrityError(`object of ${path} has ${head.size} bytes, metadata says ${entry.encryptedSize}`);
+  // One read: the header, with the object's ETag and length.
+  const header = await backend.getBytes(key, { start: 0, end: HEADER_BYTES - 1 });
+  if (header === null) throw new IntegrityError(`object of ${path} is missing`);
+  if (header.size !== entry.encryptedSize) {
+    throw new IntegrityError(`object of ${path} has ${header.size} bytes, metadata says ${entry.encryptedSize}`);
   }
   const parsed = parseHeader(header.body);
   if (parsed.chunkSize !== entry.chunkSize) throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
