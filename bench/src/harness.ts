@@ -37,15 +37,6 @@ export interface MeasuredRow {
   samples: { ours: number[]; baseline: number[] };
 }
 
-/** A row that could not be measured here, with the reason (never a made-up number). */
-export interface SkippedRow {
-  id: string;
-  figure: string;
-  target: Target;
-  skipped: string;
-  note: string;
-}
-
 /** A row whose measurement threw: the bench exits non-zero. */
 export interface FailedRow {
   id: string;
@@ -55,7 +46,7 @@ export interface FailedRow {
   note: string;
 }
 
-export type RowResult = MeasuredRow | SkippedRow | FailedRow;
+export type RowResult = MeasuredRow | FailedRow;
 
 /** What every row gets: sizes for the mode, a scratch directory, the run count. */
 export interface BenchContext {

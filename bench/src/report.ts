@@ -45,9 +45,7 @@ export function renderTable(rows: readonly RowResult[]): string {
   const lines = ["| # | figure | ours | baseline | ratio | target | met? |", "| --- | --- | --- | --- | --- | --- | --- |"];
   for (const row of rows) {
     const target = describeTarget(row.target);
-    if ("skipped" in row) {
-      lines.push(`| ${row.id} | ${cell(row.figure)} | - | - | - | ${target} | skipped: ${cell(row.skipped)} |`);
-    } else if ("failed" in row) {
+    if ("failed" in row) {
       lines.push(`| ${row.id} | ${cell(row.figure)} | - | - | - | ${target} | failed: ${cell(row.failed)} |`);
     } else {
       lines.push(

@@ -16,7 +16,7 @@ const topLevel = new Set(readdirSync(root).filter((name) => name !== "node_modul
 
 /** Markdown outside fenced code blocks (links and spans inside examples are example text). */
 function prose(markdown: string): string {
-  return markdown.replace(/^```[\s\S]*?^```/gm, "");
+  return markdown.replace(/^ *```[\s\S]*?^ *```/gm, "");
 }
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to '-', repeats numbered. */
@@ -68,6 +68,13 @@ describe("links and named files", () => {
     expect(anchors("# Key rotation\n## Migration: local -> R2 (`migrate`)\n## Key rotation\n```\n# not a heading\n```\n")).toEqual(
       new Set(["key-rotation", "migration-local---r2-migrate", "key-rotation-1"]),
     );
+  });
+
+  it("the README stays a front door: at most 250 lines, and it links every document in docs/", () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    expect(readme.split("\n").length).toBeLessThanOrEqual(250);
+    const linked = new Set([...prose(readme).matchAll(/\]\((docs\/[\w-]+\.md)[#)]/g)].map((m) => m[1]));
+    expect(documents.filter((d) => d.startsWith("docs/") && !linked.has(d))).toEqual([]);
   });
 
   it.each(documents)("%s: every relative link and its section exist", (doc) => {

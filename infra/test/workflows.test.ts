@@ -120,6 +120,13 @@ describe("workflow policy", () => {
     expect(runs).toEqual(["pnpm install --frozen-lockfile", "pnpm --filter @personal-server/artifacts build"]);
   });
 
+  it.each(["ci.yml", "infra-preview.yml", "infra-up.yml"])("%s runs on Node 24, inside package.json's engines", (file) => {
+    const setup = steps(workflow(file)).filter((s) => s.uses?.startsWith("actions/setup-node@"));
+    expect(setup.map((s) => s.with?.["node-version"])).toEqual([24]);
+    const engines = (JSON.parse(readFileSync(path.join(INFRA_DIR, "..", "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+    expect(engines).toBe(">=22");
+  });
+
   it("infra-up applies dev on main only through the gated environment", () => {
     const up = workflow("infra-up.yml");
     expect((up.on.push as { branches: string[] }).branches).toEqual(["main"]);

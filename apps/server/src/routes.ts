@@ -16,7 +16,7 @@ export interface RouteMatch {
 }
 
 const API = "/api/v1/operations";
-const ROUTES: Record<RouteName, { label: string; methods: readonly string[] }> = {
+export const ROUTES: Record<RouteName, { label: string; methods: readonly string[] }> = {
   health: { label: "/health", methods: ["GET", "HEAD"] },
   metrics: { label: "/metrics", methods: ["GET"] },
   operations: { label: API, methods: ["POST"] },

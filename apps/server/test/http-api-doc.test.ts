@@ -1,12 +1,15 @@
-// The worked Web3Signed example of docs/http-api.md must stay reproducible: its text, encoding, signature and
-// header agree with each other, with viem, and with the server's verifier.
+// docs/http-api.md must stay true to the server: its routes table lists exactly the routes and
+// methods the server answers, and its worked Web3Signed example stays reproducible (its text,
+// encoding, signature and header agree with each other, with viem, and with the server's verifier).
 import { readFileSync } from "node:fs";
+import { ERROR_STATUS } from "@personal-server/artifacts";
 import { web3SignedAuthorization } from "@personal-server/artifacts/client";
 import { privateKeyToAccount } from "viem/accounts";
 import { recoverMessageAddress } from "viem/utils";
 import { describe, expect, it } from "vitest";
 import { NonceCache } from "../src/auth/nonce-cache.js";
 import { acceptedAudiences, verifyWeb3Signed } from "../src/auth/web3signed.js";
+import { ROUTES, matchRoute } from "../src/routes.js";
 
 const doc = readFileSync(new URL("../../../docs/http-api.md", import.meta.url), "utf8");
 const example = doc.slice(doc.indexOf("### Worked example"), doc.indexOf("## Clients"));
@@ -15,6 +18,36 @@ const grab = (pattern: RegExp): string => {
   if (match === null) throw new Error(`docs/http-api.md worked example lacks ${pattern}`);
   return match[1]!;
 };
+
+describe("docs/http-api.md routes", () => {
+  const table = doc.slice(doc.indexOf("## Routes\n"), doc.indexOf("\n## ", doc.indexOf("## Routes\n") + 1));
+  /** `METHOD[\|METHOD] /path[?query]` in the first cell of each row, one entry per method. */
+  const documented = [...table.matchAll(/^\| `([A-Z]+(?:\\\|[A-Z]+)*) (\/[^`?\s]*)/gm)].flatMap(([, methods, path]) =>
+    methods!.split("\\|").map((method) => `${method} ${path}`),
+  );
+
+  it("lists every route and method the server answers, and no others", () => {
+    const served = Object.values(ROUTES).flatMap((r) => r.methods.map((method) => `${method} ${r.label}`));
+    expect([...new Set(documented)].sort()).toEqual(served.sort());
+  });
+
+  it("names each route by the pattern the server matches", () => {
+    for (const entry of documented) {
+      const path = entry.slice(entry.indexOf(" ") + 1);
+      const sample = path.replace(":id", "op_1").replace(":path*", "dir/file.txt");
+      expect(matchRoute(sample)?.label, entry).toBe(path);
+    }
+  });
+});
+
+describe("docs/http-api.md errors", () => {
+  it("lists every error code with the status the server answers", () => {
+    const errors = doc.slice(doc.indexOf("## Errors\n"), doc.indexOf("## Check order\n"));
+    const rows = [...errors.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map(([, code, status]) => [code, Number(status)]);
+    expect(Object.fromEntries(rows)).toEqual(ERROR_STATUS);
+    expect(rows).toHaveLength(Object.keys(ERROR_STATUS).length);
+  });
+});
 
 describe("docs/http-api.md worked example", () => {
   const key = grab(/private key: `(0x[0-9a-f]{64})`/) as `0x${string}`;

@@ -1,4 +1,4 @@
-// Row 9: a direct download by the Node client (ticket, then the ciphertext straight from S3,
+// Row 11: a direct download by the Node client (ticket, then the ciphertext straight from S3,
 // verified and decrypted in the client) against the proxied download of the same artifact through
 // the server, on S3 storage (moto); with the server's CPU seconds per GiB for each.
 import { spawnSync } from "node:child_process";
@@ -26,7 +26,7 @@ function clockTicks(): number {
   return ticks;
 }
 
-export async function row9(ctx: BenchContext): Promise<RowResult[]> {
+export async function row11(ctx: BenchContext): Promise<RowResult[]> {
   ensureServerBuilt(ctx.log);
   const size = bigSize(ctx);
   const input = await bigInput(ctx);
@@ -46,7 +46,7 @@ export async function row9(ctx: BenchContext): Promise<RowResult[]> {
   });
   try {
     const account = privateKeyToAccount(generatePrivateKey());
-    ctx.log(`  row 9: uploading ${formatSize(size)} to moto through the server`);
+    ctx.log(`  row 11: uploading ${formatSize(size)} to moto through the server`);
     const path = await uploadThroughServer(server, account.address, input, size);
     const operationId = path.split("/")[4]!;
     const client = createGranteeClient({ baseUrl: server.base, account });
@@ -59,12 +59,12 @@ export async function row9(ctx: BenchContext): Promise<RowResult[]> {
         (direct ? cpu.direct : cpu.proxied).push(((await cpuSeconds(server.child.pid, ticks)) - before) / (size / GiB));
       },
     });
-    const times = await alternate(ctx, "row 9", side(true), side(false));
+    const times = await alternate(ctx, "row 11", side(true), side(false));
     const recorded = (list: number[]) => list.slice(list.length - ctx.runs);
     const source = `${formatSize(size)} on S3 storage (moto 127.0.0.1), server ${serverCommand()}`;
     const speed = throughputRow(
       {
-        id: "9a",
+        id: "11a",
         figure: `Direct download by the Node client vs proxied through the server (${formatSize(size)}, S3 storage)`,
         unit: "MiB/s",
         target: { kind: "min-ratio", ratio: 1 },
@@ -82,15 +82,15 @@ export async function row9(ctx: BenchContext): Promise<RowResult[]> {
     const baseline = median(proxied);
     const target = { kind: "max-ratio" as const, ratio: 0.01 };
     const load: MeasuredRow = {
-      id: "9b",
+      id: "11b",
       figure: `Server CPU per GiB: direct download vs proxied (${formatSize(size)}, S3 storage)`,
-      unit: "CPU s/GiB",
+      unit: "CPU-s/GiB",
       ours,
       baseline,
       ratio: ours / baseline,
       target,
       met: judge(target, ours, ours / baseline),
-      note: `user + system CPU seconds of the server process (/proc/<pid>/stat, ${ticks} ticks/s) during each download of row 9a, per GiB; ${source}`,
+      note: `user + system CPU seconds of the server process (/proc/<pid>/stat, ${ticks} ticks/s) during each download of row 11a, per GiB; ${source}`,
       samples: { ours: direct, baseline: proxied },
     };
     return [speed, load];

@@ -3,7 +3,6 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Context, Handler } from "../context.js";
 import { quoteEtag } from "../http/headers.js";
 import { parseRange, resolveSuffix } from "../http/range.js";
-import { noteStreamed } from "../memory.js";
 
 /** The raw query of a request (after `?`, undecoded), `undefined` when there is none. */
 export function rawQuery(request: FastifyRequest): string | undefined {
@@ -84,11 +83,9 @@ export const delivery: Handler = async (ctx, request, reply, match) => {
     const body = await object.open({ start: range.start, end });
     reply.code(206).header("Content-Range", `bytes ${range.start}-${end}/${object.size}`).header("Content-Length", String(end - range.start + 1));
     reply.send(body);
-    body.on("data", (chunk: Buffer) => noteStreamed(chunk.length));
     return;
   }
   const body = await object.open();
   reply.code(200).header("Content-Length", String(object.size)).send(body);
-  body.on("data", (chunk: Buffer) => noteStreamed(chunk.length));
 };
 

@@ -5,7 +5,6 @@ import { contentDisposition, etagListMatches, quoteEtag } from "../http/headers.
 import { parseRange, resolveSuffix, type RangeRequest } from "../http/range.js";
 import { validatedTarget } from "../http/target.js";
 import { deliveryMode, sendTicket } from "./delivery.js";
-import { noteStreamed } from "../memory.js";
 
 function artifactHeaders(reply: FastifyReply, info: ArtifactInfo): void {
   reply
@@ -85,6 +84,4 @@ export const getArtifact: Handler = async (ctx, request, reply, match) => {
     reply.code(200).header("Content-Length", String(info.size));
   }
   reply.send(body);
-  // After send(): the body is already piped, so observing 'data' does not change its flow.
-  body.on("data", (chunk: Buffer) => noteStreamed(chunk.length));
 };

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
-import { noteStreamed } from "../memory.js";
 import { InvalidInputError, TooLargeError } from "@personal-server/artifacts";
 import { isJsonContentType } from "./headers.js";
 
@@ -74,8 +73,6 @@ export function uploadBody(raw: IncomingMessage): { body: Readable; signal: Abor
   raw.once("error", abort);
   raw.once("close", abort);
   raw.pipe(body);
-  // Observing 'data' on a stream that is already piped changes nothing about its flow.
-  raw.on("data", (chunk: Buffer) => noteStreamed(chunk.length));
   return { body, signal: controller.signal };
 }
 

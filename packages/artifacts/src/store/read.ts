@@ -2,7 +2,6 @@ import { Readable } from "node:stream";
 import type { Backend } from "../backends/types.js";
 import {
   decrypt,
-  decryptObject,
   decryptRange,
   deriveArtifactKey,
   HEADER_BYTES,
@@ -10,6 +9,7 @@ import {
   planRange,
   plaintextSize,
 } from "../crypto.js";
+import { openOneChunk } from "../crypto/one-chunk.js";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey } from "../metadata.js";
 
@@ -60,7 +60,7 @@ export async function openPlaintext(
     const artifactKey = await deriveArtifactKey(dataKey, parsed.salt, operationId, path);
     const source = await backend.getStream(key, { start: plan.objectStart, end: plan.objectEnd });
     if (source === null) throw new IntegrityError(`object of ${path} is missing`);
-    const plaintext = decryptRange(source, {
+    const plaintext = decryptRange(freeing(backend, source), {
       key: artifactKey,
       chunkSize: entry.chunkSize,
       plainSize: entry.size,
@@ -81,7 +81,7 @@ export async function openPlaintext(
     if (parseHeader(object!.body.subarray(0, HEADER_BYTES)).chunkSize !== entry.chunkSize) {
       throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
     }
-    const plaintext = await decryptObject(object!.body, { dataKey, operationId, path });
+    const plaintext = openOneChunk(object!.body, { dataKey, operationId, path });
     if (plaintext.length !== entry.size) {
       throw new IntegrityError(`${path} decrypted to ${plaintext.length} bytes, metadata says ${entry.size}`);
     }
@@ -94,7 +94,7 @@ export async function openPlaintext(
     source?.destroy();
     throw error;
   }
-  const plaintext = decrypt(source!, {
+  const plaintext = decrypt(freeing(backend, source!), {
     dataKey,
     operationId,
     path,
@@ -112,5 +112,25 @@ function checkStored(entry: ArtifactEntry, stored: { size: number } | null | und
   if (stored === null || stored === undefined) throw new IntegrityError(`object of ${entry.path} is missing`);
   if (stored.size !== entry.encryptedSize) {
     throw new IntegrityError(`object of ${entry.path} has ${stored.size} bytes, metadata says ${entry.encryptedSize}`);
+  }
+}
+
+/**
+ * Hands on the pieces of a local file stream only this module reads, and frees each one's
+ * memory as soon as the engine asks for the next: the engine keeps no reference to a piece past
+ * that point (it copies what it holds back, and WebCrypto copies its input when a job starts).
+ * Only a piece that is the whole of its ArrayBuffer is freed (fs.ReadStream reads into a buffer
+ * of its own), never a view into a shared one (Node's small-buffer pool). S3 streams are left
+ * alone (their client may share buffers). Without this, V8 frees those buffers only after tens
+ * of MiB of them have piled up (docs/performance.md, row 6).
+ */
+async function* freeing(backend: Backend, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (backend.kind !== "local") return yield* source;
+  for await (const piece of source) {
+    yield piece;
+    const { buffer } = piece;
+    if (buffer instanceof ArrayBuffer && piece.byteOffset === 0 && piece.byteLength === buffer.byteLength && buffer.byteLength > 8192) {
+      (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0); // ES2024: detaches and frees
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { Readable, addAbortSignal } from "node:stream";
 import { type Backend, PreconditionFailedError } from "../backends/types.js";
-import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize, encryptObject } from "../crypto.js";
+import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
+import { sealOneChunk } from "../crypto/one-chunk.js";
 import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, TooLargeError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata, readMetadata } from "../metadata.js";
 
@@ -57,8 +58,7 @@ export async function writeArtifact(
   if (input.rest === undefined) {
     // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
     size = input.head.length;
-    const sealed = await encryptObject(input.head, { dataKey, operationId, path, chunkSize });
-    const object = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+    const object = sealOneChunk(input.head, { dataKey, operationId, path, chunkSize });
     try {
       stored = await backend.put(key, object, { ifAbsent: true });
     } catch (error) {
