@@ -273,11 +273,11 @@ describe("presigned ticket URLs on the R2 simulator (it checks signatures and ex
     return res.json as Ticket;
   };
 
-  it("a ticket's URL reads the ciphertext; past its lifetime or tampered it is refused (403)", async () => {
+  // Other tampering (another key, a changed signature) is packages/artifacts/test/backend-r2sim.test.ts's.
+  it("a ticket's URL reads the ciphertext; past its lifetime or stretched it is refused (403)", async () => {
     const grantee = wallet();
     const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
     await s.writer.upload(id, "a.bin", patternBytes(50_000, 2));
-    await s.writer.upload(id, "b.bin", "other artifact");
     const fresh = await ticketFor(grantee, id);
     const ok = await fetch(fresh.url, { headers: { range: "bytes=0-40" } });
     expect(ok.status).toBe(206);
@@ -293,21 +293,11 @@ describe("presigned ticket URLs on the R2 simulator (it checks signatures and ex
     expect(expired.status).toBe(403);
     expect(await expired.text()).toContain("<Code>ExpiredRequest</Code>");
 
-    const url = new URL(fresh.url);
-    const otherKey = new URL(url);
-    otherKey.pathname = otherKey.pathname.replace("a.bin", "b.bin");
-    const longer = new URL(url);
+    // A grantee cannot stretch a URL's lifetime: the expiry is under the signature.
+    const longer = new URL(fresh.url);
     longer.searchParams.set("X-Amz-Expires", "604800");
-    const signature = new URL(url);
-    const sig = signature.searchParams.get("X-Amz-Signature")!;
-    signature.searchParams.set("X-Amz-Signature", `${sig.slice(0, -1)}${sig.endsWith("0") ? "1" : "0"}`);
-    for (const tampered of [otherKey, longer, signature]) {
-      const res = await fetch(tampered);
-      expect({ url: tampered.pathname + tampered.search.slice(0, 30), status: res.status }).toEqual({
-        url: tampered.pathname + tampered.search.slice(0, 30),
-        status: 403,
-      });
-      await res.arrayBuffer();
-    }
+    const stretched = await fetch(longer);
+    expect(stretched.status).toBe(403);
+    await stretched.arrayBuffer();
   });
 });

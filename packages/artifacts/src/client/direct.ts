@@ -16,7 +16,7 @@ import {
   TAG_BYTES,
 } from "../crypto/engine/index.js";
 import { chunkAuthError } from "../crypto/engine/format.js";
-import { openChunk } from "../crypto/engine/keys.js";
+import { concatBytes, openChunk } from "../crypto/engine/keys.js";
 import { IntegrityError, RangeNotSatisfiableError, StorageUnavailableError } from "../errors.js";
 import { send, type Fetch } from "./http.js";
 
@@ -183,7 +183,7 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
             pendingBytes += take;
             offset += take;
             if (pendingBytes === length) {
-              yield pending.length === 1 ? pending[0]! : concat(pending, pendingBytes);
+              yield pending.length === 1 ? pending[0]! : concatBytes(pending, pendingBytes);
               position += pendingBytes;
               pending = [];
               pendingBytes = 0;
@@ -226,16 +226,6 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
     skip: plan.skip,
     take: plan.take,
   });
-}
-
-function concat(pieces: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function base64urlBytes(text: string): Uint8Array {
