@@ -195,6 +195,48 @@ describe("a URL that expires mid-download (local storage)", () => {
     ]);
   });
 
+  it("a connection broken mid-download resumes at the first chunk not yet verified, with the same URL", async () => {
+    const data = patternBytes(3 * C + 7, 5);
+    const grantee = wallet();
+    const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
+    await s.writer.upload(id, "b.bin", data);
+    const stride = C + 16;
+    const starts: string[] = [];
+    const client = createGranteeClient({
+      baseUrl: s.url,
+      account: grantee,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        if (!String(input).includes("/api/v1/delivery/")) return response;
+        starts.push(String((init?.headers as Record<string, string>).range));
+        if (starts.length > 1) return response;
+        // The first answer breaks off 100 bytes into chunk 1, as a reset connection would.
+        let passed = 0;
+        const reader = response.body!.getReader();
+        const broken = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) return controller.close();
+            const room = 41 + stride + 100 - passed;
+            if (value.length >= room) {
+              controller.enqueue(value.subarray(0, room));
+              await reader.cancel();
+              controller.error(new TypeError("terminated: other side closed"));
+              return;
+            }
+            passed += value.length;
+            controller.enqueue(value);
+          },
+        });
+        return new Response(broken, { status: response.status, headers: response.headers });
+      },
+    });
+    const out = await collect(await client.download(id, "b.bin", { direct: true }));
+    expect(out.equals(data)).toBe(true);
+    const end = 41 + 3 * stride + 7 + 16 - 1;
+    expect(starts).toEqual([`bytes=0-${end}`, `bytes=${41 + stride}-${end}`]);
+  });
+
   it("fails with IntegrityError when the renewed ticket names another ETag", async () => {
     const grantee = wallet();
     const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address, operationId: `op_swap_${Date.now()}` });
