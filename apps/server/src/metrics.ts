@@ -32,6 +32,12 @@ export class ServerMetrics {
     labelNames: ["code"] as const,
     registers: [this.registry],
   });
+  readonly deliveryTickets = new Counter({
+    name: "artifacts_delivery_tickets_total",
+    help: "Direct delivery tickets issued, by storage kind",
+    labelNames: ["storage"] as const,
+    registers: [this.registry],
+  });
   readonly sweepRuns = new Counter({
     name: "artifacts_sweep_runs_total",
     help: "Expiry sweeps run, by outcome",
@@ -53,6 +59,8 @@ export class ServerMetrics {
 
   constructor(storageKind: string) {
     this.storage.set({ kind: storageKind }, 1);
-    collectDefaultMetrics({ register: this.registry, prefix: "artifacts_" });
+    // Event-loop delay sampled every 100 ms, not every 10 ms (prom-client's default): a timer waking the
+    // process 100 times a second was most of an idle server's CPU (docs/performance.md).
+    collectDefaultMetrics({ register: this.registry, prefix: "artifacts_", eventLoopMonitoringPrecision: 100 });
   }
 }

@@ -77,4 +77,10 @@ export const ROWS: RowSpec[] = [
     target: { kind: "min-ratio", ratio: 0.7 },
     load: async () => (await import("./flood.js")).row11,
   },
+  {
+    id: "12",
+    figure: "Direct download by the Node client vs proxied, with server CPU per GiB (S3 storage)",
+    target: { kind: "min-ratio", ratio: 1 },
+    load: async () => (await import("./direct.js")).row12,
+  },
 ];

@@ -93,7 +93,7 @@ function freePort(): Promise<number> {
   });
 }
 
-/** The real server on local storage in a fresh directory. */
+/** The real server in a fresh directory (local storage there, unless its env names another). */
 export interface RunningServer {
   child: Child;
   base: string;
@@ -102,7 +102,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts the built server as `pnpm start` does, on local storage; `env` adds or overrides variables. */
+/** Starts the built server as `pnpm start` does; `env` adds or overrides variables (storage among them). */
 export async function startRealServer(ctx: BenchContext, env: Record<string, string> = {}): Promise<RunningServer> {
   const dir = await mkdtemp(join(ctx.dir, "server-"));
   const port = await freePort();

@@ -8,6 +8,12 @@ export { loadConfig, type LoadConfigOptions } from "./config.js";
 export { MAX_PATH_BYTES, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 export {
   createArtifactStore,
+  DELIVERY_ROUTE,
+  DELIVERY_URL_MAX_SECONDS,
+  type DeliveredObject,
+  type DeliveryTicket,
+  type TicketListing,
+  type TicketOptions,
   type ArtifactInfo,
   type ArtifactStore,
   type CreateOperationInput,

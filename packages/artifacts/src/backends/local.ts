@@ -180,7 +180,7 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null> {
+  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string; size: number } | null> {
     const fh = await this.openForRead(key);
     if (fh === null) return null;
     try {
@@ -197,7 +197,7 @@ export class LocalBackend implements Backend {
         if (bytesRead === 0) break;
         done += bytesRead;
       }
-      return { body: done === length ? body : body.subarray(0, done), etag: etagOf(st) };
+      return { body: done === length ? body : body.subarray(0, done), etag: etagOf(st), size };
     } catch (e) {
       throw this.unavailable("read", key, e);
     } finally {
@@ -214,6 +214,11 @@ export class LocalBackend implements Backend {
       if (isMissing(e)) return null;
       throw this.unavailable("stat", key, e);
     }
+  }
+
+  /** Local objects have no URL of their own: the server delivers them under a signature of its own. */
+  async presignGet(): Promise<null> {
+    return null;
   }
 
   // ---- writes -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import {
   type ListMultipartUploadsCommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { ArtifactError, StorageUnavailableError } from "../errors.js";
 import { createS3Client, type RemoteStorageConfig } from "./s3-client.js";
 import { describe, notImplemented, S3ErrorMapper, type Described } from "./s3-errors.js";
@@ -146,8 +147,8 @@ export class S3Backend implements Backend {
     return this.wrapBody(res.Body as Readable, key);
   }
 
-  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null> {
-    const res = await this.call<{ body: Buffer; etag: string } | null | "past-end">(
+  async getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string; size: number } | null> {
+    const res = await this.call<{ body: Buffer; etag: string; size: number } | null | "past-end">(
       "GetObject",
       key,
       async (abortSignal) => {
@@ -155,14 +156,17 @@ export class S3Backend implements Backend {
           abortSignal,
         });
         // Read under the same deadline: these are small objects (metadata, headers).
-        return { body: Buffer.from(await out.Body!.transformToByteArray()), etag: unquote(out.ETag) };
+        const body = Buffer.from(await out.Body!.transformToByteArray());
+        // A ranged answer names the whole object's length in Content-Range (bytes a-b/size).
+        const total = /\/(\d+)$/.exec(out.ContentRange ?? "")?.[1];
+        return { body, etag: unquote(out.ETag), size: total === undefined ? body.length : Number(total) };
       },
       (d) => (d.code === "NoSuchKey" ? { value: null } : d.code === "InvalidRange" ? { value: "past-end" } : undefined),
     );
     if (res !== "past-end") return res;
     // 416: the object exists but the range starts at or past its end (see ByteRange).
     const info = await this.head(key);
-    return info === null ? null : { body: Buffer.alloc(0), etag: info.etag };
+    return info === null ? null : { body: Buffer.alloc(0), etag: info.etag, size: info.size };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -177,6 +181,13 @@ export class S3Backend implements Backend {
       },
       (d) => (d.code === "NotFound" || d.code === "NoSuchKey" || d.status === 404 ? { value: null } : undefined),
     );
+  }
+
+  async presignGet(key: string, options: { expiresInSeconds: number; signedAt: Date }): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: options.expiresInSeconds,
+      signingDate: options.signedAt,
+    });
   }
 
   // ---- writes -----------------------------------------------------------------------------

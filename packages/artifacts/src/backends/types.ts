@@ -44,11 +44,21 @@ export interface Backend {
   /** Streams an object (or an inclusive byte range of it); null when the key does not exist. */
   getStream(key: string, range?: ByteRange): Promise<Readable | null>;
 
-  /** Reads a small object whole, with its ETag; null when absent. For metadata.json and headers. */
-  getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null>;
+  /**
+   * Reads a small object whole (or a range of it), with its ETag and the whole object's length;
+   * null when absent. For metadata.json and headers.
+   */
+  getBytes(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string; size: number } | null>;
 
   /** Size/ETag/mtime of an object; null when absent. */
   head(key: string): Promise<ObjectInfo | null>;
+
+  /**
+   * A URL that GETs (and HEADs) the object without credentials until `signedAt + expiresInSeconds`
+   * (S3: SigV4 query signature; the answer is the stored bytes with Range support). Null for local
+   * storage, whose objects the server itself delivers (`/api/v1/delivery/...`). No I/O.
+   */
+  presignGet(key: string, options: { expiresInSeconds: number; signedAt: Date }): Promise<string | null>;
 
   /**
    * Stores an object. A Buffer is written in one request; a stream is written as it arrives
