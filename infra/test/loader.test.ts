@@ -24,7 +24,6 @@ const pulumiRequire = createRequire(path.join(pulumiDir, "runtime", "settings.js
 const grpc: any = pulumiRequire("@grpc/grpc-js");
 const resrpc: any = pulumiRequire("../proto/resource_grpc_pb.js");
 const resproto: any = pulumiRequire("../proto/resource_pb.js");
-const provproto: any = pulumiRequire("../proto/provider_pb.js");
 const emptyproto: any = pulumiRequire("google-protobuf/google/protobuf/empty_pb.js");
 const structproto: any = pulumiRequire("google-protobuf/google/protobuf/struct_pb.js");
 /* eslint-enable @typescript-eslint/no-explicit-any */
@@ -67,7 +66,9 @@ async function startMonitor(groups: readonly { id: string; name: string }[] = FA
     invoke(call: any, callback: any) {
       const token: string = call.request.getTok();
       invokes.push(token);
-      const response = new provproto.InvokeResponse();
+      // ResourceMonitor/Invoke answers with its own ResourceInvokeResponse; grpc-js refuses to
+      // serialize any other message type (the provider protocol's InvokeResponse included).
+      const response = new resproto.ResourceInvokeResponse();
       if (token.endsWith(":getAccountApiTokenPermissionGroupsList")) {
         response.setReturn(structproto.Struct.fromJavaScript({ results: groups }));
         callback(null, response);

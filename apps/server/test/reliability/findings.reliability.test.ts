@@ -26,10 +26,10 @@ afterAll(async () => {
 });
 
 describe("writer client upload bodies", () => {
-  // Found by the load test: Node 20's fetch (undici 6) never sends a streamed request body whose
-  // first piece is empty; the request sits unsent until the server drops the idle keep-alive
-  // connection (10 s), then fails as storage_unavailable "other side closed". Streams from
-  // transforms, generators or network sources can start with an empty piece.
+  // Found by the load test: the fetch of Node 22 (undici 6; engines allows it) never sends a
+  // streamed request body that yields an empty piece; the request sits unsent until the server
+  // drops the idle keep-alive connection (10 s), then fails as storage_unavailable "other side
+  // closed". Streams from transforms, generators or network sources can start with one.
   it("uploads a stream whose first piece is empty", async () => {
     const body = Readable.from([Buffer.alloc(0), Buffer.from("abc")]);
     const uploaded = await writer.upload(operationId, "first-piece-empty.bin", body, { signal: AbortSignal.timeout(5000) });

@@ -84,9 +84,10 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The body's pieces as bytes, skipping empty ones: Node 20's fetch (undici 6) never sends a
- * streamed body whose first piece is empty (the request hangs until the connection is dropped),
- * and transforms, generators and network sources can start with one.
+ * The body's pieces as bytes, skipping empty ones: Node 22's fetch (undici 6) never sends a
+ * streamed body that yields an empty piece, first or later (the request hangs until the
+ * connection is dropped; Node 24's undici 7 sends it), and transforms, generators and network
+ * sources can yield one.
  */
 async function* nonEmptyPieces(source: AsyncIterable<Uint8Array | string>): AsyncGenerator<Uint8Array> {
   for await (const piece of source) {

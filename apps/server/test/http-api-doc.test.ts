@@ -1,4 +1,4 @@
-// The README's worked Web3Signed example must stay reproducible: its text, encoding, signature and
+// The worked Web3Signed example of docs/http-api.md must stay reproducible: its text, encoding, signature and
 // header agree with each other, with viem, and with the server's verifier.
 import { readFileSync } from "node:fs";
 import { web3SignedAuthorization } from "@personal-server/artifacts/client";
@@ -8,15 +8,15 @@ import { describe, expect, it } from "vitest";
 import { NonceCache } from "../src/auth/nonce-cache.js";
 import { acceptedAudiences, verifyWeb3Signed } from "../src/auth/web3signed.js";
 
-const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
-const example = readme.slice(readme.indexOf("### Worked example"), readme.indexOf("## Clients"));
+const doc = readFileSync(new URL("../../../docs/http-api.md", import.meta.url), "utf8");
+const example = doc.slice(doc.indexOf("### Worked example"), doc.indexOf("## Clients"));
 const grab = (pattern: RegExp): string => {
   const match = pattern.exec(example);
-  if (match === null) throw new Error(`README worked example lacks ${pattern}`);
+  if (match === null) throw new Error(`docs/http-api.md worked example lacks ${pattern}`);
   return match[1]!;
 };
 
-describe("README worked example", () => {
+describe("docs/http-api.md worked example", () => {
   const key = grab(/private key: `(0x[0-9a-f]{64})`/) as `0x${string}`;
   const address = grab(/its address: `(0x[0-9a-fA-F]{40})`/);
   const text = grab(/```json\n(.+)\n```/);
