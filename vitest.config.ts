@@ -25,6 +25,8 @@ export default defineConfig({
       project("cli", "apps/cli", moto),
       project("infra", "infra"),
       project("bench", "bench"),
+      // The grantee page in headless Chromium, against its own moto with real CORS rules.
+      project("web", "apps/web", { globalSetup: [fileURLToPath(new URL("./apps/web/test/global-setup.ts", import.meta.url))] }),
     ],
   },
 });

@@ -82,6 +82,8 @@ export interface ArtifactsConfig {
   metricsToken: string | undefined;
   /** `ARTIFACTS_CORS_ORIGINS`. */
   corsOrigins: string[];
+  /** `ARTIFACTS_WEB_UI=1`: the server serves the grantee web page (apps/web) at `/`. */
+  webUi: boolean;
   /** `HOST` (default 127.0.0.1) and `PORT` (default 8080). */
   host: string;
   port: number;

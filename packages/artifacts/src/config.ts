@@ -60,6 +60,8 @@ export function loadConfig(env?: Env): ArtifactsConfig {
   }
   const audience = readAudience(get, problem);
   const corsOrigins = readOrigins(get, problem);
+  const webUi = get("ARTIFACTS_WEB_UI");
+  if (webUi !== undefined && webUi !== "0" && webUi !== "1") problem("ARTIFACTS_WEB_UI", `must be 0 or 1, got "${webUi}"`);
 
   const envKeys = readMasterKeys(get, problem);
   const fallback = get("ARTIFACTS_FALLBACK_LOCAL_DIR");
@@ -116,6 +118,7 @@ export function loadConfig(env?: Env): ArtifactsConfig {
     sweepIntervalSeconds,
     metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
     corsOrigins,
+    webUi: webUi === "1",
     host: get("HOST") ?? "127.0.0.1",
     port,
   };

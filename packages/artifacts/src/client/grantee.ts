@@ -6,7 +6,10 @@ import { pipeline } from "node:stream/promises";
 import { IntegrityError } from "../errors.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
+import type { ArtifactListing, ByteRangeRequest } from "./listing.js";
 import { signRequest, type MessageSigner } from "./web3signed.js";
+
+export type { ArtifactListing, ByteRangeRequest, RemoteArtifact } from "./listing.js";
 
 /** Options of {@link createGranteeClient}. */
 export interface GranteeClientOptions {
@@ -19,29 +22,6 @@ export interface GranteeClientOptions {
   /** fetch implementation (default: the global one). */
   fetch?: Fetch;
 }
-
-/** An artifact as the list answer describes it. */
-export interface RemoteArtifact {
-  path: string;
-  /** Plaintext size in bytes. */
-  size: number;
-  contentType: string;
-  /** ISO-8601 UTC. */
-  createdAt: string;
-  /** Strong entity tag, unquoted. */
-  etag: string;
-}
-
-/** The answer of `list`. */
-export interface ArtifactListing {
-  operationId: string;
-  /** ISO-8601 UTC; after it the operation answers `expired`. */
-  expiresAt: string;
-  artifacts: RemoteArtifact[];
-}
-
-/** A byte range: `{ start, end? }` (end inclusive, as in HTTP) or the last `suffix` bytes. */
-export type ByteRangeRequest = { start: number; end?: number } | { suffix: number };
 
 /** Options of `download` and `downloadToFile`. */
 export interface DownloadOptions {

@@ -1,0 +1,275 @@
+// The grantee page end to end: the server serves it (ARTIFACTS_WEB_UI=1), headless Chromium runs it
+// with an injected EIP-1193 wallet backed by a test key, and the bytes come straight from a moto
+// bucket whose CORS rules allow only the page's origin.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import type { Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
+import type { PrivateKeyAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { putBucketCors } from "../../../test-support/s3.js";
+import { startTestServer, wallet, type TestServer } from "../../server/test/helpers.js";
+import { CHROMIUM } from "./global-setup.js";
+import "./provided-context.js";
+
+const MiB = 1024 * 1024;
+const C = MiB; // the chunk size the server writes
+const SCREENSHOTS = fileURLToPath(new URL("./screenshots/", import.meta.url));
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+
+const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+
+let s: TestServer;
+let browser: Browser;
+let grantee: PrivateKeyAccount;
+let operationId: string;
+const files = {
+  big: randomBytes(64 * MiB),
+  mid: randomBytes(3 * C + 5),
+  notes: Buffer.from(Array.from({ length: 400 }, (_, i) => `line ${i}: the quick brown fox\n`).join(""), "utf8"),
+};
+/** Bytes the server wrote in answers to /api/v1/operations/... (tickets and listings; never artifacts). */
+let apiBytesOut = 0;
+const sockets = new Set<Socket>();
+const serverBytesOut = (): number => [...sockets].reduce((n, socket) => n + socket.bytesWritten, 0);
+
+/** A Chromium page whose `window.ethereum` signs with `account` (the key stays in this process). */
+async function openPage(account: PrivateKeyAccount, hash: string, origin = s.url): Promise<Page & { signatures: () => number }> {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 900 } });
+  const page = await context.newPage();
+  let signatures = 0;
+  await page.exposeFunction("testWalletAddress", () => account.address);
+  await page.exposeFunction("testWalletSign", async (hex: `0x${string}`, address: string) => {
+    if (address.toLowerCase() !== account.address.toLowerCase()) throw new Error("personal_sign for another address");
+    signatures++;
+    return account.signMessage({ message: { raw: hex } });
+  });
+  await page.addInitScript(() => {
+    const w = window as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    (window as unknown as { ethereum: unknown }).ethereum = {
+      async request({ method, params }: { method: string; params?: unknown[] }) {
+        if (method === "eth_requestAccounts" || method === "eth_accounts") return [await w.testWalletAddress!()];
+        if (method === "personal_sign") return w.testWalletSign!(params?.[0], params?.[1]);
+        throw Object.assign(new Error(`unsupported method ${method}`), { code: 4200 });
+      },
+    };
+  });
+  await page.goto(`${origin}/${hash}`);
+  await page.waitForSelector("body[data-ready='1']");
+  return Object.assign(page, { signatures: () => signatures });
+}
+
+/** Types the operation id and opens it with the keyboard. */
+async function openOperation(page: Page, id = operationId): Promise<void> {
+  await page.locator("#operation").fill(id);
+  await page.locator("#operation").press("Enter");
+  await page.waitForFunction(() => !(document.getElementById("artifacts") as HTMLElement).hidden || !(document.getElementById("alert") as HTMLElement).hidden);
+}
+
+/** Presses the Download button of `path` with the keyboard. */
+async function pressDownload(page: Page, path: string): Promise<void> {
+  await page.locator(`li[data-path="${path}"] button.download`).focus();
+  await page.keyboard.press("Enter");
+}
+
+async function itemState(page: Page, path: string): Promise<{ state: string | undefined; status: string }> {
+  const item = page.locator(`li[data-path="${path}"]`);
+  await page.waitForFunction((p) => {
+    const state = document.querySelector<HTMLElement>(`li[data-path="${p}"]`)?.dataset.state;
+    return state === "done" || state === "error";
+  }, path, { timeout: 120_000 });
+  return { state: await item.getAttribute("data-state") ?? undefined, status: (await item.locator(".status").textContent()) ?? "" };
+}
+
+beforeAll(async () => {
+  s = await startTestServer("s3", { ARTIFACTS_WEB_UI: "1" }, { webUiDir: inject("webDist") });
+  s.app.server.on("connection", (socket: Socket) => sockets.add(socket));
+  s.app.server.prependListener("request", (req, res) => {
+    if (!req.url?.startsWith("/api/v1/operations/")) return;
+    const count = (chunk: unknown): void => {
+      if (typeof chunk === "string") apiBytesOut += Buffer.byteLength(chunk);
+      else if (chunk instanceof Uint8Array) apiBytesOut += chunk.length;
+    };
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => (count(chunk), write(chunk, ...rest))) as typeof res.write;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => (count(chunk), end(chunk, ...rest))) as typeof res.end;
+  });
+  const storage = s.config.storage;
+  if (storage.kind !== "s3") throw new Error("the web test runs on S3 storage");
+  await putBucketCors(storage.endpoint!, storage.bucket, [
+    { origins: [s.url], methods: ["GET", "HEAD"], headers: ["Range"], expose: ["Content-Range", "ETag", "Content-Length"], maxAgeSeconds: 600 },
+  ]);
+  grantee = wallet();
+  ({ operationId } = await s.writer.createOperation({ grantee: grantee.address }));
+  await s.writer.upload(operationId, "data/big.bin", files.big);
+  await s.writer.upload(operationId, "data/mid.bin", files.mid);
+  await s.writer.upload(operationId, "notes.txt", files.notes, { contentType: "text/plain; charset=utf-8" });
+  await s.writer.upload(operationId, "tampered.bin", files.mid);
+  const key = `operations/${operationId}/artifacts/tampered.bin`;
+  const stored = (await s.raw.getBytes(key))!.body;
+  // One flipped bit in the third chunk: chunks 0 and 1 verify, chunk 2 does not.
+  stored[41 + 2 * (C + 16) + 100]! ^= 0x01;
+  await s.raw.put(key, stored);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  mkdirSync(SCREENSHOTS, { recursive: true });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+});
+
+describe("the grantee page", () => {
+  it("lists the operation's artifacts (name, size, type, expiry) after one signature", async () => {
+    const page = await openPage(grantee, "");
+    await openOperation(page);
+    expect(await page.locator("#alert").isHidden()).toBe(true);
+    const rows = await page.locator("li.item").evaluateAll((items) => items.map((li) => [(li as HTMLElement).dataset.path, li.querySelector(".meta")?.textContent]));
+    expect(rows.map(([path]) => path).sort()).toEqual(["data/big.bin", "data/mid.bin", "notes.txt", "tampered.bin"]);
+    const meta = Object.fromEntries(rows);
+    expect(meta["data/big.bin"]).toMatch(/^64\.0 MiB · application\/octet-stream · expires .+ \(in \d+ days\)$/);
+    expect(meta["notes.txt"]).toContain("text/plain");
+    expect(page.signatures()).toBe(1);
+    await page.context().close();
+  });
+
+  it("downloads 64 MiB straight from the bucket through the service worker: SHA-256 matches, the server sent no artifact bytes", async () => {
+    const page = await openPage(grantee, "");
+    expect(await page.evaluate(() => document.body.dataset.saveMode)).toBe("service-worker");
+    await openOperation(page);
+    const apiBefore = apiBytesOut;
+    const totalBefore = serverBytesOut();
+    const downloading = page.waitForEvent("download");
+    await pressDownload(page, "data/big.bin");
+    const download = await downloading;
+    expect(download.suggestedFilename()).toBe("big.bin");
+    const path = await download.path();
+    expect(await download.failure()).toBeNull();
+    expect(sha256(readFileSync(path))).toBe(sha256(files.big));
+    expect(await itemState(page, "data/big.bin")).toEqual({ state: "done", status: "Saved 64.0 MiB (verified)" });
+    // The ticket was in hand already (the listing carried it): the download cost the server nothing.
+    const apiSent = apiBytesOut - apiBefore;
+    const totalSent = serverBytesOut() - totalBefore;
+    expect(apiSent).toBeLessThan(16 * 1024);
+    expect(totalSent).toBeLessThan(64 * 1024);
+    await page.screenshot({ path: `${SCREENSHOTS}download-finished.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  for (const mode of ["opfs", "blob"] as const) {
+    it(`saves through the ${mode} fallback with the same bytes`, async () => {
+      const page = await openPage(grantee, `#save=${mode}`);
+      expect(await page.evaluate(() => document.body.dataset.saveMode)).toBe(mode);
+      await openOperation(page);
+      const downloading = page.waitForEvent("download");
+      await pressDownload(page, "data/mid.bin");
+      const download = await downloading;
+      expect(sha256(readFileSync(await download.path()))).toBe(sha256(files.mid));
+      expect((await itemState(page, "data/mid.bin")).state).toBe("done");
+      await page.context().close();
+    });
+  }
+
+  it("reads ranges: the page's preview, and plaintext ranges across and inside chunks", async () => {
+    const page = await openPage(grantee, "");
+    await openOperation(page);
+    await page.locator('li[data-path="notes.txt"] button.preview').click();
+    await expect.poll(() => page.locator('li[data-path="notes.txt"] pre').textContent()).toBe(`${files.notes.subarray(0, 4096).toString("utf8")}\n…`);
+
+    await page.addScriptTag({ path: inject("browserClientScript") });
+    const ranges: [number, number][] = [[C - 10, C + 10], [0, 0], [3 * C, 3 * C + 4], [5, 2 * C + 3]];
+    const read = await page.evaluate(
+      async ({ id, ranges }) => {
+        const PSA = (window as unknown as { PSA: typeof import("@personal-server/artifacts/browser") }).PSA;
+        const ethereum = (window as unknown as { ethereum: import("@personal-server/artifacts/browser").Eip1193Provider }).ethereum;
+        const signer = PSA.providerSigner(ethereum, await PSA.requestAccount(ethereum));
+        const client = PSA.createBrowserClient({ baseUrl: location.origin, signer });
+        const ticket = await client.ticket(id, "data/mid.bin");
+        const out: number[][] = [];
+        for (const [start, end] of ranges) out.push([...(await PSA.readRange(ticket, { start: start!, end: end! }))]);
+        return out;
+      },
+      { id: operationId, ranges },
+    );
+    ranges.forEach(([start, end], i) => expect(Buffer.from(read[i]!).equals(files.mid.subarray(start, end + 1))).toBe(true));
+    await page.context().close();
+  });
+
+  it("a tampered object ends in an integrity error and no saved file (service worker and OPFS)", async () => {
+    const page = await openPage(grantee, "");
+    await openOperation(page);
+    const downloading = page.waitForEvent("download");
+    await pressDownload(page, "tampered.bin");
+    const download = await downloading;
+    expect(await download.failure()).not.toBeNull();
+    expect(await download.path().catch(() => null)).toBeNull();
+    const { state, status } = await itemState(page, "tampered.bin");
+    expect(state).toBe("error");
+    expect(status).toBe("The data failed verification (it was changed or damaged in storage). Nothing was saved.");
+    expect(await page.locator("#alert").getAttribute("data-code")).toBe("integrity");
+    await page.context().close();
+
+    const opfs = await openPage(grantee, "#save=opfs");
+    await openOperation(opfs);
+    let downloads = 0;
+    opfs.on("download", () => downloads++);
+    await pressDownload(opfs, "tampered.bin");
+    expect((await itemState(opfs, "tampered.bin")).state).toBe("error");
+    // Nothing handed to the browser's downloads, nothing left behind in the origin's file system.
+    expect(downloads).toBe(0);
+    const left = await opfs.evaluate(async () => {
+      const names: string[] = [];
+      const root = (await navigator.storage.getDirectory()) as unknown as { keys(): AsyncIterable<string> };
+      for await (const name of root.keys()) names.push(name);
+      return names;
+    });
+    expect(left).toEqual([]);
+    await opfs.context().close();
+  });
+
+  it("another wallet is told the operation is not found or not shared with it", async () => {
+    const page = await openPage(wallet(), `#op=${operationId}`);
+    await page.locator("#open").press("Enter");
+    await page.waitForSelector("#alert:not([hidden])");
+    expect(await page.locator("#alert").getAttribute("data-code")).toBe("not_found");
+    expect(await page.locator("#alert").textContent()).toContain("Not found or not shared with this wallet.");
+    expect(await page.locator("#artifacts").isHidden()).toBe(true);
+    await page.context().close();
+  });
+
+  it("a page on an origin the bucket's CORS rules do not list cannot read the ciphertext", async () => {
+    const other = s.url.replace("127.0.0.1", "localhost");
+    const page = await openPage(grantee, "", other);
+    await openOperation(page);
+    let downloads = 0;
+    page.on("download", () => downloads++);
+    await pressDownload(page, "data/mid.bin");
+    expect((await itemState(page, "data/mid.bin")).state).toBe("error");
+    expect(await page.locator("#alert").getAttribute("data-code")).toBe("storage_unavailable");
+    expect(await page.locator("#alert").textContent()).toContain("CORS rules do not allow this page's origin");
+    expect(downloads).toBe(0);
+    await page.context().close();
+  });
+
+  it("an unreachable server and an expired operation get their own messages", async () => {
+    const page = await openPage(grantee, `#server=${encodeURIComponent("http://127.0.0.1:9")}`);
+    await openOperation(page);
+    expect(await page.locator("#alert").getAttribute("data-code")).toBe("storage_unavailable");
+    expect(await page.locator("#alert").textContent()).toContain("cannot be reached");
+    await page.context().close();
+
+    const saved = s.clock.now;
+    s.clock.now = new Date(Date.now() + 400 * 86_400_000);
+    try {
+      const late = await openPage(grantee, "");
+      await openOperation(late);
+      expect(await late.locator("#alert").getAttribute("data-code")).toBe("expired");
+      expect(await late.locator("#alert").textContent()).toContain("This operation has expired");
+      await late.context().close();
+    } finally {
+      s.clock.now = saved;
+    }
+  });
+});
