@@ -15,4 +15,5 @@ export const accessKeyId = outputs.accessKeyId;
 export const secretAccessKey = outputs.secretAccessKey;
 export const retentionDays = outputs.retentionDays;
 export const tokenExpiresOn = outputs.tokenExpiresOn;
+export const corsOrigins = outputs.corsOrigins;
 export const artifactStore = outputs.artifactStore;

@@ -13,8 +13,11 @@ export const R2_ENV: { readonly [K in keyof R2Config]-?: string } = {
 /** Retention, as the SDK's duration syntax (`7d`). */
 export const TTL_ENV = "ARTIFACTS_TTL";
 
+/** The browser origins the bucket's CORS rule allows: the server allows the same ones. */
+export const CORS_ENV = "ARTIFACTS_CORS_ORIGINS";
+
 /** The only variables export-env ever writes. Master keys and everything else are never touched. */
-export const MANAGED_KEYS: readonly string[] = [...Object.values(R2_ENV), TTL_ENV];
+export const MANAGED_KEYS: readonly string[] = [...Object.values(R2_ENV), TTL_ENV, CORS_ENV];
 
 /** Ordered `[NAME, value]` pairs to write. */
 export type EnvVars = readonly (readonly [string, string])[];
@@ -45,8 +48,9 @@ function field(store: Record<string, unknown>, key: keyof R2Config, pattern: Reg
 
 /**
  * Maps `pulumi stack output --json --show-secrets` to the SDK's variables: the R2_* settings
- * from `artifactStore` and `ARTIFACTS_TTL=<retentionDays>d` (below the lifecycle rule's
- * retentionDays + 1 days, as the SDK's doctor requires).
+ * from `artifactStore`, `ARTIFACTS_TTL=<retentionDays>d` (below the lifecycle rule's
+ * retentionDays + 1 days, as the SDK's doctor requires) and `ARTIFACTS_CORS_ORIGINS` (the origins
+ * of the bucket's CORS rule, comma-separated; empty when there is none).
  */
 export function envFromStackOutputs(outputs: unknown): EnvVars {
   if (!isRecord(outputs)) throw new ExportEnvError("stack outputs must be a JSON object");
@@ -68,8 +72,12 @@ export function envFromStackOutputs(outputs: unknown): EnvVars {
   if (typeof days !== "number" || !Number.isInteger(days) || days < 1) {
     throw new ExportEnvError(`stack output retentionDays must be a positive integer, got ${JSON.stringify(days)}`);
   }
+  const origins = outputs.corsOrigins;
+  if (!Array.isArray(origins) || origins.some((o) => typeof o !== "string" || !/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o))) {
+    throw new ExportEnvError(`stack output corsOrigins must be a list of https origins (run pulumi up for this stack), got ${JSON.stringify(origins)}`);
+  }
   const keys = Object.keys(R2_ENV) as (keyof R2Config)[];
-  return [...keys.map((k) => [R2_ENV[k], r2[k]] as const), [TTL_ENV, `${days}d`] as const];
+  return [...keys.map((k) => [R2_ENV[k], r2[k]] as const), [TTL_ENV, `${days}d`] as const, [CORS_ENV, origins.join(",")] as const];
 }
 
 /** Result of a merge: the new text and which variables changed. */
@@ -85,7 +93,7 @@ export interface MergeResult {
 
 // The same line grammar as the SDK's parseDotEnv: trimmed, optional `export `, NAME=.
 const ASSIGNMENT = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/;
-const SAFE_VALUE = /^[A-Za-z0-9._:/-]+$/;
+const SAFE_VALUE = /^[A-Za-z0-9._:/,-]*$/;
 
 function unquote(raw: string): string {
   const value = raw.trim();

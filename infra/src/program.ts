@@ -24,6 +24,8 @@ export interface ProgramOutputs {
   retentionDays: number;
   /** Expiry of the newest token, or null when tokens never expire. */
   tokenExpiresOn: string | null;
+  /** Browser origins the bucket's CORS rule allows (`ARTIFACTS_CORS_ORIGINS`, so the server allows the same). */
+  corsOrigins: string[];
   /** Everything the SDK needs, typed with the SDK's own R2Config so the two cannot drift apart; secret. */
   artifactStore: pulumi.Output<R2Config>;
 }
@@ -70,6 +72,7 @@ export function createProgram(cfg: InfraConfig): Program {
       secretAccessKey,
       retentionDays: cfg.retentionDays,
       tokenExpiresOn: expiresOn ?? null,
+      corsOrigins: cfg.corsOrigins,
       artifactStore,
     },
   };

@@ -23,11 +23,20 @@ const EXPECTED_VARS: EnvVars = [
   ["R2_BUCKET_NAME", "personal-server-artifacts-dev"],
   ["R2_JURISDICTION", "default"],
   ["ARTIFACTS_TTL", "7d"],
+  ["ARTIFACTS_CORS_ORIGINS", "https://app.example.com,https://admin.example.com:8443"],
 ];
 
 describe("stack outputs -> SDK variables", () => {
-  it("maps artifactStore to R2_* and retentionDays to ARTIFACTS_TTL", () => {
+  it("maps artifactStore to R2_*, retentionDays to ARTIFACTS_TTL and the bucket's CORS origins to ARTIFACTS_CORS_ORIGINS", () => {
     expect(envFromStackOutputs(outputs())).toEqual(EXPECTED_VARS);
+    const none = outputs();
+    none.corsOrigins = [];
+    expect(new Map(envFromStackOutputs(none)).get("ARTIFACTS_CORS_ORIGINS")).toBe("");
+    for (const bad of [undefined, "https://app.example.com", ["http://app.example.com"], ["https://app.example.com/"]]) {
+      const o = outputs();
+      o.corsOrigins = bad;
+      expect(() => envFromStackOutputs(o)).toThrow(`stack output corsOrigins must be a list of https origins (run pulumi up for this stack), got ${JSON.stringify(bad)}`);
+    }
   });
 
   it("follows the jurisdiction and retention", () => {
@@ -81,8 +90,8 @@ describe(".env merge", () => {
     expect(result.text).toBe(fixture("merged.env"));
     expect(result.updated).toEqual(["R2_ACCOUNT_ID", "R2_BUCKET_NAME"]);
     expect(result.unchanged).toEqual(["ARTIFACTS_TTL"]);
-    expect(result.added).toEqual(["R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_JURISDICTION"]);
-    const managed = /^\s*(export\s+)?(R2_[A-Z_]+|ARTIFACTS_TTL)\s*=/;
+    expect(result.added).toEqual(["R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_JURISDICTION", "ARTIFACTS_CORS_ORIGINS"]);
+    const managed = /^\s*(export\s+)?(R2_[A-Z_]+|ARTIFACTS_TTL|ARTIFACTS_CORS_ORIGINS)\s*=/;
     const others = (text: string): string[] => text.split("\n").filter((l) => !managed.test(l) && !l.startsWith("# Cloudflare R2, written"));
     expect(others(result.text).filter((l) => l !== "")).toEqual(others(existing).filter((l) => l !== ""));
   });
@@ -92,7 +101,7 @@ describe(".env merge", () => {
     const merged = mergeDotenv(existing, EXPECTED_VARS).text;
     expect(merged.startsWith(existing)).toBe(true);
     expect(() => mergeDotenv(existing, [["ARTIFACTS_MASTER_KEY", "BBBB"]])).toThrow(
-      "refusing to write ARTIFACTS_MASTER_KEY: export-env only writes R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, R2_BUCKET_NAME, R2_JURISDICTION, ARTIFACTS_TTL",
+      "refusing to write ARTIFACTS_MASTER_KEY: export-env only writes R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, R2_BUCKET_NAME, R2_JURISDICTION, ARTIFACTS_TTL, ARTIFACTS_CORS_ORIGINS",
     );
     expect(() => mergeDotenv(existing, [["R2_BUCKET_NAME", "two words"]])).toThrow(
       "refusing to write R2_BUCKET_NAME: its value has characters .env would need quoting for",
@@ -222,7 +231,7 @@ describe("export-env as a process", () => {
     expect(statSync(envFile).mode & 0o777).toBe(0o600);
     // Names only on the terminal, never values.
     expect(result.stdout.trim()).toBe(
-      `export-env: ${envFile} (mode 0600): added R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, R2_BUCKET_NAME, R2_JURISDICTION, ARTIFACTS_TTL`,
+      `export-env: ${envFile} (mode 0600): added R2_ACCOUNT_ID, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY, R2_BUCKET_NAME, R2_JURISDICTION, ARTIFACTS_TTL, ARTIFACTS_CORS_ORIGINS`,
     );
     expect(result.stdout).not.toContain(SECRET);
   });

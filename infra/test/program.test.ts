@@ -92,7 +92,9 @@ describe("bucket and lifecycle", () => {
 describe("CORS", () => {
   it("allows GET and HEAD from exactly the configured origins", async () => {
     const origins = ["https://app.example.com", "https://admin.example.com:8443"];
-    const { engine } = await build({ corsOrigins: JSON.stringify(origins) });
+    const { engine, program } = await build({ corsOrigins: JSON.stringify(origins) });
+    // export-env writes the same list to ARTIFACTS_CORS_ORIGINS, so the server allows the same origins.
+    expect(program.outputs.corsOrigins).toEqual(origins);
     expect(only(engine.ofType(T.cors)).inputs.rules).toEqual([
       {
         id: "browser-read",

@@ -17,6 +17,7 @@ import type { Context, Handler } from "./context.js";
 import { applyCors } from "./cors.js";
 import { createOperation } from "./handlers/create-operation.js";
 import { deleteOperation } from "./handlers/delete-operation.js";
+import { delivery } from "./handlers/delivery.js";
 import { getArtifact } from "./handlers/get-artifact.js";
 import { health } from "./handlers/health.js";
 import { listArtifacts } from "./handlers/list-artifacts.js";
@@ -24,7 +25,7 @@ import { metrics as metricsHandler } from "./handlers/metrics.js";
 import { putArtifact } from "./handlers/put-artifact.js";
 import { bodyUnread } from "./http/body.js";
 import { clientErrorHandler } from "./http/client-error.js";
-import { REDACT_PATHS } from "./log.js";
+import { REDACT_PATHS, serializeRequest } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
 import { matchRoute, type RouteName } from "./routes.js";
 import { startSweeper } from "./sweep.js";
@@ -74,6 +75,7 @@ const HANDLERS: Record<RouteName, Handler> = {
   operations: createOperation,
   operation: deleteOperation,
   artifacts: listArtifacts,
+  delivery,
   artifact: (ctx, request, reply, match) =>
     request.method === "PUT" ? putArtifact(ctx, request, reply, match) : getArtifact(ctx, request, reply, match),
 };
@@ -115,6 +117,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       : {
           level: options.logger?.level ?? "info",
           redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+          serializers: { req: serializeRequest },
           ...(options.logger?.stream === undefined ? {} : { stream: options.logger.stream }),
         };
 
@@ -160,6 +163,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     store,
     metrics,
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024,
+    port: audiencePort,
     requireWriter: (request) => checkWriter(request.headers.authorization),
     requireSigner: async (request) => {
       const { address } = await verifyWeb3Signed(request.headers.authorization, {
@@ -218,7 +222,8 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       const status = reply.raw.writableFinished ? String(reply.raw.statusCode) : "aborted";
       metrics.requests.inc({ route: label, method: request.method, status });
       metrics.duration.observe({ route: label }, Number(process.hrtime.bigint() - started) / 1e9);
-      if (match?.name === "artifact" && request.method === "GET" && reply.raw.writableFinished) {
+      // Plaintext only: a ticket (the artifact route with a query) carries none.
+      if (match?.name === "artifact" && query === -1 && request.method === "GET" && reply.raw.writableFinished) {
         const length = Number(reply.raw.getHeader("content-length") ?? 0);
         if (reply.raw.statusCode === 200 || reply.raw.statusCode === 206) metrics.bytesOut.inc(length);
       }

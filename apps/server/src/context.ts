@@ -10,6 +10,8 @@ export interface Context {
   readonly metrics: ServerMetrics;
   /** Largest JSON body accepted (POST /api/v1/operations). */
   readonly jsonBodyLimit: number;
+  /** The port this server listens on (for the loopback audience when ARTIFACTS_AUDIENCE is unset). */
+  port(): number;
   /** Throws `unauthenticated` unless the request carries the writer bearer token. */
   requireWriter(request: FastifyRequest): void;
   /** Verifies the request's Web3Signed header and returns the signer's address (401 otherwise). */

@@ -1,3 +1,5 @@
+import { DELIVERY_ROUTE } from "@personal-server/artifacts";
+
 /** Keys whose values never reach the logs, wherever they appear (top level or nested two deep). */
 const SECRET_KEYS = [
   "authorization",
@@ -23,3 +25,14 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
   ...SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]),
 ];
+
+/**
+ * What a request log line shows of a request. A local delivery URL's query is its signature, a
+ * bearer capability for the ciphertext until it expires: it never reaches the logs.
+ */
+export function serializeRequest(request: { method: string; url: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) {
+  const at = request.url.indexOf("?");
+  const path = at === -1 ? request.url : request.url.slice(0, at);
+  const url = at !== -1 && path.startsWith(`${DELIVERY_ROUTE}/`) ? `${path}?[redacted]` : request.url;
+  return { method: request.method, url, host: request.hostname, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
+}

@@ -32,6 +32,12 @@ export class ServerMetrics {
     labelNames: ["code"] as const,
     registers: [this.registry],
   });
+  readonly deliveryTickets = new Counter({
+    name: "artifacts_delivery_tickets_total",
+    help: "Direct delivery tickets issued, by storage kind",
+    labelNames: ["storage"] as const,
+    registers: [this.registry],
+  });
   readonly sweepRuns = new Counter({
     name: "artifacts_sweep_runs_total",
     help: "Expiry sweeps run, by outcome",

@@ -1,5 +1,6 @@
+import { DELIVERY_ROUTE } from "@personal-server/artifacts";
 /** The API's routes, matched on the raw (undecoded) request path. */
-export type RouteName = "health" | "metrics" | "operations" | "operation" | "artifacts" | "artifact";
+export type RouteName = "health" | "metrics" | "operations" | "operation" | "artifacts" | "artifact" | "delivery";
 
 /** A matched route with its raw, still unvalidated `id` and `path` segments. */
 export interface RouteMatch {
@@ -22,6 +23,7 @@ const ROUTES: Record<RouteName, { label: string; methods: readonly string[] }> =
   operation: { label: `${API}/:id`, methods: ["DELETE"] },
   artifacts: { label: `${API}/:id/artifacts`, methods: ["GET"] },
   artifact: { label: `${API}/:id/artifacts/:path*`, methods: ["GET", "HEAD", "PUT"] },
+  delivery: { label: `${DELIVERY_ROUTE}/:id/:path*`, methods: ["GET", "HEAD"] },
 };
 
 function route(name: RouteName, id?: string, path?: string): RouteMatch {
@@ -37,6 +39,12 @@ export function matchRoute(rawPath: string): RouteMatch | null {
   if (rawPath === "/health") return route("health");
   if (rawPath === "/metrics") return route("metrics");
   if (rawPath === API) return route("operations");
+  if (rawPath.startsWith(`${DELIVERY_ROUTE}/`)) {
+    // Unvalidated here; the delivery check refuses anything malformed with its one 403.
+    const rest = rawPath.slice(DELIVERY_ROUTE.length + 1);
+    const slash = rest.indexOf("/");
+    return slash === -1 ? route("delivery", rest, "") : route("delivery", rest.slice(0, slash), rest.slice(slash + 1));
+  }
   if (!rawPath.startsWith(`${API}/`)) return null;
   const rest = rawPath.slice(API.length + 1);
   const slash = rest.indexOf("/");

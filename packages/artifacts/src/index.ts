@@ -6,7 +6,13 @@ export { readOrCreateSecretFile } from "./secret-file.js";
 export { MAX_PATH_BYTES, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 export {
   createArtifactStore,
+  DELIVERY_ROUTE,
+  DELIVERY_URL_MAX_SECONDS,
   ORPHAN_GRACE_MS,
+  type DeliveredObject,
+  type DeliveryTicket,
+  type TicketListing,
+  type TicketOptions,
   type ArtifactInfo,
   type ArtifactStore,
   type CreateOperationInput,

@@ -7,6 +7,7 @@ import { ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInp
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
 import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
+import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
 import { sweep } from "./store/sweep.js";
 import type {
@@ -21,13 +22,16 @@ import type {
   StoreOptions,
   SweepOptions,
   SweepResult,
+  TicketOptions,
+  TicketListing,
 } from "./store/types.js";
 import { type Body, checkUploadInput, destroyInput, writeArtifact } from "./store/upload.js";
-import { artifactInfo, findEntry, operationInfo } from "./store/views.js";
+import { artifactInfo, findEntry, operationInfo, sortedEntries } from "./store/views.js";
 import { isOperationId, normalizeGrantee, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 
 export type * from "./store/types.js";
 export { ORPHAN_GRACE_MS } from "./store/sweep.js";
+export { DELIVERY_ROUTE, DELIVERY_URL_MAX_SECONDS, type DeliveredObject, type DeliveryTicket } from "./store/delivery.js";
 
 /**
  * Opens the store for a configuration (default: `loadConfig()`). The storage client is created
@@ -158,7 +162,7 @@ class Store implements ArtifactStore {
       operationId,
       grantee: metadata.grantee,
       expiresAt: metadata.expiresAt,
-      artifacts: metadata.artifacts.map(artifactInfo).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+      artifacts: sortedEntries(metadata).map(artifactInfo),
     };
   }
 
@@ -177,6 +181,39 @@ class Store implements ArtifactStore {
     const entry = findEntry(metadata, path);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range);
     return { info: artifactInfo(entry), ...opened };
+  }
+
+  async deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket> {
+    validateOperationId(operationId);
+    validateArtifactPath(path);
+    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const entry = findEntry(metadata, path);
+    return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
+  }
+
+  async deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing> {
+    validateOperationId(operationId);
+    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const ctx = this.ticketContext(options);
+    const dataKey = this.unwrap(metadata);
+    const entries = sortedEntries(metadata);
+    const artifacts: TicketListing["artifacts"] = [];
+    // A few at a time: each ticket costs two small reads of storage (HEAD and the 41-byte header).
+    for (let i = 0; i < entries.length; i += 8) {
+      const batch = entries.slice(i, i + 8);
+      const tickets = await Promise.all(batch.map((e) => issueTicket(ctx, backend, operationId, metadata.expiresAt, e, dataKey)));
+      batch.forEach((e, j) => artifacts.push({ ...artifactInfo(e), ticket: tickets[j]! }));
+    }
+    return { operationId, grantee: metadata.grantee, expiresAt: metadata.expiresAt, artifacts };
+  }
+
+  async openDelivery(operationId: string, path: string, query: string): Promise<DeliveredObject> {
+    const local: Backend[] = [];
+    for (const source of [this.primary, this.fallback]) {
+      const backend = source === undefined ? undefined : await source;
+      if (backend?.kind === "local") local.push(backend);
+    }
+    return openDelivery(this.config.masterKeys, this.now(), local, operationId, path, query);
   }
 
   async getOperation(operationId: string): Promise<OperationInfo> {
@@ -269,6 +306,10 @@ class Store implements ArtifactStore {
     }
     this.checkNotExpired(located.metadata);
     return located;
+  }
+
+  private ticketContext(options: TicketOptions) {
+    return { masterKeys: this.config.masterKeys, now: this.now(), localBaseUrl: options.localBaseUrl ?? this.config.audience };
   }
 
   private checkNotExpired(metadata: OperationMetadata): void {

@@ -4,6 +4,7 @@ import type { Handler } from "../context.js";
 import { contentDisposition, etagListMatches, quoteEtag } from "../http/headers.js";
 import { parseRange, resolveSuffix, type RangeRequest } from "../http/range.js";
 import { validatedTarget } from "../http/target.js";
+import { deliveryMode, sendTicket } from "./delivery.js";
 import { noteStreamed } from "../memory.js";
 
 function artifactHeaders(reply: FastifyReply, info: ArtifactInfo): void {
@@ -27,10 +28,12 @@ function unsatisfiable(size: number): RangeNotSatisfiableError {
 /**
  * GET and HEAD /api/v1/operations/:id/artifacts/:path* (grantee): the plaintext, decrypted as it
  * leaves. Range gives 206 (only the covering chunks are decrypted); If-None-Match gives 304.
+ * With `?delivery=direct`, a delivery ticket instead of the bytes.
  */
 export const getArtifact: Handler = async (ctx, request, reply, match) => {
   const requester = await ctx.requireSigner(request);
   const { id, path } = validatedTarget(match);
+  if (deliveryMode(request) === "direct") return sendTicket(ctx, reply, id, path, requester);
 
   if (request.method === "HEAD") {
     const info = await ctx.store.statArtifact(id, path, { requester });

@@ -206,6 +206,11 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /** Local objects have no URL of their own: the server delivers them under a signature of its own. */
+  async presignGet(): Promise<null> {
+    return null;
+  }
+
   // ---- writes -----------------------------------------------------------------------------
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ etag: string; size: number }> {

@@ -20,6 +20,7 @@ import {
   type GetObjectCommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { StorageConfig } from "../config-types.js";
 import { ArtifactError, ConfigError, StorageUnavailableError } from "../errors.js";
@@ -351,6 +352,13 @@ export class S3Backend implements Backend {
       },
       (d) => (d.code === "NotFound" || d.code === "NoSuchKey" || d.status === 404 ? { value: null } : undefined),
     );
+  }
+
+  async presignGet(key: string, options: { expiresInSeconds: number; signedAt: Date }): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: options.expiresInSeconds,
+      signingDate: options.signedAt,
+    });
   }
 
   // ---- writes -----------------------------------------------------------------------------

@@ -51,6 +51,13 @@ export interface Backend {
   head(key: string): Promise<ObjectInfo | null>;
 
   /**
+   * A URL that GETs (and HEADs) the object without credentials until `signedAt + expiresInSeconds`
+   * (S3: SigV4 query signature; the answer is the stored bytes with Range support). Null for local
+   * storage, whose objects the server itself delivers (`/api/v1/delivery/...`). No I/O.
+   */
+  presignGet(key: string, options: { expiresInSeconds: number; signedAt: Date }): Promise<string | null>;
+
+  /**
    * Stores an object. A Buffer is written in one request; a stream is written as it arrives
    * (S3: multipart via lib-storage for large bodies; local: temp file + fsync + rename),
    * never buffered whole. If the body stream errors, nothing is left at `key` (local removes

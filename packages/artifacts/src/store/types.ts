@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { ArtifactsConfig } from "../config-types.js";
 import type { ArtifactEntry } from "../metadata.js";
+import type { DeliveredObject, DeliveryTicket } from "./delivery.js";
 
 /** An artifact as clients see it: its metadata entry. */
 export type ArtifactInfo = ArtifactEntry;
@@ -41,6 +42,22 @@ export interface PutArtifactOptions {
 export interface ReadOptions {
   /** The caller's EVM address; only the operation's grantee may read. */
   requester: string;
+}
+
+export interface TicketOptions extends ReadOptions {
+  /**
+   * Base of local delivery URLs: the server's public origin and prefix. Default `ARTIFACTS_AUDIENCE`.
+   * Only local storage needs it (R2/S3 tickets carry presigned URLs of the bucket).
+   */
+  localBaseUrl?: string;
+}
+
+/** An operation's listing with a delivery ticket per artifact. */
+export interface TicketListing {
+  operationId: string;
+  grantee: string;
+  expiresAt: string;
+  artifacts: (ArtifactInfo & { ticket: DeliveryTicket })[];
 }
 
 export interface GetArtifactOptions extends ReadOptions {
@@ -92,6 +109,12 @@ export interface ArtifactStore {
   ): Promise<{ operationId: string; grantee: string; expiresAt: string; artifacts: ArtifactInfo[] }>;
   statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo>;
   getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult>;
+  /** A delivery ticket for one artifact, after the checks of a download (docs/http-api.md "Direct delivery"). */
+  deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket>;
+  /** The listing with a ticket per artifact (one signed request for all of them). */
+  deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing>;
+  /** Checks a local delivery URL (raw id, path and query); `forbidden` for anything bad, expired or unknown. */
+  openDelivery(operationId: string, path: string, query: string): Promise<DeliveredObject>;
   getOperation(operationId: string): Promise<OperationInfo>;
   deleteOperation(operationId: string): Promise<void>;
   listOperations(): AsyncIterable<OperationInfo>;

@@ -8,6 +8,11 @@ export function findEntry(metadata: OperationMetadata, path: string): ArtifactEn
   return entry;
 }
 
+/** The operation's artifacts in path order (byte order: paths are ASCII). */
+export function sortedEntries(metadata: OperationMetadata): ArtifactEntry[] {
+  return [...metadata.artifacts].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 export function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
   const { path, size, encryptedSize, contentType, chunkSize, createdAt, etag } = entry;
   return { path, size, encryptedSize, contentType, chunkSize, createdAt, etag };
