@@ -70,10 +70,18 @@ function hasOpfs(): boolean {
   );
 }
 
+/**
+ * WebKit (Safari, and every browser on iOS) is not relied on to save a stream that a service worker
+ * answers (untested here, and widely reported unreliable), so it gets the page's own paths.
+ */
+function isWebKit(): boolean {
+  return typeof navigator !== "undefined" && navigator.vendor === "Apple Computer, Inc.";
+}
+
 /** The save paths this browser offers, best first. */
 export function availableSaveModes(worker?: DownloadWorker | null): SaveMode[] {
   const modes: SaveMode[] = [];
-  if (worker?.registration.active) modes.push("service-worker");
+  if (worker?.registration.active && !isWebKit()) modes.push("service-worker");
   if (hasOpfs()) modes.push("opfs");
   modes.push("blob");
   return modes;
