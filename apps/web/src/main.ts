@@ -176,6 +176,7 @@ async function downloadOne(artifact: TicketedArtifact, item: HTMLLIElement): Pro
       filename: basename(artifact.path),
       worker,
       ...(forcedMode ? { mode: forcedMode } : {}),
+      renew: async () => (artifact.ticket = await client!.ticket(listing!.operationId, artifact.path)),
       onProgress: (bytes, total) => {
         progress.max = Math.max(1, total);
         progress.value = bytes;

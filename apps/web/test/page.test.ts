@@ -3,7 +3,8 @@
 // bucket whose CORS rules allow only the page's origin.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import type { Socket } from "node:net";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import type { PrivateKeyAccount } from "viem/accounts";
@@ -21,6 +22,7 @@ const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgrou
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
 let s: TestServer;
+let proxy: Awaited<ReturnType<typeof breakingProxy>>;
 let browser: Browser;
 let grantee: PrivateKeyAccount;
 let operationId: string;
@@ -33,6 +35,41 @@ const files = {
 let apiBytesOut = 0;
 const sockets = new Set<Socket>();
 const serverBytesOut = (): number => [...sockets].reduce((n, socket) => n + socket.bytesWritten, 0);
+
+/**
+ * A pass-through HTTP proxy in front of moto (the server's S3 endpoint, so presigned URLs point at
+ * it) that can break the next matching GET after a number of answer bytes: a connection lost
+ * mid-transfer.
+ */
+async function breakingProxy(target: string): Promise<{ url: string; breakNext(pathPart: string, afterBytes: number): void; server: Server }> {
+  const upstream = new URL(target);
+  let armed: { pathPart: string; afterBytes: number } | undefined;
+  const server = createServer((req, res) => {
+    const breakAfter = req.method === "GET" && armed !== undefined && req.url!.includes(armed.pathPart) ? armed.afterBytes : undefined;
+    if (breakAfter !== undefined) armed = undefined;
+    const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      let sent = 0;
+      answer.on("data", (chunk: Buffer) => {
+        sent += chunk.length;
+        res.write(chunk);
+        if (breakAfter !== undefined && sent >= breakAfter) {
+          answer.destroy();
+          res.destroy();
+        }
+      });
+      answer.on("end", () => res.end());
+    });
+    out.on("error", () => res.destroy());
+    req.pipe(out);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    breakNext: (pathPart, afterBytes) => (armed = { pathPart, afterBytes }),
+    server,
+  };
+}
 
 /** A Chromium page whose `window.ethereum` signs with `account` (the key stays in this process). */
 async function openPage(account: PrivateKeyAccount, hash: string, origin = s.url): Promise<Page & { signatures: () => number }> {
@@ -83,7 +120,8 @@ async function itemState(page: Page, path: string): Promise<{ state: string | un
 }
 
 beforeAll(async () => {
-  s = await startTestServer("s3", { ARTIFACTS_WEB_UI: "1" }, { webUiDir: inject("webDist") });
+  proxy = await breakingProxy(inject("motoEndpoint"));
+  s = await startTestServer("s3", { ARTIFACTS_WEB_UI: "1", S3_ENDPOINT: proxy.url }, { webUiDir: inject("webDist") });
   s.app.server.on("connection", (socket: Socket) => sockets.add(socket));
   s.app.server.prependListener("request", (req, res) => {
     if (!req.url?.startsWith("/api/v1/operations/")) return;
@@ -119,6 +157,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await s?.close();
+  proxy?.server.closeAllConnections();
+  await new Promise((resolve) => proxy?.server.close(resolve));
 });
 
 describe("the grantee page", () => {
@@ -155,6 +195,21 @@ describe("the grantee page", () => {
     expect(apiSent).toBeLessThan(16 * 1024);
     expect(totalSent).toBeLessThan(64 * 1024);
     await page.screenshot({ path: `${SCREENSHOTS}download-finished.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  it("a transfer cut mid-way continues with a fresh ticket for the same etag, and the file still matches", async () => {
+    const page = await openPage(grantee, "");
+    await openOperation(page);
+    const signed = page.signatures();
+    proxy.breakNext("/data/mid.bin", C + 1000);
+    const downloading = page.waitForEvent("download");
+    await pressDownload(page, "data/mid.bin");
+    const download = await downloading;
+    expect(sha256(readFileSync(await download.path()))).toBe(sha256(files.mid));
+    expect((await itemState(page, "data/mid.bin")).state).toBe("done");
+    // The wallet signed once more: the fresh ticket the worker asked the page for.
+    expect(page.signatures()).toBe(signed + 1);
     await page.context().close();
   });
 

@@ -25,9 +25,13 @@ export interface KeepAliveMessage {
   type: "psa-keepalive";
 }
 
-/** Worker -> page, on the port of one download. */
+/** Page -> worker, on the port of one download: the answer to a `renew` event. */
+export type PageReply = { type: "ticket"; ticket: DeliveryTicket } | { type: "error"; code: string; message: string };
+
+/** Worker -> page, on the port of one download. `renew`: the URL broke mid-transfer, send a fresh ticket. */
 export type WorkerEvent =
   | { type: "ready" }
+  | { type: "renew" }
   | { type: "progress"; bytes: number; total: number }
   | { type: "done"; bytes: number }
   | { type: "error"; code: string; message: string };

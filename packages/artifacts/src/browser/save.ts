@@ -3,7 +3,8 @@
 // browsers get which.
 import { StorageUnavailableError, errorFromCode } from "../errors.js";
 import { openTicket } from "./open.js";
-import { DOWNLOAD_SEGMENT, type PlainRange, type StartMessage, type WorkerEvent } from "./protocol.js";
+import { describeError } from "./messages.js";
+import { DOWNLOAD_SEGMENT, type PageReply, type PlainRange, type StartMessage, type WorkerEvent } from "./protocol.js";
 import type { DeliveryTicket } from "./ticket.js";
 
 /** Where the plaintext goes on its way to the Downloads folder. */
@@ -26,6 +27,8 @@ export interface SaveOptions {
   worker?: DownloadWorker | null;
   /** Verified plaintext bytes so far, and the total. */
   onProgress?: (bytes: number, total: number) => void;
+  /** A fresh ticket for the same artifact, used when the transfer breaks after the URL expired. */
+  renew?: () => Promise<DeliveryTicket>;
   /** Aborts the OPFS and Blob paths (the browser's own download UI cancels the service-worker path). */
   signal?: AbortSignal;
 }
@@ -116,6 +119,14 @@ async function viaWorker(worker: DownloadWorker, ticket: DeliveryTicket, options
           frame.hidden = true;
           frame.src = new URL(`${DOWNLOAD_SEGMENT}/${id}`, worker.registration.scope).href;
           document.body.append(frame);
+        } else if (data.type === "renew") {
+          const answer = (reply: PageReply): void => channel.port1.postMessage(reply);
+          if (options.renew === undefined) answer({ type: "error", code: "storage_unavailable", message: "the transfer broke and no fresh ticket can be had" });
+          else
+            options.renew().then(
+              (ticket) => answer({ type: "ticket", ticket }),
+              (error: unknown) => answer({ type: "error", code: describeError(error).code, message: describeError(error).detail }),
+            );
         } else if (data.type === "progress") options.onProgress?.(data.bytes, data.total);
         else if (data.type === "done") resolve(data.bytes);
         else reject(errorFromCode(data.code, data.message));
@@ -178,6 +189,7 @@ function pageOptions(options: SaveOptions): Parameters<typeof openTicket>[1] {
     ...(options.range ? { range: options.range } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.renew ? { renew: options.renew } : {}),
   };
 }
 

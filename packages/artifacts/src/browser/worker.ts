@@ -3,7 +3,9 @@
 // held in memory. The page hands it the ticket (and so the key) by postMessage only.
 import { describeError } from "./messages.js";
 import { openTicket } from "./open.js";
-import { DOWNLOAD_SEGMENT, type StartMessage, type WorkerEvent } from "./protocol.js";
+import { errorFromCode } from "../errors.js";
+import { DOWNLOAD_SEGMENT, type PageReply, type StartMessage, type WorkerEvent } from "./protocol.js";
+import type { DeliveryTicket } from "./ticket.js";
 
 // The few parts of the ServiceWorkerGlobalScope this file uses (the package is typed without the WebWorker lib).
 interface ExtendableEventLike {
@@ -92,11 +94,25 @@ async function respond({ message, port, finished }: Pending): Promise<Response> 
     post({ type: "error", code, message: detail });
     finished();
   };
+  // Only the page can sign: a fresh ticket is asked of it over the port.
+  let renewing: { resolve: (t: DeliveryTicket) => void; reject: (e: Error) => void } | undefined;
+  port.onmessage = (event: MessageEvent<PageReply>) => {
+    const reply = event.data;
+    if (reply.type === "ticket") renewing?.resolve(reply.ticket);
+    else renewing?.reject(errorFromCode(reply.code, reply.message));
+    renewing = undefined;
+  };
+  const renew = (): Promise<DeliveryTicket> =>
+    new Promise((resolve, reject) => {
+      renewing = { resolve, reject };
+      post({ type: "renew" });
+    });
   let opened: Awaited<ReturnType<typeof openTicket>>;
   try {
     opened = await openTicket(message.ticket, {
       ...(message.range ? { range: message.range } : {}),
       onProgress: (bytes, total) => post({ type: "progress", bytes, total }),
+      renew,
     });
   } catch (error) {
     fail(error);
