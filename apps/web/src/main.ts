@@ -145,7 +145,7 @@ function renderItem(artifact: TicketedArtifact): HTMLLIElement {
   const status = document.createElement("div");
   status.className = "status";
   status.setAttribute("aria-live", "polite");
-  item.append(name, actions, meta, progress, status);
+  item.append(name, meta, actions, progress, status);
 
   download.addEventListener("click", () => void downloadOne(artifact, item));
   if (/^text\/|^application\/(json|xml)/.test(artifact.contentType) && artifact.size > 0) {

@@ -2,7 +2,7 @@
 // the one crypto engine: nothing is released before the header, the object's length and each
 // chunk's tag have been checked against the ticket.
 import { ArtifactError, ConflictError, IntegrityError, NotFoundError, RangeNotSatisfiableError, StorageUnavailableError } from "../errors.js";
-import { decryptRange, HEADER_BYTES, parseHeader, planRange } from "../crypto/engine/index.js";
+import { chunkNonce, decryptRange, encryptedSize, HEADER_BYTES, importArtifactKey, parseHeader, planRange, TAG_BYTES, type ArtifactKey } from "../crypto/engine/index.js";
 import type { PlainRange } from "./protocol.js";
 import type { DeliveryTicket } from "./ticket.js";
 
@@ -25,16 +25,12 @@ export interface OpenedTicket {
   length: number;
 }
 
-function keyBytes(key: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(key.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
-/** The ticket's key as a non-extractable WebCrypto AES-GCM key. */
-async function importKey(ticket: DeliveryTicket): Promise<CryptoKey> {
-  const raw = keyBytes(ticket.key);
+/** The ticket's key (43 characters of unpadded base64url) as the engine's artifact key. */
+async function importKey(ticket: DeliveryTicket): Promise<ArtifactKey> {
+  const binary = atob(ticket.key.replace(/-/g, "+").replace(/_/g, "/"));
+  const raw = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   if (raw.length !== 32) throw new IntegrityError("the ticket's key is not 32 bytes");
-  return crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["decrypt"]);
+  return importArtifactKey(raw);
 }
 
 function unreachable(url: string, error: unknown): StorageUnavailableError {
@@ -137,15 +133,19 @@ function checkHeader(header: Uint8Array, ticket: DeliveryTicket): void {
  */
 export async function openTicket(ticket: DeliveryTicket, options: OpenOptions = {}): Promise<OpenedTicket> {
   const key = await importKey(ticket);
-  const chunkSize = ticket.format.chunkSize;
-  const size = ticket.size;
+  const { size, format } = ticket;
+  const chunkSize = format.chunkSize;
+  if (format.version !== 1) throw new IntegrityError(`the ticket is for format version ${format.version}; this client reads version 1`);
+  if (encryptedSize(size, chunkSize) !== ticket.encryptedSize) {
+    throw new IntegrityError(`the ticket's sizes disagree: ${size} plaintext bytes are not ${ticket.encryptedSize} stored bytes`);
+  }
+  if (size === 0) {
+    if (options.range !== undefined) throw new RangeNotSatisfiableError("an empty artifact has no ranges", { details: { size } });
+    return openEmpty(ticket, key, options);
+  }
   const start = options.range?.start ?? 0;
   const end = options.range?.end ?? size - 1;
-  if (options.range !== undefined && !(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end < size)) {
-    throw new RangeNotSatisfiableError(`range ${start}-${end} is not satisfiable for an artifact of ${size} bytes`, { details: { size } });
-  }
-  // An empty artifact is its header and one empty final chunk: verified all the same.
-  const plan = size === 0 ? { firstChunk: 0, lastChunk: 0, objectStart: HEADER_BYTES, objectEnd: ticket.encryptedSize - 1, skip: 0, take: 0 } : planRange(size, chunkSize, start, end);
+  const plan = planRange(size, chunkSize, start, end);
   const fromZero = plan.firstChunk === 0;
   const requestStart = fromZero ? 0 : plan.objectStart;
   const [body, header] = await Promise.all([
@@ -184,6 +184,24 @@ export async function openTicket(ticket: DeliveryTicket, options: OpenOptions = 
     },
   });
   return { stream, length: total };
+}
+
+/**
+ * An empty artifact is its header and one empty final chunk (just a tag): both are checked before
+ * the empty stream is handed out. (The engine's ranged decrypt covers only non-empty ranges.)
+ */
+async function openEmpty(ticket: DeliveryTicket, key: ArtifactKey, options: OpenOptions): Promise<OpenedTicket> {
+  const response = await fetchStored(ticket, 0, ticket.encryptedSize - 1, options.signal);
+  const object = new Uint8Array(await response.arrayBuffer());
+  if (object.length !== HEADER_BYTES + TAG_BYTES) throw new IntegrityError(`an empty artifact is ${HEADER_BYTES + TAG_BYTES} stored bytes, storage sent ${object.length}`);
+  checkHeader(object, ticket);
+  try {
+    await crypto.subtle.decrypt({ name: "AES-GCM", iv: chunkNonce(0, true) as Uint8Array<ArrayBuffer> }, key, object.subarray(HEADER_BYTES));
+  } catch (error) {
+    throw new IntegrityError("chunk 0 of the encrypted object failed authentication", { cause: error });
+  }
+  options.onProgress?.(0, 0);
+  return { stream: new ReadableStream({ start: (controller) => controller.close() }), length: 0 };
 }
 
 /** Reads plaintext bytes [start, end] of a ticket's artifact into memory (for small ranges: previews, headers). */
