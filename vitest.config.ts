@@ -27,6 +27,8 @@ export default defineConfig({
       project("bench", "bench"),
       // The grantee page in headless Chromium, against its own moto with real CORS rules.
       project("web", "apps/web", { globalSetup: [fileURLToPath(new URL("./apps/web/test/global-setup.ts", import.meta.url))] }),
+      // The README and docs/: links, named files and the messages that cite them.
+      project("docs", "docs"),
     ],
   },
 });

@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick] [--only 1,5] [--runs N] [--out file]`: every figure of the README's
+ * `pnpm bench [--quick] [--only 1,5] [--runs N] [--out file]`: every figure of docs/performance.md's
  * "Performance" table, each as a ratio against a baseline measured in the same invocation
  * (alternating ours and baseline, median of the timed runs after a warm-up). Prints one markdown
  * table and writes it, with every sample, to bench/results/latest.json (quick runs:
@@ -50,7 +50,7 @@ function parseArgs(argv: string[]): Options {
     } else throw new Error(`unknown argument ${args[i]}\n${USAGE}`);
   }
   // A quick run checks that every row still works, on small sizes and fewer runs; the table
-  // in the README comes from a full run (at least 5 timed runs per side).
+  // in docs/performance.md comes from a full run (at least 5 timed runs per side).
   if (options.runs === 0) options.runs = options.quick ? 3 : 5;
   if (options.only) {
     const unknown = [...options.only].filter((id) => !ROWS.some((r) => r.id === id));

@@ -100,7 +100,7 @@ export function createBucketTokens(cfg: InfraConfig, bucketName: pulumi.Output<s
   const condition = cfg.tokenAllowedIps.length > 0 ? { requestIp: { ins: cfg.tokenAllowedIps } } : undefined;
 
   if (cfg.tokenTtlDays === 0) {
-    pulumi.log.warn("tokenTtlDays is 0: the bucket tokens never expire; rotate them by hand (see README.md, section Rotating the bucket token)");
+    pulumi.log.warn("tokenTtlDays is 0: the bucket tokens never expire; rotate them by hand (see docs/provisioning.md#rotating-the-bucket-token)");
   }
 
   const tokens = cfg.tokenGenerations.map((generation): BucketToken => {
@@ -136,5 +136,5 @@ export function expiryWarning(generation: string, expiresOn: string | undefined,
   const left = Date.parse(expiresOn) - now.getTime();
   if (left > WARN_BEFORE_DAYS * DAY_MS) return undefined;
   const when = left <= 0 ? `expired on ${expiresOn}` : `expires on ${expiresOn}`;
-  return `the newest bucket token (generation ${generation}) ${when}: add today's date to tokenGenerations and run pulumi up (see README.md, section Rotating the bucket token)`;
+  return `the newest bucket token (generation ${generation}) ${when}: add today's date to tokenGenerations and run pulumi up (see docs/provisioning.md#rotating-the-bucket-token)`;
 }

@@ -99,7 +99,7 @@ describe("valid config", () => {
     expect(await valueOf(mod.accessKeyId)).toBe("fake-token-id-2026-11-20");
     expect(mod.tokenExpiresOn).toBe("2027-02-18T00:00:00Z");
     expect(Object.keys(mod).sort()).toEqual(
-      ["accessKeyId", "accountId", "artifactStore", "bucketName", "jurisdiction", "retentionDays", "s3Endpoint", "secretAccessKey", "tokenExpiresOn"],
+      ["accessKeyId", "accountId", "artifactStore", "bucketName", "corsOrigins", "jurisdiction", "retentionDays", "s3Endpoint", "secretAccessKey", "tokenExpiresOn"],
     );
   });
 });

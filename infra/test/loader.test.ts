@@ -263,6 +263,7 @@ describe("the program under Pulumi's own loader (cmd/run + ts-node)", () => {
         secretAccessKey: { ...SECRET_SIG, value: secret },
         retentionDays: DEFAULT_RETENTION_DAYS,
         tokenExpiresOn: "2099-04-01T00:00:00Z",
+        corsOrigins: [],
         artifactStore: { ...SECRET_SIG, value: store },
       });
     } finally {

@@ -163,7 +163,7 @@ describe("bucket tokens", () => {
   it("sets no expiry when tokenTtlDays is 0, and warns", async () => {
     const { engine } = await build({ tokenTtlDays: "0" });
     expect(only(engine.ofType(T.token)).inputs.expiresOn).toBeUndefined();
-    expect(warn).toHaveBeenCalledWith("tokenTtlDays is 0: the bucket tokens never expire; rotate them by hand (see README.md, section Rotating the bucket token)");
+    expect(warn).toHaveBeenCalledWith("tokenTtlDays is 0: the bucket tokens never expire; rotate them by hand (see docs/provisioning.md#rotating-the-bucket-token)");
   });
 
   it("gives identical token inputs for the same config at different clock times", async () => {
@@ -181,10 +181,10 @@ describe("bucket tokens", () => {
     const now = new Date("2026-11-27T12:00:00Z");
     expect(expiryWarning("2026-09-01", "2026-12-20T00:00:00Z", now)).toBeUndefined();
     expect(expiryWarning("2026-09-01", "2026-12-10T00:00:00Z", now)).toBe(
-      "the newest bucket token (generation 2026-09-01) expires on 2026-12-10T00:00:00Z: add today's date to tokenGenerations and run pulumi up (see README.md, section Rotating the bucket token)",
+      "the newest bucket token (generation 2026-09-01) expires on 2026-12-10T00:00:00Z: add today's date to tokenGenerations and run pulumi up (see docs/provisioning.md#rotating-the-bucket-token)",
     );
     expect(expiryWarning("2026-08-01", "2026-10-30T00:00:00Z", now)).toBe(
-      "the newest bucket token (generation 2026-08-01) expired on 2026-10-30T00:00:00Z: add today's date to tokenGenerations and run pulumi up (see README.md, section Rotating the bucket token)",
+      "the newest bucket token (generation 2026-08-01) expired on 2026-10-30T00:00:00Z: add today's date to tokenGenerations and run pulumi up (see docs/provisioning.md#rotating-the-bucket-token)",
     );
     expect(expiryWarning("2026-08-01", undefined, now)).toBeUndefined();
     // The program emits it (the clock decides only the warning, never an input).

@@ -1,9 +1,9 @@
 import { ArtifactError, type ArtifactsConfig, StorageUnavailableError } from "@personal-server/artifacts";
 
-/** Which of the setup guide's troubleshooting sections an error belongs to. */
+/** The kinds of storage failure doctor and the commands give advice for. */
 export type Trouble = "access_denied" | "bucket_not_found" | "connection" | "other";
 
-/** Sorts a storage error into the guide's troubleshooting sections. */
+/** Sorts a storage error into one of those kinds. */
 export function classify(error: unknown): Trouble {
   const text = `${error instanceof Error ? error.message : String(error)} ${error instanceof ArtifactError ? (error.hint ?? "") : ""} ${
     error instanceof ArtifactError ? JSON.stringify(error.details ?? {}) : ""
@@ -14,7 +14,7 @@ export function classify(error: unknown): Trouble {
   return "other";
 }
 
-/** The guide's advice for a trouble, worded for the configured storage. */
+/** The advice for a kind of failure, worded for the configured storage. */
 export function adviceFor(trouble: Trouble, config: ArtifactsConfig): string {
   const s = config.storage;
   const r2 = s.kind === "r2";

@@ -76,8 +76,7 @@ export interface CostEstimate {
   requests: { r2: RequestCounts; s3: RequestCounts };
   r2: { storageClass: R2StorageClass; lines: BillLine[]; total: number };
   s3: { lines: BillLine[]; total: number };
-  /** The setup guide's method for the same inputs: bytes written in a month x storage price. */
-  guideMethod: { storageGB: number; storageCost: number; uploads: number; uploadCost: number; total: number };
+  /** How the figures were counted, in plain sentences (printed under "How this is counted"). */
   notes: string[];
   prices: { checked: string; r2: string; s3: string };
 }
@@ -232,23 +231,13 @@ export function estimateCost(input: CostInput): CostEstimate {
   ];
 
   const writtenGB = (input.opsPerMonth * input.artifactsPerOp * input.artifactSize) / r2.bytesPerGB;
-  const guideUploads = input.opsPerMonth * input.artifactsPerOp;
-  const guideMethod = {
-    storageGB: writtenGB,
-    storageCost: writtenGB * PRICES.r2.standard.storagePerGBMonth,
-    uploads: guideUploads,
-    uploadCost: (guideUploads / 1e6) * PRICES.r2.standard.classAPerMillion,
-    total: 0,
-  };
-  guideMethod.total = guideMethod.storageCost + guideMethod.uploadCost;
 
   const sum = (lines: BillLine[]) => round6(lines.reduce((s, l) => s + l.cost, 0));
   const notes = [
     `Storage is billed per GB-month: ${round4(writtenGB)} GB written per month that lives ${round4(storedDays)} days ` +
-      `averages ${round4((writtenGB * storedDays) / r2.monthDays)} GB stored (R2 averages daily peaks over 30 days). ` +
-      `The setup guide multiplies the bytes written in a month by the full monthly price (${fmt(guideMethod.storageGB)} GB x $0.015 = ` +
-      `$${round6(guideMethod.storageCost)}), as if every artifact were kept all month, and ignores the free 10 GB-month.`,
-    `Class A counts every request the SDK makes, not one per artifact: ${fmt(writesClassA)} for uploads ` +
+      `averages ${round4((writtenGB * storedDays) / r2.monthDays)} GB stored (R2 averages daily peaks over 30 days), ` +
+      `so a byte costs the monthly price only if it is kept all month.`,
+    `Class A counts every request the SDK makes: ${fmt(writesClassA)} for uploads ` +
       `(${input.opsPerMonth} x (1 metadata create + ${input.artifactsPerOp} x (${uploadRequestsPerArtifact} object PUT${uploadRequestsPerArtifact > 1 ? "s" : ""} + 1 metadata update))) ` +
       (sweeping
         ? `and ${fmt(r2Req.counts.classA.sweeps)} for ${fmt(r2Req.sweeps)} sweeps a month (each lists operations/ once, one request per ${fmt(LIST_PAGE_KEYS)} objects: ` +
@@ -265,8 +254,7 @@ export function estimateCost(input: CostInput): CostEstimate {
     input.storageClass === "infrequent"
       ? `Infrequent Access has no free tier and bills at least 30 days per object: ${round4(storedDays)} days are billed as ${round4(billedDays)}.`
       : `The free tier (10 GB-month, 1M Class A, 10M Class B) applies to Standard storage only.`,
-    `The guide puts S3 at ~$0.10 "due to egress fees"; here S3's largest line is ${largest(s3Lines)}. ` +
-      `S3 egress is the encrypted bytes leaving S3 for the server (${fmt(round4(egressGB))} GiB); the first 100 GB a month are free. ` +
+    `S3's largest line is ${largest(s3Lines)}. S3 egress is the encrypted bytes leaving S3 for the server (${fmt(round4(egressGB))} GiB); the first 100 GB a month are free. ` +
       `R2 has no egress fees. S3 ignores the 12-month AWS free tier for new accounts.`,
   ];
 
@@ -292,7 +280,6 @@ export function estimateCost(input: CostInput): CostEstimate {
     requests: { r2: r2Req.counts, s3: s3Req.counts },
     r2: { storageClass: input.storageClass, lines: r2Lines, total: sum(r2Lines) },
     s3: { lines: s3Lines, total: sum(s3Lines) },
-    guideMethod: { ...guideMethod, storageCost: round6(guideMethod.storageCost), uploadCost: round6(guideMethod.uploadCost), total: round6(guideMethod.total) },
     notes,
     prices: { checked: PRICES.checked, r2: PRICES.r2.source, s3: PRICES.s3.source },
   };

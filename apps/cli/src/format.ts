@@ -14,7 +14,7 @@ const SIZE_UNITS: Record<string, number> = {
 
 /**
  * Parses a size: `5MB` (10^6), `5MiB` (2^20), `1.5GB`, `512KiB`, `1024` (bytes). Decimal units are
- * decimal on purpose: the guide's "5MB" and Cloudflare's GB (10^9 bytes) are decimal.
+ * decimal on purpose: "5MB" as people write it and Cloudflare's GB (10^9 bytes) are decimal.
  */
 export function parseSize(text: string): number {
   const match = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(text.trim());

@@ -241,7 +241,7 @@ describe("doctor on S3 (moto)", () => {
   });
 });
 
-describe("doctor's advice (the guide's troubleshooting sections)", async () => {
+describe("doctor's advice (Access Denied, Bucket Not Found, connection errors)", async () => {
   const { ConfigError, StorageUnavailableError } = await import("@personal-server/artifacts");
   const { adviceFor, classify } = await import("../src/advice.js");
   const r2 = loadConfig({

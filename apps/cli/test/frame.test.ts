@@ -33,7 +33,7 @@ describe("the command frame", () => {
     const text = await cli(["usage"], env);
     expect(text.code).toBe(1);
     expect(text.stderr).toContain("error (config): invalid configuration:\n  ARTIFACTS_TTL: invalid duration");
-    expect(text.stderr).toContain("hint: see .env.example for every variable");
+    expect(text.stderr).toContain("hint: every variable is described in docs/configuration.md (and listed in .env.example)");
     const json = await cliJson<{ ok: boolean; error: { code: string } }>(["usage"], env);
     expect(json.code).toBe(1);
     expect(json.json).toMatchObject({ ok: false, error: { code: "config" } });

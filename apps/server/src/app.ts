@@ -95,7 +95,7 @@ const ENTITY_HEADERS = [
 
 /**
  * Builds the HTTP app (Fastify) over the store, without listening: tests call `listen` on port 0,
- * `startServer` does it for real. Routes, statuses and check order follow DESIGN.md's HTTP API.
+ * `startServer` does it for real. Routes, statuses and check order are docs/http-api.md's.
  */
 export async function buildServer(config: ArtifactsConfig, options: BuildServerOptions = {}): Promise<FastifyInstance> {
   const writerToken = options.writerToken ?? config.writerToken;

@@ -33,7 +33,7 @@ function route(name: RouteName, id?: string, path?: string): RouteMatch {
 /**
  * Matches a raw request path (no query). Nothing is decoded or normalised: `%2F`, `..` and empty
  * segments stay as sent, land in `id`/`path`, and fail validation there (400) after authentication,
- * so the check order of DESIGN.md holds even for hostile paths.
+ * so the check order of docs/http-api.md holds even for hostile paths.
  */
 export function matchRoute(rawPath: string): RouteMatch | null {
   if (rawPath === "/health") return route("health");

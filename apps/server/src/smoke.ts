@@ -1,5 +1,5 @@
 // `pnpm smoke`: an end-to-end run against a running server, as an agent and its grantee would use
-// it (what the setup guide's test_personal_data.py did, with the access checks it skipped).
+// it, access checks included.
 // BASE_URL (default http://127.0.0.1:8080); the writer token from ARTIFACTS_WRITER_TOKEN or the dev
 // token file the server generated (<ARTIFACTS_LOCAL_DIR>/.writer-token). Exits non-zero on any mismatch.
 import { createHash } from "node:crypto";

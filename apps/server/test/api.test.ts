@@ -1,4 +1,4 @@
-// Every route's success path and error codes, the check order of DESIGN.md, Range/HEAD, the upload
+// Every route's success path and error codes, the check order of docs/http-api.md, Range/HEAD, the upload
 // limit, immutability and concurrency: over real HTTP, on local storage and on S3 (moto).
 import { Readable } from "node:stream";
 import {

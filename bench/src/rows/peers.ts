@@ -72,7 +72,7 @@ export async function row3(ctx: BenchContext): Promise<RowResult[]> {
   const store = localStore(join(ctx.dir, "r3-store"));
   const grantee = BENCH_GRANTEE;
   // Loaded here, not at the top: row 4 shares this module, and the AWS Encryption SDK (~7 MB of
-  // heap) would change V8's collection pacing for the SDK's side of row 4 (see README, Findings).
+  // heap) would change V8's collection pacing for the SDK's side of row 4 (see docs/performance.md, Findings).
   const { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } = await import("@aws-crypto/client-node");
   const { encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
   const keyring = new RawAesKeyringNode({
@@ -182,7 +182,7 @@ export async function row4(ctx: BenchContext): Promise<RowResult[]> {
   const peer = `age ${version} (X25519 recipient)`;
   try {
     // age reads its input in large buffers of its own; the SDK reads whatever stream it is given, so
-    // it gets a file stream with 1 MiB reads (Node's default is 64 KiB; README, Findings).
+    // it gets a file stream with 1 MiB reads (Node's default is 64 KiB; docs/performance.md, Findings).
     const enc = await alternate(ctx, "row 4 encrypt", sdkEncrypt(store, grantee, input, size, MiB), {
       prepare: async (i) => join(ctx.dir, `r4-age-${i}.age`),
       run: ageEncrypt,

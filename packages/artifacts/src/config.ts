@@ -128,7 +128,7 @@ function configError(problems: ConfigProblem[]): ConfigError {
   const lines = problems.map((p) => `  ${p.variable}: ${p.message}`).join("\n");
   return new ConfigError(`invalid configuration:\n${lines}`, {
     details: { problems },
-    hint: "see .env.example for every variable",
+    hint: "every variable is described in docs/configuration.md (and listed in .env.example)",
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * Encryption format v1 (DESIGN.md "Cryptography (format v1)").
+ * Encryption format v1, specified in docs/format.md.
  *
  * - Envelope (envelope.ts): a random 32-byte data key per operation, wrapped by the current
  *   master key with AES-256-GCM; the AAD binds operation id, grantee and expiry.

@@ -21,7 +21,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export interface ArtifactErrorOptions {
   /** The underlying error, kept for logs and debugging (never shown to HTTP clients). */
   cause?: unknown;
-  /** What the operator can do about it (for example the setup guide's troubleshooting advice). */
+  /** What the operator can do about it (for example which variable to check). */
   hint?: string;
   /** Extra machine-readable data, e.g. `{ size }` for range errors or `{ variables }` for config errors. */
   details?: Record<string, unknown>;

@@ -118,7 +118,7 @@ class Store implements ArtifactStore {
       };
       if (await writer.create(metadata)) return operationInfo(metadata);
       if (explicitId !== undefined) throw new ConflictError(`operation ${operationId} already exists`);
-      // Generated id taken (same agent, same millisecond): DESIGN.md says try the next millisecond.
+      // Generated id taken (same agent, same millisecond): try the next millisecond.
       if (offset > 1000) throw new ConflictError("could not allocate an operation id");
     }
   }

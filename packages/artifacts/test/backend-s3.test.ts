@@ -1,6 +1,6 @@
 /**
  * S3Backend specifics, over real HTTP to moto, with the recording proxy in between where the
- * wire matters: no checksum headers/trailers on uploads, error mapping with the setup guide's
+ * wire matters: no checksum headers/trailers on uploads, error mapping with the
  * hints, timeouts on a hung store, batching.
  */
 import { spawn } from "node:child_process";

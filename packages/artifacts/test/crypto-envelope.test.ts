@@ -14,7 +14,7 @@ const AUTH_FAILED =
   'wrapped data key failed authentication with master key "default" (metadata edited or wrong master key)';
 
 describe("wrapAad", () => {
-  it("is the sorted, whitespace-free JSON DESIGN.md gives, grantee lower-cased", () => {
+  it("is the sorted, whitespace-free JSON docs/format.md gives, grantee lower-cased", () => {
     expect(wrapAad(ctx)).toBe(
       '{"expiresAt":"2030-01-02T03:04:05.678Z","grantee":"0xabcdef0123456789abcdef0123456789abcdef01","operationId":"op_vectors_0001","v":1}',
     );

@@ -27,7 +27,7 @@ const C = V.chunkSize;
 const sha256 = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
 
 describe("format v1 constants", () => {
-  it("are the numbers DESIGN.md gives", () => {
+  it("are the numbers docs/format.md gives", () => {
     expect(FORMAT_VERSION).toBe(1);
     expect(MAGIC).toBe("PSAE");
     expect(HEADER_BYTES).toBe(41);

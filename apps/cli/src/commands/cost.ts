@@ -46,7 +46,7 @@ export function costCommand(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "machine-readable output")
     .addHelpText(
       "after",
-      "\nExample (the setup guide's): artifacts cost --ops-per-month 100 --artifacts-per-op 2 --artifact-size 5MB --retention 7d\n" +
+      "\nExample: artifacts cost --ops-per-month 100 --artifacts-per-op 2 --artifact-size 5MB --retention 7d\n" +
         "Needs no configuration and makes no requests: prices live in one dated table (apps/cli/src/pricing.ts).",
     )
     .action((opts: CostOptions) => {
@@ -102,8 +102,7 @@ function printCost(io: Io, e: CostEstimate): void {
   render("Amazon S3 Standard (us-east-1)", e.s3.lines, e.s3.total);
   println(
     io,
-    `The setup guide's method for these inputs: ${n(e.guideMethod.storageGB)} GB x $0.015 + ${n(e.guideMethod.uploads)} uploads x $4.50/million = ${formatUsd(e.guideMethod.total)}`,
-    "Why the figures differ:",
+    "How this is counted:",
     ...e.notes.map((note) => `  - ${note}`),
     "",
     `Prices checked ${e.prices.checked}: ${e.prices.r2} and ${e.prices.s3}`,

@@ -30,7 +30,7 @@ export interface Check {
 
 /** S3 signatures are refused past 15 minutes of skew (RequestTimeTooSkewed). */
 const SIGNING_SKEW_MS = 15 * 60 * 1000;
-/** Grantee signatures allow 30 s of clock drift (`iat <= now + 30`, DESIGN.md). */
+/** Grantee signatures allow 30 s of clock drift (`iat <= now + 30`, docs/http-api.md). */
 const AUTH_SKEW_MS = 30 * 1000;
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -99,7 +99,7 @@ export async function runDoctor(io: Io): Promise<Check[]> {
         name: p.variable,
         status: "fail",
         message: p.message,
-        fix: VARIABLE_FIX[p.variable] ?? error.hint ?? "see .env.example",
+        fix: VARIABLE_FIX[p.variable] ?? error.hint ?? "see docs/configuration.md",
       });
     }
     const variables = new Set(problems.map((p) => p.variable));

@@ -53,7 +53,7 @@ export function writeKeyToDotEnv(envFile: string, key: string, env: Record<strin
   if (present.length > 0 || inEnv.length > 0) {
     const where = present.length > 0 ? `${envFile} already sets ${present.join(", ")}` : `the environment already sets ${inEnv.join(", ")}`;
     throw new ConflictError(`${where}; keygen --env never replaces a master key`, {
-      hint: "to rotate, run `pnpm artifacts keygen` and put the new kid:key FIRST in ARTIFACTS_MASTER_KEYS, the old one after it (README: key rotation)",
+      hint: "to rotate, run `pnpm artifacts keygen` and put the new kid:key FIRST in ARTIFACTS_MASTER_KEYS, the old one after it (docs/operations.md#key-rotation)",
     });
   }
   const line = `ARTIFACTS_MASTER_KEYS=${key}`;

@@ -202,7 +202,7 @@ export function migrateCommand(io: Io, setExit: (code: number) => void): Command
     .option("--json", "machine-readable output")
     .addHelpText(
       "after",
-      "\nZero-downtime path (the guide's local -> hybrid -> R2 only):\n" +
+      "\nZero-downtime path (local -> hybrid -> R2 only; docs/operations.md#migration):\n" +
         "  1. configure R2_* (or S3_*) and set ARTIFACTS_FALLBACK_LOCAL_DIR to the old ARTIFACTS_LOCAL_DIR; restart the server\n" +
         "     (new operations go to the bucket, old ones are still read from the directory)\n" +
         "  2. pnpm artifacts migrate --from local:<old dir> --to current   (re-run it if it was interrupted)\n" +

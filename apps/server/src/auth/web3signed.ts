@@ -52,7 +52,7 @@ function reject(message: string): never {
 }
 
 /**
- * Verifies a `Web3Signed` Authorization header per DESIGN.md and returns the signer. Throws
+ * Verifies a `Web3Signed` Authorization header per docs/http-api.md#authentication and returns the signer. Throws
  * `unauthenticated` for anything malformed, stale, replayed or aimed at another request. Whether
  * the signer is the grantee is the store's check (403), not this one.
  */

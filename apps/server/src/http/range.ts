@@ -8,7 +8,7 @@ const SINGLE = /^bytes[ \t]*=[ \t]*(\d{1,15})-(\d{0,15})[ \t]*$/i;
 const SUFFIX = /^bytes[ \t]*=[ \t]*-(\d{1,15})[ \t]*$/i;
 
 /**
- * Parses `Range` per DESIGN.md: one range or one suffix range is honoured; a multi-range or
+ * Parses `Range` per docs/http-api.md: one range or one suffix range is honoured; a multi-range or
  * malformed header (including last < first) is ignored, so the whole artifact is sent (200).
  */
 export function parseRange(header: string | undefined): RangeRequest {

@@ -92,7 +92,7 @@ const add = (c: Case) => {
 /**
  * A signed GET of a bad target: 400 once the signature checks out. A target too long for the
  * signed payload (the server caps it at 4096 characters) is refused as malformed authentication
- * first (401, DESIGN.md's order), and one that pushes the headers past 16 KiB by Node's parser (431).
+ * first (401, docs/http-api.md's order), and one that pushes the headers past 16 KiB by Node's parser (431).
  */
 function granteeCase(name: string, target: string, message: string): Case {
   if (Buffer.byteLength(target) > 6000) return { name, method: "GET", target, auth: "grantee", status: 431, parser: true };
@@ -463,7 +463,7 @@ rangeCase("start past the end", FILE, "bytes=10-20", 5);
 rangeCase("zero-length suffix", FILE, "bytes=-0", 5);
 rangeCase("on an empty artifact", `${API}/${OP}/artifacts/empty.bin`, "bytes=0-", 0);
 rangeCase("suffix on an empty artifact", `${API}/${OP}/artifacts/empty.bin`, "bytes=-1", 0);
-/** Ranges DESIGN.md says to ignore: the whole artifact, 200. */
+/** Ranges docs/http-api.md says to ignore: the whole artifact, 200. */
 for (const range of ["bytes=3-1", "bytes=abc", "bytes=0-1,2-3", "items=0-1", "bytes=99999999999999999-", "bytes=--1", "bytes=1-2-3", "bytes=0x1-2", "bytes=\u0661-2"]) {
   add({
     name: `Range ignored: ${JSON.stringify(range)}`,
@@ -609,7 +609,7 @@ describe("bad input through the HTTP API", () => {
   });
 
   it("requests Node's HTTP parser refuses still get the API's JSON error with a clear message", async () => {
-    // DESIGN.md: errors are {"error": {"code", "message"}}. Fastify's default client-error answer
+    // docs/http-api.md: errors are {"error": {"code", "message"}}. Fastify's default client-error answer
     // is {"error":"Bad Request","message":"Client Error","statusCode":400}: right status, wrong shape,
     // no hint of what was wrong. (Storage stays untouched either way: see the tests above.)
     const parserCases = cases.filter((c) => c.parser);

@@ -67,7 +67,7 @@ async function expectExact(grantee: GranteeClient, operationId: string, path: st
 }
 
 /**
- * Two writers upload different bodies to the same new path at once, 12 times. DESIGN.md: artifacts
+ * Two writers upload different bodies to the same new path at once, 12 times. docs/http-api.md: artifacts
  * are immutable and a second PUT of a path is `conflict`; the writer told 201 must find its bytes.
  * Returns what went wrong (empty when nothing did).
  */

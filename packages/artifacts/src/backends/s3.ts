@@ -56,7 +56,7 @@ export interface S3BackendOptions extends BackendTimeouts {
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024; // S3's minimum for every part but the last
 
-/** The setup guide's "Access Denied" advice. */
+/** The "Access Denied" advice. */
 export const ACCESS_DENIED_HINT =
   "check the API token has Object Read & Write on this bucket, the account id, and that the bucket name matches exactly";
 
@@ -218,7 +218,7 @@ export class S3Backend implements Backend {
     }
   }
 
-  /** Maps an SDK/transport failure to the SDK's errors, with the setup guide's hints. Never includes credentials. */
+  /** Maps an SDK/transport failure to the SDK's errors, with hints an operator can act on. Never includes credentials. */
   private mapError(e: unknown, op: string, key: string | undefined, deadlineHit: boolean): unknown {
     const { code, status, errno } = describe(e);
     const where = key === undefined ? `${op} on bucket "${this.bucket}"` : `${op} ${key}`;

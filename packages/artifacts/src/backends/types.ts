@@ -34,7 +34,7 @@ export type WriteCondition = { ifNoneMatch: "*" } | { ifMatch: string };
  * Implementations: `LocalBackend` (disk) and `S3Backend` (S3-compatible, R2).
  *
  * Errors: every method throws `StorageUnavailableError` when storage cannot be reached
- * (connection refused, timeout, 5xx after retries), `ConfigError` with the setup guide's
+ * (connection refused, timeout, 5xx after retries), `ConfigError` with a
  * hint for access denied / missing bucket, and `PreconditionFailedError` (below) from
  * `putConditional` when the condition does not hold. Absent objects are `null`, not errors.
  */

@@ -89,7 +89,7 @@ function downloadInfo(response: Response): DownloadInfo {
   return { status: response.status, contentType, contentLength, size: contentLength, etag };
 }
 
-/** Creates a client that signs each request (Web3Signed, DESIGN.md) with `account`. */
+/** Creates a client that signs each request (Web3Signed, docs/http-api.md) with `account`. */
 export function createGranteeClient(options: GranteeClientOptions): GranteeClient {
   const location = serverLocation(options.baseUrl);
   const fetchImpl = options.fetch ?? fetch;

@@ -10,6 +10,7 @@ export {
   type GranteeClientOptions,
   type RemoteArtifact,
 } from "./grantee.js";
+export { type DeliveryTicket } from "./direct.js";
 export {
   contentTypeFor,
   createWriterClient,

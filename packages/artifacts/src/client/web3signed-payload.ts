@@ -13,7 +13,7 @@ export interface MessageSigner {
   signMessage(args: { message: string }): Promise<`0x${string}`>;
 }
 
-/** The signed payload of `Authorization: Web3Signed <payload>.<signature>`. */
+/** The signed payload of `Authorization: Web3Signed <payload>.<signature>` (docs/http-api.md#authentication). */
 export interface Web3SignedPayload {
   /** The server's audience: its public origin plus path prefix, no trailing slash. */
   aud: string;

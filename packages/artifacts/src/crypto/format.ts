@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../errors.js";
 
-/** Version byte of the object format written by this code (DESIGN.md "Cryptography (format v1)"). */
+/** Version byte of the object format written by this code (docs/format.md). */
 export const FORMAT_VERSION = 1;
 /** First four bytes of every encrypted object. */
 export const MAGIC = "PSAE";

@@ -1,5 +1,5 @@
 /**
- * Direct delivery (docs/http-api.md "Direct delivery"): a ticket hands a grantee a short-lived URL
+ * Direct delivery (docs/http-api.md#direct-delivery): a ticket hands a grantee a short-lived URL
  * of an artifact's ciphertext and that artifact's own key, so the bytes go from storage to the
  * grantee without crossing the server, and are decrypted and verified by the grantee.
  *
@@ -10,6 +10,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { Backend, ByteRange } from "../backends/types.js";
+import type { DeliveryTicket } from "../client/direct.js";
 import type { MasterKeys } from "../config-types.js";
 import { deriveArtifactKey, FORMAT_VERSION, HEADER_BYTES, parseHeader, plaintextSize } from "../crypto.js";
 import { ConfigError, ExpiredError, ForbiddenError, IntegrityError } from "../errors.js";
@@ -21,23 +22,7 @@ export const DELIVERY_URL_MAX_SECONDS = 300;
 /** Path of the local delivery route under the server's audience. */
 export const DELIVERY_ROUTE = "/api/v1/delivery";
 
-/** What a grantee needs to fetch, verify and decrypt one artifact itself (docs/format.md "Direct delivery"). */
-export interface DeliveryTicket {
-  /** Short-lived URL of the artifact's ciphertext (GET, HEAD, Range); no credentials needed. */
-  url: string;
-  /** ISO-8601 UTC; at most 300 s after the ticket was issued, never after the operation expires. */
-  urlExpiresAt: string;
-  /** The artifact's own AES-256-GCM key (format v1's HKDF output), base64url without padding (43 characters). */
-  key: string;
-  format: { version: 1; chunkSize: number };
-  /** Plaintext bytes. */
-  size: number;
-  /** Stored (ciphertext) bytes: what the URL serves. */
-  encryptedSize: number;
-  /** ETag of the stored object, unquoted: the URL answers with it, and a fresh ticket must repeat it. */
-  etag: string;
-  contentType: string;
-}
+export type { DeliveryTicket };
 
 /** The server's check of a local delivery URL passed: the object to serve. */
 export interface DeliveredObject {

@@ -109,7 +109,7 @@ export interface ArtifactStore {
   ): Promise<{ operationId: string; grantee: string; expiresAt: string; artifacts: ArtifactInfo[] }>;
   statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo>;
   getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult>;
-  /** A delivery ticket for one artifact, after the checks of a download (docs/http-api.md "Direct delivery"). */
+  /** A delivery ticket for one artifact, after the checks of a download (docs/http-api.md#direct-delivery). */
   deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket>;
   /** The listing with a ticket per artifact (one signed request for all of them). */
   deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing>;

@@ -46,7 +46,7 @@ async function read(operationId: string, path: string): Promise<{ bytes: Buffer;
 
 describe("tamper fuzzer findings (store, local backend)", () => {
   it("a one-chunk object whose header chunk size was edited is refused as integrity", async () => {
-    // DESIGN.md: "any bit flip fail[s]". The header's chunk size is not authenticated by the chunk
+    // docs/format.md: a reader checks the header's chunk size against metadata. The header's chunk size is not authenticated by the chunk
     // tags, and a one-chunk object decrypts the same under any C >= its length, so only a comparison
     // with the chunk size metadata records can notice the edit.
     await store.createOperation({ grantee: GRANTEE, operationId: "hdr-c" });

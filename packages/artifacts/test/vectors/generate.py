@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Known-answer vectors for encryption format v1 (DESIGN.md "Cryptography (format v1)").
+"""Known-answer vectors for encryption format v1 (specified in docs/format.md).
 
-Written from the DESIGN.md text alone, with Python's `cryptography` package (not Node), so the
+An implementation of that specification alone, with Python's `cryptography` package (not Node), so the
 TypeScript implementation is checked against an independent computation:
 
     python3 packages/artifacts/test/vectors/generate.py
