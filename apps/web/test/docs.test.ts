@@ -9,8 +9,8 @@ describe("docs/web.md", () => {
   it("shows the page's message for each error code it names", () => {
     const section = doc.slice(doc.indexOf("## What the page tells the person"));
     const messages = [...section.matchAll(/^\| [^|]+ \| ([^|]+?) \|$/gm)].map((m) => m[1]!.trim()).filter((m) => m !== "message" && !m.startsWith("---"));
-    const codes = [...section.matchAll(/`(not_found|expired|integrity|storage_unavailable|unauthenticated)`/g)].map((m) => m[1]!);
-    expect(codes).toEqual(["not_found", "expired", "integrity", "storage_unavailable", "unauthenticated"]);
+    const codes = [...section.matchAll(/`(not_found|expired|integrity|storage_unavailable|unauthenticated|conflict)`/g)].map((m) => m[1]!);
+    expect(codes).toEqual(["not_found", "expired", "integrity", "storage_unavailable", "unauthenticated", "conflict"]);
     expect(messages).toEqual(codes.map((code) => describeError(errorFromCode(code, "detail")).title));
   });
 

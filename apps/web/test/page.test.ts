@@ -145,6 +145,7 @@ beforeAll(async () => {
   await s.writer.upload(operationId, "data/mid.bin", files.mid);
   await s.writer.upload(operationId, "notes.txt", files.notes, { contentType: "text/plain; charset=utf-8" });
   await s.writer.upload(operationId, "tampered.bin", files.mid);
+  await s.writer.upload(operationId, "empty.txt", new Uint8Array(0), { contentType: "text/plain" });
   const key = `operations/${operationId}/artifacts/tampered.bin`;
   const stored = (await s.raw.getBytes(key))!.body;
   // One flipped bit in the third chunk: chunks 0 and 1 verify, chunk 2 does not.
@@ -167,7 +168,7 @@ describe("the grantee page", () => {
     await openOperation(page);
     expect(await page.locator("#alert").isHidden()).toBe(true);
     const rows = await page.locator("li.item").evaluateAll((items) => items.map((li) => [(li as HTMLElement).dataset.path, li.querySelector(".meta")?.textContent]));
-    expect(rows.map(([path]) => path).sort()).toEqual(["data/big.bin", "data/mid.bin", "notes.txt", "tampered.bin"]);
+    expect(rows.map(([path]) => path).sort()).toEqual(["data/big.bin", "data/mid.bin", "empty.txt", "notes.txt", "tampered.bin"]);
     const meta = Object.fromEntries(rows);
     expect(meta["data/big.bin"]).toMatch(/^64\.0 MiB · application\/octet-stream · expires .+ \(in \d+ days\)$/);
     expect(meta["notes.txt"]).toContain("text/plain");
@@ -200,6 +201,11 @@ describe("the grantee page", () => {
     expect(totalSent).toBeLessThan(64 * 1024);
     await page.screenshot({ path: `${SCREENSHOTS}download-finished.png`, fullPage: true });
     await page.context().close();
+    // The counters see artifact bytes when the server does send them: a proxied download of 3 MiB.
+    const proxiedBefore = apiBytesOut;
+    const proxied = await s.grantee(grantee).download(operationId, "data/mid.bin");
+    for await (const _ of proxied);
+    expect(apiBytesOut - proxiedBefore).toBeGreaterThan(files.mid.length);
   });
 
   it("a transfer cut mid-way continues with a fresh ticket for the same etag, and the file still matches", async () => {
@@ -214,6 +220,17 @@ describe("the grantee page", () => {
     expect((await itemState(page, "data/mid.bin")).state).toBe("done");
     // The wallet signed once more: the fresh ticket the worker asked the page for.
     expect(page.signatures()).toBe(signed + 1);
+    await page.context().close();
+  });
+
+  it("an empty artifact saves as an empty file (its header and final tag verified)", async () => {
+    const page = await openPage(grantee, "");
+    await openOperation(page);
+    const downloading = page.waitForEvent("download");
+    await pressDownload(page, "empty.txt");
+    const download = await downloading;
+    expect(readFileSync(await download.path()).length).toBe(0);
+    expect(await itemState(page, "empty.txt")).toEqual({ state: "done", status: "Saved 0 B (verified)" });
     await page.context().close();
   });
 

@@ -18,6 +18,7 @@ const TITLES: Record<string, string> = {
   integrity: "The data failed verification (it was changed or damaged in storage). Nothing was saved.",
   storage_unavailable: "The server or the storage cannot be reached. Check the address and your connection, then retry.",
   unauthenticated: "The request was not signed: connect the wallet and approve the signature.",
+  conflict: "The artifact was replaced while it was downloading. Start the download again.",
   invalid_input: "That is not a valid operation id or artifact.",
   range_not_satisfiable: "That part of the artifact does not exist.",
 };

@@ -60,6 +60,9 @@ async function fetchStored(ticket: DeliveryTicket, start: number, end: number, s
   if (Number(match[1]) !== start || Number(match[2]) !== end || Number(match[3]) !== ticket.encryptedSize) {
     throw new IntegrityError(`storage holds ${match[3]} bytes for this artifact, the ticket says ${ticket.encryptedSize}`);
   }
+  // The bucket's CORS rule exposes ETag; where it does not, the sizes and the tags still decide.
+  const etag = response.headers.get("etag")?.replace(/^(W\/)?"|"$/g, "");
+  if (etag !== undefined && etag !== ticket.etag) throw new ConflictError("the artifact in storage is not the one the ticket describes (it was replaced); start again");
   return response;
 }
 
