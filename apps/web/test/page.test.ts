@@ -205,7 +205,7 @@ describe("the grantee page", () => {
     const proxiedBefore = apiBytesOut;
     const proxied = await s.grantee(grantee).download(operationId, "data/mid.bin");
     for await (const _ of proxied);
-    expect(apiBytesOut - proxiedBefore).toBeGreaterThan(files.mid.length);
+    expect(apiBytesOut - proxiedBefore).toBeGreaterThanOrEqual(files.mid.length);
   });
 
   it("a transfer cut mid-way continues with a fresh ticket for the same etag, and the file still matches", async () => {
