@@ -157,7 +157,7 @@ describe("wrapDataKey / unwrapDataKey", () => {
     expect(() => wrapDataKey(dataKey, vectorKeys, { ...ctx, expiresAt: "soon" })).toThrow(
       "key context expiresAt must be the Date.toISOString() text of the expiry",
     );
-    expect(() => wrapDataKey(Buffer.alloc(31), vectorKeys, ctx)).toThrow("data key must be a 32-byte Buffer");
+    expect(() => wrapDataKey(Buffer.alloc(31), vectorKeys, ctx)).toThrow("data key must be a 32-byte Uint8Array");
     const short: MasterKeys = { currentKid: "default", keys: new Map([["default", Buffer.alloc(16)]]) };
     expect(() => wrapDataKey(dataKey, short, ctx)).toThrow('master key "default" is not 32 bytes');
   });

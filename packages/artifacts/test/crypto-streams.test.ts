@@ -1,15 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { setImmediate as tick } from "node:timers/promises";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  createDecryptStream,
-  createEncryptStream,
-  createRangeDecryptStream,
-  decryptArtifact,
+  decrypt,
+  decryptRange,
   DEFAULT_CHUNK_SIZE,
   deriveArtifactKey,
-  encryptArtifact,
+  encrypt,
   encryptedSize,
   HEADER_BYTES,
   MIN_CHUNK_SIZE,
@@ -18,7 +15,7 @@ import {
   TAG_BYTES,
 } from "../src/crypto.js";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../src/errors.js";
-import { fragment, pattern, run } from "./vectors/harness.js";
+import { fragment, open, pattern, run, seal } from "./vectors/harness.js";
 
 const C = MIN_CHUNK_SIZE;
 const dataKey = Buffer.alloc(32, 0x5a);
@@ -32,24 +29,24 @@ const FRAGMENTATIONS: Array<[string, number | number[]]> = [
   ["odd small writes", [13, 4099, 1, 777]],
 ];
 
-describe("round trips", () => {
+describe("round trips", async () => {
   for (const size of [0, 1, C - 1, C, C + 1, 3 * C]) {
     const plain = pattern(size, 17);
-    const oneShot = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+    const oneShot = await seal(plain, { ...ids, chunkSize: C, salt });
 
-    it(`${size} bytes: one-shot`, () => {
+    it(`${size} bytes: one-shot`, async () => {
       expect(oneShot.length).toBe(encryptedSize(size, C));
-      expect(decryptArtifact(oneShot, ids).equals(plain)).toBe(true);
+      expect((await open(oneShot, ids)).equals(plain)).toBe(true);
     });
 
     for (const [name, sizes] of FRAGMENTATIONS) {
       it(`${size} bytes, ${name}: streaming encrypt equals one-shot, streaming decrypt restores`, async () => {
-        const enc = createEncryptStream({ ...ids, chunkSize: C, salt });
-        const encrypted = await run(enc, fragment(plain, sizes));
+        const enc = encrypt(fragment(plain, sizes), { ...ids, chunkSize: C, salt });
+        const encrypted = await run(() => enc, []);
         expect(encrypted.error).toBeUndefined();
         expect(encrypted.out.equals(oneShot)).toBe(true);
         expect(enc.plaintextBytes).toBe(size);
-        const decrypted = await run(createDecryptStream(ids), fragment(oneShot, sizes));
+        const decrypted = await run((s) => decrypt(s, ids), fragment(oneShot, sizes));
         expect(decrypted.error).toBeUndefined();
         expect(decrypted.out.equals(plain)).toBe(true);
       });
@@ -58,150 +55,92 @@ describe("round trips", () => {
 
   it("default chunk size, random salt: 2.5 chunks of random data", async () => {
     const plain = randomBytes(Math.floor(2.5 * DEFAULT_CHUNK_SIZE));
-    const enc = createEncryptStream(ids);
-    const encrypted = await run(enc, fragment(plain, 65536));
+    const encrypted = await run((s) => encrypt(s, ids), fragment(plain, 65536));
     expect(encrypted.error).toBeUndefined();
     expect(encrypted.out.length).toBe(encryptedSize(plain.length, DEFAULT_CHUNK_SIZE));
     expect(parseHeader(encrypted.out).chunkSize).toBe(DEFAULT_CHUNK_SIZE);
-    expect(decryptArtifact(encrypted.out, ids).equals(plain)).toBe(true);
-    const decrypted = await run(createDecryptStream({ ...ids, expectedChunkSize: DEFAULT_CHUNK_SIZE }), fragment(encrypted.out, 65536));
+    expect((await open(encrypted.out, ids)).equals(plain)).toBe(true);
+    const decrypted = await run((s) => decrypt(s, { ...ids, expectedChunkSize: DEFAULT_CHUNK_SIZE }), fragment(encrypted.out, 65536));
     expect(decrypted.error).toBeUndefined();
     expect(decrypted.out.equals(plain)).toBe(true);
   });
 
-  it("random salts differ per artifact, so equal plaintexts give unrelated objects", () => {
-    const a = encryptArtifact(pattern(100), ids);
-    const b = encryptArtifact(pattern(100), ids);
+  it("random salts differ per artifact, so equal plaintexts give unrelated objects", async () => {
+    const a = await seal(pattern(100), ids);
+    const b = await seal(pattern(100), ids);
     expect(a.subarray(9, HEADER_BYTES).equals(b.subarray(9, HEADER_BYTES))).toBe(false);
     expect(a.subarray(HEADER_BYTES).equals(b.subarray(HEADER_BYTES))).toBe(false);
   });
 
-  it("accepts Uint8Array input (one-shot) and strings (stream)", async () => {
+  it("accepts plain Uint8Array as well as Buffer, in memory and streamed", async () => {
     const u8 = new Uint8Array([1, 2, 3]);
-    expect(decryptArtifact(encryptArtifact(Buffer.from(u8), ids), ids)).toEqual(Buffer.from([1, 2, 3]));
-    expect(decryptArtifact(encryptArtifact(u8 as Buffer, ids), ids)).toEqual(Buffer.from([1, 2, 3]));
-    const enc = createEncryptStream(ids);
-    const out: Buffer[] = [];
-    enc.on("data", (b: Buffer) => out.push(b));
-    enc.end("héllo");
-    await new Promise((resolve) => enc.on("end", resolve));
-    expect(decryptArtifact(Buffer.concat(out), ids).toString("utf8")).toBe("héllo");
+    expect(await open(await seal(Buffer.from(u8), ids), ids)).toEqual(Buffer.from([1, 2, 3]));
+    expect(await open(await seal(u8, ids), ids)).toEqual(Buffer.from([1, 2, 3]));
+    const { out } = await run((s) => encrypt(s, ids), [new TextEncoder().encode("héllo")]);
+    expect((await open(out, ids)).toString("utf8")).toBe("héllo");
   });
 
-  it("refuses bad options up front", () => {
-    expect(() => createEncryptStream({ ...ids, chunkSize: 1024 })).toThrow(InvalidInputError);
-    expect(() => createEncryptStream({ ...ids, dataKey: Buffer.alloc(8) })).toThrow("data key must be a 32-byte Buffer");
-    expect(() => encryptArtifact(pattern(1), { ...ids, chunkSize: 5 * 1024 * 1024 })).toThrow(
+  it("refuses bad options up front", async () => {
+    expect(() => encrypt([], { ...ids, chunkSize: 1024 })).toThrow(InvalidInputError);
+    expect(() => encrypt([], { ...ids, dataKey: Buffer.alloc(8) })).toThrow("data key must be a 32-byte Uint8Array");
+    await expect(seal(pattern(1), { ...ids, chunkSize: 5 * 1024 * 1024 })).rejects.toThrow(
       "chunk size must be an integer from 16384 to 4194304, got 5242880",
     );
-    expect(() => createDecryptStream({ ...ids, dataKey: Buffer.alloc(8) })).toThrow(InvalidInputError);
+    expect(() => decrypt([], { ...ids, dataKey: Buffer.alloc(8) })).toThrow(InvalidInputError);
   });
 });
 
-describe("encrypt stream holds back the final chunk", () => {
-  it("emits chunk 0 only once a byte past it arrives, and the final chunk only at the end", async () => {
-    const enc = createEncryptStream({ ...ids, chunkSize: C, salt });
-    const out: Buffer[] = [];
-    enc.on("data", (b: Buffer) => out.push(b));
-    const emitted = () => out.reduce((n, b) => n + b.length, 0);
-    const plain = pattern(2 * C);
-    enc.write(plain.subarray(0, C));
-    await tick();
-    expect(emitted()).toBe(HEADER_BYTES);
-    enc.write(plain.subarray(C, C + 1));
-    await tick();
-    expect(emitted()).toBe(HEADER_BYTES + C + TAG_BYTES);
-    enc.write(plain.subarray(C + 1));
-    await tick();
-    // The second chunk is full, but could still be the final one: nothing more yet.
-    expect(emitted()).toBe(HEADER_BYTES + C + TAG_BYTES);
-    expect(enc.plaintextBytes).toBe(2 * C);
-    enc.end();
-    await new Promise((resolve) => enc.on("end", resolve));
-    expect(emitted()).toBe(encryptedSize(2 * C, C));
-    expect(Buffer.concat(out).equals(encryptArtifact(plain, { ...ids, chunkSize: C, salt }))).toBe(true);
-  });
-
-  it("empty input is one empty final chunk", async () => {
-    const { out, error } = await run(createEncryptStream({ ...ids, chunkSize: C, salt }), []);
+describe("encrypt of empty input", () => {
+  it("is one empty final chunk", async () => {
+    const { out, error } = await run((s) => encrypt(s, { ...ids, chunkSize: C, salt }), []);
     expect(error).toBeUndefined();
     expect(out.length).toBe(HEADER_BYTES + TAG_BYTES);
-    expect(out.equals(encryptArtifact(Buffer.alloc(0), { ...ids, chunkSize: C, salt }))).toBe(true);
+    expect(out.equals(await seal(Buffer.alloc(0), { ...ids, chunkSize: C, salt }))).toBe(true);
   });
 });
 
-describe("backpressure keeps memory bounded when nobody reads", () => {
-  it("encrypt: writes are refused after about one chunk, buffered output stays under two chunks", async () => {
-    const enc = createEncryptStream({ ...ids, chunkSize: C });
-    let accepted = 0;
-    while (accepted < 1000 && enc.write(pattern(C))) {
-      accepted += 1;
-      await tick();
-    }
-    await tick();
-    expect(accepted).toBeLessThanOrEqual(2);
-    expect(enc.readableLength).toBeLessThanOrEqual(HEADER_BYTES + 2 * (C + TAG_BYTES));
-    expect(enc.writableLength).toBeLessThanOrEqual(C);
-    enc.destroy();
-  });
-
-  it("decrypt: a 400-chunk object is not taken in whole", async () => {
-    const object = encryptArtifact(pattern(400 * C), { ...ids, chunkSize: C });
-    const dec = createDecryptStream(ids);
-    let offset = 0;
-    while (offset < object.length && dec.write(object.subarray(offset, offset + C))) {
-      offset += C;
-      await tick();
-    }
-    await tick();
-    expect(offset).toBeLessThan(object.length / 2);
-    expect(dec.readableLength + dec.writableLength).toBeLessThanOrEqual(2 * DEFAULT_CHUNK_SIZE + 2 * (C + TAG_BYTES));
-    dec.destroy();
-  });
-});
-
-describe("decrypt stream metadata checks", () => {
+describe("decrypt stream metadata checks", async () => {
   const plain = pattern(C + 10);
-  const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
+  const object = await seal(plain, { ...ids, chunkSize: C, salt });
 
   it("expectedChunkSize must match the header", async () => {
-    const { out, error } = await run(createDecryptStream({ ...ids, expectedChunkSize: 2 * C }), [object]);
+    const { out, error } = await run((s) => decrypt(s, { ...ids, expectedChunkSize: 2 * C }), [object]);
     expect(out.length).toBe(0);
     expect(error).toBeInstanceOf(IntegrityError);
     expect((error as Error).message).toBe(`encrypted object header has chunk size ${C}, metadata records ${2 * C}`);
     // A nonsense size in metadata is the same kind of mismatch (integrity), not a caller error.
-    const bogus = await run(createDecryptStream({ ...ids, expectedChunkSize: 5 }), [object]);
+    const bogus = await run((s) => decrypt(s, { ...ids, expectedChunkSize: 5 }), [object]);
     expect(bogus.error).toBeInstanceOf(IntegrityError);
     expect((bogus.error as Error).message).toBe(`encrypted object header has chunk size ${C}, metadata records 5`);
   });
 
   it("expectedPlainSize must match what decrypts", async () => {
-    const small = await run(createDecryptStream({ ...ids, expectedPlainSize: C + 11 }), [object]);
+    const small = await run((s) => decrypt(s, { ...ids, expectedPlainSize: C + 11 }), [object]);
     expect(small.error).toBeInstanceOf(IntegrityError);
     expect((small.error as Error).message).toBe(`encrypted object decrypts to ${C + 10} bytes, metadata records ${C + 11}`);
-    const big = await run(createDecryptStream({ ...ids, expectedPlainSize: 5 }), fragment(object, 1000));
+    const big = await run((s) => decrypt(s, { ...ids, expectedPlainSize: 5 }), fragment(object, 1000));
     expect(big.error).toBeInstanceOf(IntegrityError);
     expect((big.error as Error).message).toBe("encrypted object decrypts to more than the 5 bytes recorded in metadata");
-    const ok = await run(createDecryptStream({ ...ids, expectedPlainSize: C + 10, expectedChunkSize: C }), [object]);
+    const ok = await run((s) => decrypt(s, { ...ids, expectedPlainSize: C + 10, expectedChunkSize: C }), [object]);
     expect(ok.error).toBeUndefined();
     expect(ok.out.equals(plain)).toBe(true);
   });
 });
 
-describe("ranges", () => {
+describe("ranges", async () => {
   const L = 3 * C + 100;
   const plain = pattern(L, 5);
-  const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
-  const artifactKey = deriveArtifactKey(dataKey, parseHeader(object).salt, ids.operationId, ids.path);
+  const object = await seal(plain, { ...ids, chunkSize: C, salt });
+  const artifactKey = await deriveArtifactKey(dataKey, parseHeader(object).salt, ids.operationId, ids.path);
 
   async function readRange(size: number, obj: Buffer, start: number, end: number, pieces: number | number[]) {
     const plan = planRange(size, C, start, end);
     const stored = obj.subarray(plan.objectStart, plan.objectEnd + 1);
     expect(stored.length).toBe(plan.objectEnd - plan.objectStart + 1);
-    return run(createRangeDecryptStream({ artifactKey, chunkSize: C, plainSize: size, ...plan }), fragment(stored, pieces));
+    return run((s) => decryptRange(s, { key: artifactKey, chunkSize: C, plainSize: size, ...plan }), fragment(stored, pieces));
   }
 
-  it("plans the exact stored bytes", () => {
+  it("plans the exact stored bytes", async () => {
     expect(planRange(L, C, 0, 0)).toEqual({ firstChunk: 0, lastChunk: 0, objectStart: 41, objectEnd: 41 + C + 15, skip: 0, take: 1 });
     expect(planRange(L, C, C - 1, C)).toEqual({
       firstChunk: 0,
@@ -244,13 +183,13 @@ describe("ranges", () => {
 
   it("last byte of an artifact that ends on a chunk edge (full final chunk)", async () => {
     const plain2 = pattern(2 * C);
-    const obj2 = encryptArtifact(plain2, { ...ids, chunkSize: C, salt });
+    const obj2 = await seal(plain2, { ...ids, chunkSize: C, salt });
     const { out, error } = await readRange(2 * C, obj2, 2 * C - 1, 2 * C - 1, 777);
     expect(error).toBeUndefined();
     expect(out.equals(plain2.subarray(-1))).toBe(true);
   });
 
-  it("unsatisfiable ranges, and any range of an empty artifact, are RangeNotSatisfiableError", () => {
+  it("unsatisfiable ranges, and any range of an empty artifact, are RangeNotSatisfiableError", async () => {
     for (const [size, start, end] of [
       [0, 0, 0],
       [10, 5, 4],
@@ -273,8 +212,8 @@ describe("ranges", () => {
     }
   });
 
-  it("range stream refuses options planRange cannot produce", () => {
-    const base = { artifactKey, chunkSize: C, plainSize: L, firstChunk: 0, lastChunk: 0, skip: 0, take: 1 };
+  it("range stream refuses options planRange cannot produce", async () => {
+    const base = { key: artifactKey, chunkSize: C, plainSize: L, firstChunk: 0, lastChunk: 0, skip: 0, take: 1 };
     for (const bad of [
       { lastChunk: 4 },
       { firstChunk: 1, lastChunk: 0 },
@@ -283,7 +222,7 @@ describe("ranges", () => {
       { take: C + 1 },
       { firstChunk: 3, lastChunk: 3, skip: 99, take: 2 },
     ]) {
-      expect(() => createRangeDecryptStream({ ...base, ...bad })).toThrow(
+      expect(() => decryptRange([], { ...base, ...bad })).toThrow(
         "range decrypt options do not describe a range planRange produces",
       );
     }
@@ -298,11 +237,11 @@ describe("properties (fast-check)", () => {
         fc.array(fc.integer({ min: 1, max: 2 * C + 7 }), { minLength: 1, maxLength: 6 }),
         async (size, pieces) => {
           const plain = pattern(size, size);
-          const oneShot = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
-          const enc = await run(createEncryptStream({ ...ids, chunkSize: C, salt }), fragment(plain, pieces));
+          const oneShot = await seal(plain, { ...ids, chunkSize: C, salt });
+          const enc = await run((s) => encrypt(s, { ...ids, chunkSize: C, salt }), fragment(plain, pieces));
           expect(enc.error).toBeUndefined();
           expect(enc.out.equals(oneShot)).toBe(true);
-          const dec = await run(createDecryptStream(ids), fragment(oneShot, pieces));
+          const dec = await run((s) => decrypt(s, ids), fragment(oneShot, pieces));
           expect(dec.error).toBeUndefined();
           expect(dec.out.equals(plain)).toBe(true);
         },
@@ -314,8 +253,8 @@ describe("properties (fast-check)", () => {
   it("any satisfiable range decrypts to the same bytes as slicing the plaintext", async () => {
     const size = 4 * C + 21;
     const plain = pattern(size, 9);
-    const object = encryptArtifact(plain, { ...ids, chunkSize: C, salt });
-    const artifactKey = deriveArtifactKey(dataKey, salt, ids.operationId, ids.path);
+    const object = await seal(plain, { ...ids, chunkSize: C, salt });
+    const artifactKey = await deriveArtifactKey(dataKey, salt, ids.operationId, ids.path);
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: size - 1 }),
@@ -325,8 +264,7 @@ describe("properties (fast-check)", () => {
           const [start, end] = a <= b ? [a, b] : [b, a];
           const plan = planRange(size, C, start, end);
           const stored = object.subarray(plan.objectStart, plan.objectEnd + 1);
-          const { out, error } = await run(
-            createRangeDecryptStream({ artifactKey, chunkSize: C, plainSize: size, ...plan }),
+          const { out, error } = await run((s) => decryptRange(s, { key: artifactKey, chunkSize: C, plainSize: size, ...plan }),
             fragment(stored, piece),
           );
           expect(error).toBeUndefined();

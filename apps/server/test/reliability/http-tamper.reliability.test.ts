@@ -15,7 +15,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifactObjectKey, encryptedSize, metadataKey, unwrapDataKey, type OperationMetadata } from "@personal-server/artifacts";
 import { signRequest } from "@personal-server/artifacts/client";
-import { encryptArtifact } from "../../../../packages/artifacts/src/crypto.js";
+import { seal } from "../../../../packages/artifacts/test/vectors/harness.js";
 import {
   rawExchange,
   rawRequestBytes,
@@ -270,7 +270,7 @@ beforeAll(async () => {
       const file = artifactObjectKey(op, path);
       if (chunkSize !== BIG_C) {
         // The format allows 16 KiB..4 MiB chunks; small ones put chunk edges within a fuzzer's reach.
-        writeFileSync(join(dir, file), encryptArtifact(plain, { dataKey, operationId: op, path, chunkSize }));
+        writeFileSync(join(dir, file), await seal(plain, { dataKey, operationId: op, path, chunkSize }));
         const entry = meta.artifacts.find((a) => a.path === path)!;
         Object.assign(entry, { chunkSize, encryptedSize: encryptedSize(size, chunkSize) });
         writeFileSync(join(dir, metaFile), JSON.stringify(meta));

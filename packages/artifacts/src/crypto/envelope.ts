@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import type { MasterKeys } from "../config-types.js";
 import { ConfigError, IntegrityError, InvalidInputError } from "../errors.js";
-import { assertKey, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from "./format.js";
+import { assertBytes, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from "./engine/format.js";
 
 /** A data key wrapped by a master key, as stored in metadata.json (`wrappedKey`). */
 export interface WrappedKey {
@@ -73,7 +73,7 @@ function assertContext(ctx: KeyContext): void {
 
 /** Test seam: wrap with a given IV (known-answer vectors). Production code calls wrapDataKey. */
 export function wrapDataKeyWithIv(dataKey: Buffer, masterKeys: MasterKeys, ctx: KeyContext, iv: Buffer): WrappedKey {
-  assertKey(dataKey, "data key");
+  assertBytes(dataKey, KEY_BYTES, "data key");
   assertContext(ctx);
   if (iv.length !== NONCE_BYTES) throw new InvalidInputError(`IV must be ${NONCE_BYTES} bytes`);
   const kid = masterKeys.currentKid;

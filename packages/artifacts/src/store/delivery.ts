@@ -12,7 +12,7 @@ import type { Readable } from "node:stream";
 import type { Backend, ByteRange } from "../backends/types.js";
 import type { DeliveryTicket } from "../client/direct.js";
 import type { MasterKeys } from "../config-types.js";
-import { deriveArtifactKey, FORMAT_VERSION, HEADER_BYTES, parseHeader, plaintextSize } from "../crypto.js";
+import { deriveArtifactKeyBytes, FORMAT_VERSION, HEADER_BYTES, parseHeader, plaintextSize } from "../crypto.js";
 import { ConfigError, ExpiredError, ForbiddenError, IntegrityError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey } from "../metadata.js";
 import { isOperationId, validateArtifactPath } from "../validate.js";
@@ -95,7 +95,7 @@ export async function issueTicket(
   return {
     url,
     urlExpiresAt: new Date(exp * 1000).toISOString(),
-    key: deriveArtifactKey(dataKey, parsed.salt, operationId, path).toString("base64url"),
+    key: Buffer.from(await deriveArtifactKeyBytes(dataKey, parsed.salt, operationId, path)).toString("base64url"),
     format: { version: FORMAT_VERSION, chunkSize: entry.chunkSize },
     size: entry.size,
     encryptedSize: entry.encryptedSize,

@@ -1,9 +1,9 @@
-import { Readable, pipeline } from "node:stream";
+import { Readable } from "node:stream";
 import type { Backend } from "../backends/types.js";
 import {
-  createDecryptStream,
-  createRangeDecryptStream,
-  decryptArtifact,
+  decrypt,
+  decryptObject,
+  decryptRange,
   deriveArtifactKey,
   HEADER_BYTES,
   parseHeader,
@@ -57,11 +57,11 @@ export async function openPlaintext(
     checkStored(entry, head);
     const parsed = parseHeader(header!.body);
     if (parsed.chunkSize !== entry.chunkSize) throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
-    const artifactKey = deriveArtifactKey(dataKey, parsed.salt, operationId, path);
+    const artifactKey = await deriveArtifactKey(dataKey, parsed.salt, operationId, path);
     const source = await backend.getStream(key, { start: plan.objectStart, end: plan.objectEnd });
     if (source === null) throw new IntegrityError(`object of ${path} is missing`);
-    const decrypt = createRangeDecryptStream({
-      artifactKey,
+    const plaintext = decryptRange(source, {
+      key: artifactKey,
       chunkSize: entry.chunkSize,
       plainSize: entry.size,
       firstChunk: plan.firstChunk,
@@ -69,7 +69,7 @@ export async function openPlaintext(
       skip: plan.skip,
       take: plan.take,
     });
-    return { body: pipeline(source, decrypt, () => {}), range: { start: range.start, end } };
+    return { body: Readable.from(plaintext, { objectMode: false }), range: { start: range.start, end } };
   }
 
   if (entry.size <= entry.chunkSize) {
@@ -81,7 +81,7 @@ export async function openPlaintext(
     if (parseHeader(object!.body.subarray(0, HEADER_BYTES)).chunkSize !== entry.chunkSize) {
       throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
     }
-    const plaintext = decryptArtifact(object!.body, { dataKey, operationId, path });
+    const plaintext = await decryptObject(object!.body, { dataKey, operationId, path });
     if (plaintext.length !== entry.size) {
       throw new IntegrityError(`${path} decrypted to ${plaintext.length} bytes, metadata says ${entry.size}`);
     }
@@ -94,14 +94,14 @@ export async function openPlaintext(
     source?.destroy();
     throw error;
   }
-  const decrypt = createDecryptStream({
+  const plaintext = decrypt(source!, {
     dataKey,
     operationId,
     path,
     expectedChunkSize: entry.chunkSize,
     expectedPlainSize: entry.size,
   });
-  return { body: pipeline(source!, decrypt, () => {}) };
+  return { body: Readable.from(plaintext, { objectMode: false }) };
 }
 
 /**

@@ -1,6 +1,6 @@
-import { Readable, addAbortSignal, pipeline } from "node:stream";
+import { Readable, addAbortSignal } from "node:stream";
 import { type Backend, PreconditionFailedError } from "../backends/types.js";
-import { createEncryptStream, DEFAULT_CHUNK_SIZE, encryptArtifact, encryptedSize } from "../crypto.js";
+import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize, encryptObject } from "../crypto.js";
 import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, TooLargeError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata, readMetadata } from "../metadata.js";
 
@@ -57,7 +57,8 @@ export async function writeArtifact(
   if (input.rest === undefined) {
     // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
     size = input.head.length;
-    const object = encryptArtifact(input.head, { dataKey, operationId, path, chunkSize });
+    const sealed = await encryptObject(input.head, { dataKey, operationId, path, chunkSize });
+    const object = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
     try {
       stored = await backend.put(key, object, { ifAbsent: true });
     } catch (error) {
@@ -69,10 +70,9 @@ export async function writeArtifact(
       });
     }
   } else {
-    const encrypt = createEncryptStream({ dataKey, operationId, path, chunkSize });
-    pipeline(Readable.from(input.rest, { objectMode: false }), encrypt, () => {});
+    const encrypted = encrypt(input.rest, { dataKey, operationId, path, chunkSize });
     try {
-      stored = await backend.put(key, encrypt, { ifAbsent: true });
+      stored = await backend.put(key, Readable.from(encrypted, { objectMode: false }), { ifAbsent: true });
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       // A stream cannot be sent twice: clear a crash leftover so that the client's retry succeeds.
@@ -83,7 +83,7 @@ export async function writeArtifact(
       }
       throw taken();
     }
-    size = encrypt.plaintextBytes;
+    size = encrypted.plaintextBytes;
   }
   const expected = encryptedSize(size, chunkSize);
   if (stored.size !== expected) {

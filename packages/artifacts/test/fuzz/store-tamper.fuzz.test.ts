@@ -29,7 +29,8 @@ import {
   type ArtifactsConfig,
   type OperationMetadata,
 } from "@personal-server/artifacts";
-import { encryptArtifact, HEADER_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TAG_BYTES } from "../../src/crypto.js";
+import { HEADER_BYTES, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, TAG_BYTES } from "../../src/crypto.js";
+import { seal } from "../vectors/harness.js";
 
 /** Obviously fake key (never a real secret). */
 const MASTER_KEY = Buffer.alloc(32, 0x5a).toString("base64");
@@ -58,7 +59,11 @@ interface Art {
   chunkSize: number;
   /** Relative file of the object under the local root. */
   file: string;
+  /** Its plaintext encrypted under other keys, paths or chunk sizes (made once, in beforeAll). */
+  encryptedAs?: Record<EncryptAs, Buffer>;
 }
+
+type EncryptAs = "otherPath" | "otherOp" | "randomKey" | "otherChunkSize";
 
 /** What a read must do after a mutation. */
 type Expectation =
@@ -267,7 +272,7 @@ type ObjectEdit =
   | { t: "delete-object" }
   | { t: "spliceHeader"; from: number }
   | { t: "replace"; from: number }
-  | { t: "encryptAs"; as: "otherPath" | "otherOp" | "randomKey" | "otherChunkSize" };
+  | { t: "encryptAs"; as: EncryptAs };
 
 const CHUNK_SIZE_VALUES = [0, 1, SMALL_C - 1, SMALL_C, SMALL_C + 1, 2 * SMALL_C, BIG_C, MAX_CHUNK_SIZE, MAX_CHUNK_SIZE + 1, 0xffffffff];
 
@@ -375,15 +380,7 @@ function editObject(art: Art, e: ObjectEdit): Buffer | null {
     case "replace":
       return Buffer.from(pristine.get(pick(others(art), e.from).file)!);
     case "encryptAs": {
-      const base = { dataKey: art.op.dataKey, operationId: art.op.id, path: art.path, chunkSize: art.chunkSize };
-      if (e.as === "otherPath") return encryptArtifact(art.plain, { ...base, path: `${art.path}x` });
-      if (e.as === "otherOp") {
-        const other = ops.find((op) => op !== art.op)!;
-        return encryptArtifact(art.plain, { ...base, dataKey: other.dataKey, operationId: other.id });
-      }
-      if (e.as === "randomKey") return encryptArtifact(art.plain, { ...base, dataKey: randomBytes(32) });
-      // A valid object for this key and path, but with a chunk size metadata does not record.
-      return encryptArtifact(art.plain, { ...base, chunkSize: art.chunkSize === SMALL_C ? 2 * SMALL_C : SMALL_C });
+      return art.encryptedAs![e.as];
     }
   }
 }
@@ -757,7 +754,7 @@ beforeAll(async () => {
       if (chunkSize !== BIG_C) {
         // The store writes 1 MiB chunks; the format allows 16 KiB..4 MiB, and readers must honour
         // what the header and metadata say. Small chunks put chunk boundaries within a fuzzer's reach.
-        writeFileSync(abs(file), encryptArtifact(plain, { dataKey, operationId: id, path, chunkSize }));
+        writeFileSync(abs(file), await seal(plain, { dataKey, operationId: id, path, chunkSize }));
         const entry = meta.artifacts.find((a) => a.path === path)!;
         entry.chunkSize = chunkSize;
         entry.encryptedSize = encryptedSize(size, chunkSize);
@@ -765,6 +762,17 @@ beforeAll(async () => {
       }
       arts.push({ op, path, plain, chunkSize, file });
     }
+  }
+  for (const art of arts) {
+    const base = { dataKey: art.op.dataKey, operationId: art.op.id, path: art.path, chunkSize: art.chunkSize };
+    const other = ops.find((op) => op !== art.op)!;
+    art.encryptedAs = {
+      otherPath: await seal(art.plain, { ...base, path: `${art.path}x` }),
+      otherOp: await seal(art.plain, { ...base, dataKey: other.dataKey, operationId: other.id }),
+      randomKey: await seal(art.plain, { ...base, dataKey: randomBytes(32) }),
+      // A valid object for this key and path, but with a chunk size metadata does not record.
+      otherChunkSize: await seal(art.plain, { ...base, chunkSize: art.chunkSize === SMALL_C ? 2 * SMALL_C : SMALL_C }),
+    };
   }
   targets = arts.flatMap((a) => (a.chunkSize === SMALL_C ? [a, a, a, a] : [a]));
   for (const rel of walk("operations", [])) pristine.set(rel, readFileSync(abs(rel)));

@@ -1,8 +1,7 @@
 // Shared helpers of the crypto*.test.ts files (kept beside the vectors they exercise).
 import { readFileSync } from "node:fs";
-import { Readable, Writable, type Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
+import { decryptObject, encryptObject, type DecryptOptions, type EncryptOptions } from "../../src/crypto/engine/index.js";
 
 /** Deterministic content of the vectors: byte i = i mod 251 (251 is prime, so chunks differ). */
 export function pattern(n: number, offset = 0): Buffer {
@@ -71,20 +70,35 @@ export function fragment(data: Buffer, sizes: number | number[]): Buffer[] {
   return pieces;
 }
 
-/** Writes `pieces` (one write each) through `transform`; returns everything it output and how it ended. */
-export async function run(transform: Transform, pieces: Buffer[]): Promise<{ out: Buffer; error: unknown }> {
+/** A transformation of the crypto engine (encrypt, decrypt, decryptRange with their options bound). */
+export type Transform = (source: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
+
+/** Feeds `pieces` (one at a time) through `transform`; returns everything it output and how it ended. */
+export async function run(transform: Transform, pieces: Uint8Array[]): Promise<{ out: Buffer; error: unknown }> {
   const out: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      out.push(chunk);
-      callback();
-    },
-  });
   let error: unknown;
+  async function* source(): AsyncGenerator<Uint8Array> {
+    yield* pieces;
+  }
   try {
-    await pipeline(Readable.from(pieces), transform, sink);
+    for await (const piece of transform(source())) out.push(Buffer.from(piece));
   } catch (err) {
     error = err;
   }
   return { out: Buffer.concat(out), error };
+}
+
+/** Node Buffer view of engine output (tests compare with Buffer.equals). */
+export function buf(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** encryptObject, as a Buffer. */
+export async function seal(plain: Uint8Array, opts: EncryptOptions): Promise<Buffer> {
+  return buf(await encryptObject(plain, opts));
+}
+
+/** decryptObject, as a Buffer. */
+export async function open(object: Uint8Array, opts: DecryptOptions): Promise<Buffer> {
+  return buf(await decryptObject(object, opts));
 }
