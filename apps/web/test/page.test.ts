@@ -234,6 +234,30 @@ describe("the grantee page", () => {
     await page.context().close();
   });
 
+  it("downloads all artifacts one after another, each with its own progress bar", async () => {
+    const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
+    const parts = [randomBytes(C + 7), randomBytes(10), randomBytes(2 * C)];
+    for (const [i, bytes] of parts.entries()) await s.writer.upload(id, `part-${i}.bin`, bytes);
+    const page = await openPage(grantee, "");
+    await openOperation(page, id);
+    const saved = new Map<string, string>();
+    const all = new Promise<void>((resolve) => {
+      page.on("download", (download) => {
+        void download.path().then((path) => {
+          saved.set(download.suggestedFilename(), sha256(readFileSync(path)));
+          if (saved.size === parts.length) resolve();
+        });
+      });
+    });
+    await page.locator("#download-all").focus();
+    await page.keyboard.press("Enter");
+    await all;
+    expect(Object.fromEntries(saved)).toEqual(Object.fromEntries(parts.map((bytes, i) => [`part-${i}.bin`, sha256(bytes)])));
+    for (const i of parts.keys()) expect((await itemState(page, `part-${i}.bin`)).state).toBe("done");
+    expect(await page.locator("li.item progress").evaluateAll((bars) => bars.map((b) => (b as HTMLProgressElement).position))).toEqual([1, 1, 1]);
+    await page.context().close();
+  });
+
   for (const mode of ["opfs", "blob"] as const) {
     it(`saves through the ${mode} fallback with the same bytes`, async () => {
       const page = await openPage(grantee, `#save=${mode}`);
