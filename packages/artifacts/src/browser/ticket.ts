@@ -1,24 +1,9 @@
-// Delivery tickets as the server answers them (docs/http-api.md, "Direct delivery").
-import { IntegrityError } from "../errors.js";
+// Delivery tickets as the server answers them (docs/http-api.md#direct-delivery).
+import type { DeliveryTicket } from "../client/direct.js";
 import type { RemoteArtifact } from "../client/listing.js";
+import { IntegrityError } from "../errors.js";
 
-/** One artifact's delivery ticket: where its ciphertext is, and the key that opens only it. */
-export interface DeliveryTicket {
-  /** Short-lived URL of the ciphertext object (presigned GET, or this server's signed delivery route). */
-  url: string;
-  /** ISO-8601 UTC; after it `url` stops working (ask for a new ticket). */
-  urlExpiresAt: string;
-  /** The artifact key, base64url without padding (43 characters). A capability: never log or persist it. */
-  key: string;
-  format: { version: number; chunkSize: number };
-  /** Plaintext size in bytes. */
-  size: number;
-  /** Stored (ciphertext) size in bytes. */
-  encryptedSize: number;
-  /** Strong entity tag of the artifact, unquoted. */
-  etag: string;
-  contentType: string;
-}
+export type { DeliveryTicket };
 
 /** An artifact of a listing together with its ticket. */
 export interface TicketedArtifact extends RemoteArtifact {
