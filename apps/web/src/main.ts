@@ -239,11 +239,14 @@ ui.connect.addEventListener("click", () => {
   clearError();
   connect().catch(showError);
 });
-ui.server.addEventListener("change", () => {
+function disconnect(): void {
   client = undefined;
   ui.address.textContent = "Not connected";
   ui.connect.textContent = "Connect wallet";
-});
+}
+ui.server.addEventListener("change", disconnect);
+// Another account in the wallet: its requests must be signed by it, so connect again.
+(provider as { on?: (event: string, listener: () => void) => void } | undefined)?.on?.("accountsChanged", disconnect);
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   void openOperation();

@@ -2,13 +2,15 @@
 // with an injected EIP-1193 wallet backed by a test key, and the bytes come straight from a moto
 // bucket whose CORS rules allow only the page's origin.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { extname, join, normalize } from "node:path";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { signRequest } from "@personal-server/artifacts/client";
 import { putBucketCors } from "../../../test-support/s3.js";
 import { startTestServer, wallet, type TestServer } from "../../server/test/helpers.js";
 import { CHROMIUM } from "./global-setup.js";
@@ -23,6 +25,7 @@ const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes)
 
 let s: TestServer;
 let proxy: Awaited<ReturnType<typeof breakingProxy>>;
+let elsewhere: Awaited<ReturnType<typeof staticHost>>;
 let browser: Browser;
 let grantee: PrivateKeyAccount;
 let operationId: string;
@@ -69,6 +72,19 @@ async function breakingProxy(target: string): Promise<{ url: string; breakNext(p
     breakNext: (pathPart, afterBytes) => (armed = { pathPart, afterBytes }),
     server,
   };
+}
+
+/** The built page on a plain static server of its own origin: the page "deployed anywhere". */
+async function staticHost(dir: string): Promise<{ url: string; server: Server }> {
+  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url!, "http://x").pathname)).replace(/^\/+/, "") || "index.html";
+    const file = join(dir, path);
+    if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
 /** A Chromium page whose `window.ethereum` signs with `account` (the key stays in this process). */
@@ -121,7 +137,8 @@ async function itemState(page: Page, path: string): Promise<{ state: string | un
 
 beforeAll(async () => {
   proxy = await breakingProxy(inject("motoEndpoint"));
-  s = await startTestServer("s3", { ARTIFACTS_WEB_UI: "1", S3_ENDPOINT: proxy.url }, { webUiDir: inject("webDist") });
+  elsewhere = await staticHost(inject("webDist"));
+  s = await startTestServer("s3", { ARTIFACTS_WEB_UI: "1", S3_ENDPOINT: proxy.url, ARTIFACTS_CORS_ORIGINS: elsewhere.url }, { webUiDir: inject("webDist") });
   s.app.server.on("connection", (socket: Socket) => sockets.add(socket));
   s.app.server.prependListener("request", (req, res) => {
     if (!req.url?.startsWith("/api/v1/operations/")) return;
@@ -137,7 +154,7 @@ beforeAll(async () => {
   const storage = s.config.storage;
   if (storage.kind !== "s3") throw new Error("the web test runs on S3 storage");
   await putBucketCors(storage.endpoint!, storage.bucket, [
-    { origins: [s.url], methods: ["GET", "HEAD"], headers: ["Range"], expose: ["Content-Range", "ETag", "Content-Length"], maxAgeSeconds: 600 },
+    { origins: [s.url, elsewhere.url], methods: ["GET", "HEAD"], headers: ["Range"], expose: ["Content-Range", "ETag", "Content-Length"], maxAgeSeconds: 600 },
   ]);
   grantee = wallet();
   ({ operationId } = await s.writer.createOperation({ grantee: grantee.address }));
@@ -158,6 +175,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await s?.close();
+  elsewhere?.server.closeAllConnections();
+  elsewhere?.server.close();
   proxy?.server.closeAllConnections();
   await new Promise((resolve) => proxy?.server.close(resolve));
 });
@@ -347,6 +366,17 @@ describe("the grantee page", () => {
     }
   });
 
+  it("deployed on another origin and pointed at the server by its link, the page works the same", async () => {
+    const page = await openPage(grantee, `#server=${encodeURIComponent(s.url)}&op=${operationId}`, elsewhere.url);
+    expect(await page.locator("#server").inputValue()).toBe(s.url);
+    await page.locator("#open").press("Enter");
+    await page.waitForSelector("#artifacts:not([hidden])");
+    const downloading = page.waitForEvent("download");
+    await pressDownload(page, "data/mid.bin");
+    expect(sha256(readFileSync(await (await downloading).path()))).toBe(sha256(files.mid));
+    await page.context().close();
+  });
+
   it("a page on an origin the bucket's CORS rules do not list cannot read the ciphertext", async () => {
     const other = s.url.replace("127.0.0.1", "localhost");
     const page = await openPage(grantee, "", other);
@@ -359,6 +389,15 @@ describe("the grantee page", () => {
     expect(await page.locator("#alert").textContent()).toContain("CORS rules do not allow this page's origin");
     expect(downloads).toBe(0);
     await page.context().close();
+
+    // What the browser saw: the bucket answers the listed origin's read with CORS headers, and not this one's.
+    const target = `/api/v1/operations/${operationId}/artifacts/data/mid.bin?delivery=direct`;
+    const authorization = await signRequest(grantee, { audience: s.url, method: "GET", uri: target });
+    const ticket = (await (await fetch(`${s.url}${target}`, { headers: { authorization } })).json()) as { url: string };
+    const corsFor = async (origin: string) =>
+      (await fetch(ticket.url, { headers: { origin, range: "bytes=0-40" } })).headers.get("access-control-allow-origin");
+    expect(await corsFor(s.url)).toBe(s.url);
+    expect(await corsFor(other)).toBeNull();
   });
 
   it("an unreachable server and an expired operation get their own messages", async () => {

@@ -64,7 +64,7 @@ export function serveDownloads(scope: DownloadWorkerScope): void {
     const done = new Promise<void>((resolve) => (finished = resolve));
     const timer = setTimeout(() => {
       pending.delete(start.id);
-      port.postMessage({ type: "error", code: "aborted", message: "the download was never started" } satisfies WorkerEvent);
+      port.postMessage({ type: "error", code: "storage_unavailable", message: "the download was prepared but never started" } satisfies WorkerEvent);
       finished();
     }, PENDING_MS);
     pending.set(start.id, { message: start, port, finished, timer });
