@@ -12,6 +12,10 @@ const project = (name: string, root: string, extra: Record<string, unknown> = {}
 // Starts moto's S3 server once per run for the projects whose tests talk to S3 (fails the run,
 // never skips, when moto is missing). Not on the root config: the root project would start it too.
 const moto = { globalSetup: [fileURLToPath(new URL("./test-support/moto-global-setup.ts", import.meta.url))] };
+// moto plus Cloudflare's local R2 simulator (about 530 MiB, so only for the projects whose tests use it).
+const s3Peers = {
+  globalSetup: [...moto.globalSetup, fileURLToPath(new URL("./test-support/r2sim-global-setup.ts", import.meta.url))],
+};
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
@@ -20,9 +24,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
-      project("artifacts", "packages/artifacts", moto),
-      project("server", "apps/server", moto),
-      project("cli", "apps/cli", moto),
+      project("artifacts", "packages/artifacts", s3Peers),
+      project("server", "apps/server", s3Peers),
+      project("cli", "apps/cli", s3Peers),
       project("infra", "infra"),
       project("bench", "bench"),
       // The grantee page in headless Chromium, against its own moto with real CORS rules.

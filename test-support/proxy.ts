@@ -35,6 +35,13 @@ export interface RecordedRequest {
   outcome: "forwarded" | "held" | "reset" | "answered" | "pending";
 }
 
+/** An answer the proxy sends itself instead of forwarding. */
+export interface Answer {
+  status: number;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
 /** How `cut` breaks the link. */
 export type CutMode =
   /**
@@ -45,7 +52,7 @@ export type CutMode =
   /** Destroy every connection as soon as a request arrives: "socket hang up" / ECONNRESET. */
   | "reset"
   /** Answer every request with this status (and body), e.g. 503 SlowDown, without forwarding. */
-  | { status: number; body?: string; headers?: Record<string, string> };
+  | Answer;
 
 export interface RecordingProxy {
   /** `http://127.0.0.1:<port>` */
@@ -61,6 +68,12 @@ export interface RecordingProxy {
    * e.g. `h => { delete h.authorization }` to make the store see an anonymous client.
    */
   rewriteHeaders: ((headers: Record<string, string | string[] | undefined>) => void) | undefined;
+  /**
+   * Decides per request, before it is forwarded: an answer to send instead (the request is
+   * recorded as "answered"), or undefined to forward it. Store rules no peer enforces live
+   * here (see `r2-limits.ts`). Not consulted while the proxy is cut.
+   */
+  intercept: ((request: RecordedRequest) => Answer | undefined | Promise<Answer | undefined>) | undefined;
   /** Stops the proxy and destroys every connection. */
   close(): Promise<void>;
 }
@@ -114,14 +127,18 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       req.socket.destroy();
       return;
     }
-    if (typeof mode === "object") {
-      const answer = mode;
+    const answerWith = (answer: Answer) => {
       rec.outcome = "answered";
       req.resume();
-      req.on("end", () => {
+      const send = () => {
         res.writeHead(answer.status, { "content-type": "application/xml", ...answer.headers });
         res.end(answer.body ?? "");
-      });
+      };
+      if (req.complete) send();
+      else req.on("end", send);
+    };
+    if (typeof mode === "object") {
+      answerWith(mode);
       return;
     }
     if (mode === "hang") {
@@ -131,6 +148,18 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       return;
     }
 
+    if (mode === undefined && proxy.intercept) {
+      // The body waits (paused) while the rule decides.
+      req.pause();
+      void Promise.resolve(proxy.intercept(rec)).then(
+        (answer) => (answer ? answerWith(answer) : forward(req, res, rec)),
+        () => req.socket.destroy(),
+      );
+      return;
+    }
+    forward(req, res, rec);
+  });
+  const forward = (req: IncomingMessage, res: ServerResponse, rec: RecordedRequest) => {
     rec.outcome = "forwarded";
     const headers = { ...req.headers };
     // Node's server already answered "100 Continue" to the client; don't make upstream do it again.
@@ -153,7 +182,7 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
       if (!res.writableFinished) upstream.destroy();
     });
     req.pipe(upstream);
-  });
+  };
   const freeze = ({ up, res }: { up: IncomingMessage; res: ServerResponse }) => {
     up.unpipe(res);
     up.pause();
@@ -177,6 +206,7 @@ export async function startRecordingProxy(targetEndpoint: string): Promise<Recor
   const proxy: RecordingProxy = {
     url: `http://127.0.0.1:${port}`,
     rewriteHeaders: undefined,
+    intercept: undefined,
     requests,
     cut(m: CutMode = "hang") {
       mode = m;

@@ -1,9 +1,12 @@
 /**
- * Test-side S3 helpers: the shared moto endpoint and a fresh bucket per test file, so files can
- * run in parallel against one moto without resetting it.
+ * Test-side S3 helpers: the shared S3 peers (moto, and Cloudflare's local R2 simulator) and a
+ * fresh bucket per test file, so files can run in parallel against one peer without resetting it.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { inject } from "vitest";
+import type { R2SimInfo } from "./r2sim.js";
 import type { StorageConfig } from "../packages/artifacts/src/config-types.js";
 import "./provided-context.js";
 
@@ -19,6 +22,21 @@ export function motoEndpoint(): string {
   const endpoint = inject("motoEndpoint");
   if (!endpoint) throw new Error("motoEndpoint is not provided: is test-support/moto-global-setup.ts in this project's globalSetup?");
   return endpoint;
+}
+
+/**
+ * The S3 peers tests run against: moto (lenient, implements every API the backend uses) and
+ * `r2sim`, Cloudflare's local R2 simulator (checks signatures; see docs/development.md for
+ * where it differs from R2).
+ */
+export type S3Peer = "moto" | "r2sim";
+export const S3_PEERS: readonly S3Peer[] = ["moto", "r2sim"];
+
+/** How to reach the R2 simulator the globalSetup started. */
+export function r2Sim(): R2SimInfo {
+  const sim = inject("r2Sim");
+  if (!sim) throw new Error("r2Sim is not provided: is test-support/r2sim-global-setup.ts in this project's globalSetup?");
+  return sim;
 }
 
 /** A bucket created by `freshBucket`, as SDK config and as environment variables. */
@@ -64,6 +82,43 @@ export async function freshBucket(endpoint: string = motoEndpoint(), label = "t"
       S3_SECRET_ACCESS_KEY: FAKE_SECRET_ACCESS_KEY,
       S3_BUCKET: bucket,
       S3_REGION: "us-east-1",
+    },
+  };
+}
+
+/**
+ * A bucket nobody else in this run uses, on either peer. moto creates one; the simulator
+ * cannot (its buckets come only from its config), so this leases one of its pool for the run.
+ */
+export async function freshBucketOn(peer: S3Peer, label = "t"): Promise<FreshBucket> {
+  if (peer === "moto") return freshBucket(motoEndpoint(), label);
+  const sim = r2Sim();
+  const bucket = sim.buckets.find((name) => {
+    try {
+      mkdirSync(join(sim.leaseDir, name)); // atomic: exactly one caller gets each bucket
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (bucket === undefined) throw new Error(`all ${sim.buckets.length} R2 simulator buckets are taken: raise POOL_SIZE in test-support/r2sim.ts`);
+  const storage: S3StorageConfig = {
+    kind: "s3",
+    endpoint: sim.endpoint,
+    region: "auto",
+    bucket,
+    accessKeyId: sim.accessKeyId,
+    secretAccessKey: sim.secretAccessKey,
+  };
+  return {
+    bucket,
+    storage,
+    env: {
+      S3_ENDPOINT: sim.endpoint,
+      S3_ACCESS_KEY_ID: sim.accessKeyId,
+      S3_SECRET_ACCESS_KEY: sim.secretAccessKey,
+      S3_BUCKET: bucket,
+      S3_REGION: "auto",
     },
   };
 }

@@ -11,6 +11,8 @@ export const GiB = 1024 * MiB;
 export type Target =
   /** ours / baseline must be at least `ratio` (throughput: higher is better). */
   | { kind: "min-ratio"; ratio: number }
+  /** ours / baseline must be at most `ratio` (a cost: lower is better). */
+  | { kind: "max-ratio"; ratio: number }
   /** Peak memory: `ours` at most `max` (in the row's unit) and ours / baseline at most `growth`. */
   | { kind: "max-and-flat"; max: number; growth: number };
 
@@ -143,6 +145,7 @@ export function throughputRow(
 /** Whether a figure meets its target. */
 export function judge(target: Target, ours: number, ratio: number): boolean {
   if (target.kind === "min-ratio") return ratio >= target.ratio;
+  if (target.kind === "max-ratio") return ratio <= target.ratio;
   return ours <= target.max && ratio <= target.growth;
 }
 

@@ -34,6 +34,7 @@ function number(value: number, unit: string): string {
 
 export function describeTarget(target: Target): string {
   if (target.kind === "min-ratio") return `>= ${target.ratio}x`;
+  if (target.kind === "max-ratio") return `<= ${target.ratio}x`;
   return `<= ${target.max} MiB, ratio <= ${target.growth}x`;
 }
 

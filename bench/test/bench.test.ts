@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BenchReport } from "../src/report.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const EXPECTED_IDS = ["1", "2", "3a", "3b", "4a", "4b", "5", "6", "7", "8"];
+const EXPECTED_IDS = ["1", "2", "3a", "3b", "4a", "4b", "5", "6", "7", "8", "9a", "9b"];
 const HEADER = "| # | figure | ours | baseline | ratio | target | met? |";
 
 interface Run {

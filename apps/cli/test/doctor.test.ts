@@ -241,6 +241,36 @@ describe("doctor on S3 (moto)", () => {
   });
 });
 
+describe("doctor on the R2 simulator (stricter signatures, fewer APIs)", () => {
+  it("passes a good configuration; the lifecycle API it lacks (501) and the Date header it never sends are skips, not failures", async () => {
+    const env = await s3Env("doctor-r2sim", { ARTIFACTS_WRITER_TOKEN: "x".repeat(40) }, "r2sim");
+    const store = storeFor(env);
+    const op = await store.createOperation({ grantee: GRANTEE, agent: "agent" });
+    await store.close();
+    const { code, json } = await cliJson<Report>(["doctor"], env);
+    expect(code).toBe(0);
+    expect(json.checks.filter((c) => c.status !== "pass").map((c) => [c.name, c.status, c.message])).toEqual([
+      ["clock", "skip", "storage sent no Date header"],
+      [
+        "lifecycle",
+        "skip",
+        "this storage endpoint does not implement lifecycle configuration (HTTP 501) (not a failure); expired artifacts are deleted by the sweep alone unless the store expires operations/ some other way",
+      ],
+    ]);
+    expect(byName(json, "master keys").message).toContain(op.operationId);
+    expect(await remaining(env, `${OPERATIONS_PREFIX}.doctor-`)).toEqual([]);
+  });
+
+  it("fails a wrong secret at the bucket check with the Access Denied advice", async () => {
+    const env = await s3Env("doctor-r2sim-denied", {}, "r2sim");
+    const r = await cli(["doctor"], { ...env, S3_SECRET_ACCESS_KEY: "wrong-secret-access-key-for-the-r2-simulator" });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/fail  bucket +storage denied access \(HTTP 403\)/);
+    expect(r.stdout).toContain("fix: Access Denied");
+    expect(r.stdout).not.toContain("wrong-secret-access-key-for-the-r2-simulator");
+  });
+});
+
 describe("doctor's advice (Access Denied, Bucket Not Found, connection errors)", async () => {
   const { ConfigError, StorageUnavailableError } = await import("@personal-server/artifacts");
   const { adviceFor, classify } = await import("../src/advice.js");

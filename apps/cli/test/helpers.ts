@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Readable } from "node:stream";
 import { createArtifactStore, loadConfig, openBackend, type ArtifactStore, type StoreOptions } from "@personal-server/artifacts";
-import { freshBucket, putLifecycleRules } from "../../../test-support/s3.js";
+import { freshBucketOn, putLifecycleRules, type S3Peer } from "../../../test-support/s3.js";
 import { run } from "../src/main.js";
 
 /** Obviously fake master keys (never real secrets). */
@@ -80,9 +80,9 @@ export function localEnv(extra: Env = {}): Env {
   return { ARTIFACTS_LOCAL_DIR: join(tempDir("local"), "store"), ARTIFACTS_MASTER_KEYS: KEY_A, ...extra };
 }
 
-/** Environment of an S3 store on a fresh moto bucket. */
-export async function s3Env(label: string, extra: Env = {}): Promise<Env & { S3_ENDPOINT: string; S3_BUCKET: string }> {
-  const bucket = await freshBucket(undefined, label);
+/** Environment of an S3 store on a fresh bucket of an S3 peer (moto unless told). */
+export async function s3Env(label: string, extra: Env = {}, peer: S3Peer = "moto"): Promise<Env & { S3_ENDPOINT: string; S3_BUCKET: string }> {
+  const bucket = await freshBucketOn(peer, label);
   return {
     ...bucket.env,
     ARTIFACTS_LOCAL_DIR: join(tempDir("s3"), "unused"),
@@ -120,7 +120,8 @@ export async function putLifecycle(endpoint: string, bucket: string, prefix: str
   await putLifecycleRules(endpoint, bucket, [{ id: "expire-operations", prefix, days }]);
 }
 
-export type Kind = "local" | "s3";
+/** Local storage, or S3 on one of the peers (moto, Cloudflare's local R2 simulator). */
+export type Kind = "local" | S3Peer;
 
 /** A store fixture for usage/cleanup: live and expired operations, and orphans of known ages. */
 export interface Fixture {
@@ -134,7 +135,7 @@ export interface Fixture {
 }
 
 export async function envFor(kind: Kind, label: string, extra: Env = {}): Promise<Env> {
-  return kind === "local" ? localEnv(extra) : s3Env(label, extra);
+  return kind === "local" ? localEnv(extra) : s3Env(label, extra, kind);
 }
 
 /**

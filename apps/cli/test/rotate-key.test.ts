@@ -19,7 +19,7 @@ async function kids(env: Record<string, string>, ids: string[]): Promise<string[
   return out;
 }
 
-describe.each<Kind>(["local", "s3"])("rotate-key on %s", (kind) => {
+describe.each<Kind>(["local", "moto", "r2sim"])("rotate-key on %s", (kind) => {
   it("re-wraps every operation under the new key; afterwards only the new key is needed; artifact bytes untouched", async () => {
     const env = await envFor(kind, "rotate", { ARTIFACTS_MASTER_KEYS: KEY_A });
     const store = storeFor(env);

@@ -5,7 +5,7 @@ import { type Kind, cli, cliJson, listKeys, makeFixture } from "./helpers.js";
 
 const enc = (n: number) => encryptedSize(n, DEFAULT_CHUNK_SIZE);
 
-describe.each<Kind>(["local", "s3"])("usage on %s", (kind) => {
+describe.each<Kind>(["local", "moto", "r2sim"])("usage on %s", (kind) => {
   it("counts operations, artifacts, bytes, expired and orphans, and ranks the largest", async () => {
     const f = await makeFixture(kind, "usage");
     const { code, json } = await cliJson<UsageReport & { ok: boolean }>(["usage"], f.env);

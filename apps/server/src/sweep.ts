@@ -24,7 +24,7 @@ export function startSweeper(
       metrics.sweepRuns.inc({ outcome: "ok" });
       metrics.sweepDeleted.inc({ kind: "operations" }, result.deletedOperations);
       metrics.sweepDeleted.inc({ kind: "objects" }, result.deletedObjects);
-      metrics.sweepDeleted.inc({ kind: "temporary" }, result.deletedTemporary ?? 0);
+      metrics.sweepDeleted.inc({ kind: "temporary" }, typeof result.deletedTemporary === "number" ? result.deletedTemporary : 0);
       log.info({ sweep: result }, "expiry sweep done");
     } catch (error) {
       metrics.sweepRuns.inc({ outcome: "failed" });

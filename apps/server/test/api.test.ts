@@ -21,6 +21,7 @@ import {
   sha256,
   signedFor,
   startTestServer,
+  storageKind,
   storedKeys,
   wallet,
   type TestServer,
@@ -46,7 +47,7 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
   it("GET /health answers ok and the storage kind", async () => {
     const res = await rawRequest(s.url, "GET", "/health");
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ status: "ok", storage: kind });
+    expect(res.json).toEqual({ status: "ok", storage: storageKind(kind) });
   });
 
   it("POST /api/v1/operations creates an operation (201) with a generated or explicit id", async () => {
@@ -433,7 +434,7 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations",method="POST",status="201"}');
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations/:id/artifacts/:path*",method="PUT",status="201"}');
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations/:id/artifacts",method="GET",status="401"}');
-    expect(text).toContain(`artifacts_storage_info{kind="${kind}"} 1`);
+    expect(text).toContain(`artifacts_storage_info{kind="${storageKind(kind)}"} 1`);
     expect(text).toMatch(/^artifacts_errors_total\{code="unauthenticated"\} \d+$/m);
     const bytesIn = Number(/^artifacts_bytes_in_total (\d+)$/m.exec(text)?.[1]);
     const bytesOut = Number(/^artifacts_bytes_out_total (\d+)$/m.exec(text)?.[1]);

@@ -21,12 +21,16 @@ import {
 } from "@personal-server/artifacts/client";
 import type { FastifyInstance } from "fastify";
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
-import { freshBucket } from "../../../test-support/s3.js";
+import { freshBucketOn, S3_PEERS, type S3Peer } from "../../../test-support/s3.js";
 import { buildServer, type BuildServerOptions } from "../src/app.js";
 import { startServer } from "../src/start.js";
 
-export type Kind = "local" | "s3";
-export const KINDS: Kind[] = ["local", "s3"];
+/** Local storage, or S3 on one of the peers (moto, Cloudflare's local R2 simulator). */
+export type Kind = "local" | S3Peer;
+export const KINDS: Kind[] = ["local", ...S3_PEERS];
+
+/** The storage kind `/health` and metrics report for a test kind. */
+export const storageKind = (kind: Kind): "local" | "s3" => (kind === "local" ? "local" : "s3");
 
 /** Obviously fake secrets (never real ones). */
 export const TEST_MASTER_KEY = Buffer.alloc(32, 0x11).toString("base64");
@@ -38,12 +42,12 @@ export function wallet(): PrivateKeyAccount {
   return privateKeyToAccount(generatePrivateKey());
 }
 
-/** Environment for a test server on `kind` storage (fresh temp dir or fresh moto bucket). */
+/** Environment for a test server on `kind` storage (fresh temp dir or a fresh bucket on the peer). */
 export async function testEnv(kind: Kind, env: Record<string, string> = {}): Promise<Record<string, string>> {
   const base: Record<string, string> =
     kind === "local"
       ? { ARTIFACTS_LOCAL_DIR: mkdtempSync(join(tmpdir(), "psa-server-")) }
-      : { ...(await freshBucket(undefined, "server")).env, ARTIFACTS_S3_TIMEOUT_MS: "20000" };
+      : { ...(await freshBucketOn(kind, "server")).env, ARTIFACTS_S3_TIMEOUT_MS: "20000" };
   return {
     ...base,
     ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY,

@@ -29,7 +29,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe("housekeeping and storage failures", () => {
-  it.each(["local", "s3"] as const)("the sweep runs on ARTIFACTS_SWEEP_INTERVAL, deletes expired operations, logs and counts them (%s)", async (kind) => {
+  it.each(["local", "moto", "r2sim"] as const)("the sweep runs on ARTIFACTS_SWEEP_INTERVAL, deletes expired operations, logs and counts them (%s)", async (kind) => {
     const s = await startTestServer(kind, { ARTIFACTS_SWEEP_INTERVAL: "1s" });
     servers.push(s);
     const grantee = wallet();
@@ -46,7 +46,7 @@ describe("housekeeping and storage failures", () => {
 
   it("storage that cannot be reached answers 503 storage_unavailable with Retry-After", async () => {
     const bucket = await freshBucket(undefined, "unreachable");
-    const s = await startTestServer("s3", {
+    const s = await startTestServer("moto", {
       ...bucket.env,
       S3_ENDPOINT: `http://127.0.0.1:${await closedPort()}`,
       ARTIFACTS_S3_TIMEOUT_MS: "3000",
@@ -62,7 +62,7 @@ describe("housekeeping and storage failures", () => {
 
   it("a missing bucket is a 500 config error naming it (the hint stays in the log)", async () => {
     const bucket = await freshBucket(undefined, "missing");
-    const s = await startTestServer("s3", { ...bucket.env, S3_BUCKET: `${bucket.bucket}-absent` });
+    const s = await startTestServer("moto", { ...bucket.env, S3_BUCKET: `${bucket.bucket}-absent` });
     servers.push(s);
     const res = await rawRequest(s.url, "POST", "/api/v1/operations", { authorization: `Bearer ${WRITER_TOKEN}`, "content-type": "application/json" }, JSON.stringify({ grantee: wallet().address }));
     expect({ status: res.status, body: res.json }).toEqual({

@@ -59,4 +59,10 @@ export const ROWS: RowSpec[] = [
     target: { kind: "min-ratio", ratio: 0.9 },
     load: async () => (await import("./s3.js")).row8,
   },
+  {
+    id: "9",
+    figure: "Direct download by the Node client vs proxied, with server CPU per GiB (S3 storage)",
+    target: { kind: "min-ratio", ratio: 1 },
+    load: async () => (await import("./direct.js")).row9,
+  },
 ];

@@ -77,7 +77,7 @@ export function ensureServerBuilt(log: (m: string) => void): void {
 }
 
 /** The server command line as the notes show it. */
-function serverCommand(): string {
+export function serverCommand(): string {
   return ["node", ...startFlags(), "apps/server/dist/main.js"].join(" ");
 }
 
@@ -93,8 +93,8 @@ function freePort(): Promise<number> {
   });
 }
 
-/** The real server on local storage in a fresh directory. */
-interface RunningServer {
+/** The real server in a fresh directory (local storage there, unless `storage` says otherwise). */
+export interface RunningServer {
   child: Child;
   base: string;
   writerToken: string;
@@ -102,7 +102,7 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
+export async function startRealServer(ctx: BenchContext, storage: Record<string, string> = {}): Promise<RunningServer> {
   const dir = await mkdtemp(join(ctx.dir, "server-"));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -120,6 +120,7 @@ async function startRealServer(ctx: BenchContext): Promise<RunningServer> {
       HOST: "127.0.0.1",
       PORT: String(port),
       NODE_ENV: "production",
+      ...storage,
     }),
     ready: /listening on (http:\/\/\S+)/,
   });
@@ -156,7 +157,7 @@ async function text(res: IncomingMessage): Promise<string> {
 }
 
 /** Creates an operation and uploads `file` as `data.bin` through the server; returns the download path. */
-async function uploadThroughServer(server: RunningServer, grantee: string, file: string, size: number): Promise<string> {
+export async function uploadThroughServer(server: RunningServer, grantee: string, file: string, size: number): Promise<string> {
   const auth = { authorization: `Bearer ${server.writerToken}` };
   const created = await send(`${server.base}/api/v1/operations`, {
     method: "POST",

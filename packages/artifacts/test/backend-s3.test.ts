@@ -9,7 +9,8 @@ import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, StorageUnavailableError } from "../src/errors.js";
-import { ACCESS_DENIED_HINT, S3Backend, type S3BackendOptions } from "../src/backends/s3.js";
+import { S3Backend, type S3BackendOptions } from "../src/backends/s3.js";
+import { ACCESS_DENIED_HINT } from "../src/backends/s3-errors.js";
 import { LocalBackend, openBackend } from "../src/backends/index.js";
 import type { StorageConfig } from "../src/config-types.js";
 import { startRecordingProxy, type RecordedRequest, type RecordingProxy } from "../../../test-support/proxy.js";
@@ -298,6 +299,21 @@ describe("S3Backend error mapping", () => {
     expect(err).toMatchObject({ details: { throttled: true, s3Code: "SlowDown", status: 503 } });
     expect((err as Error).message).toBe("storage is throttling or unavailable (SlowDown, HTTP 503; PutObject operations/x/metadata.json)");
     expect(proxy.requests.length - before).toBe(2);
+  });
+
+  it.each([
+    [403, "RequestTimeTooSkewed", "The difference between the request time and the server's time is too large."],
+    // R2 documents a request signed too long ago as 400 ExpiredRequest (its simulator answers 403).
+    [400, "ExpiredRequest", "Request has expired"],
+  ])("maps %i %s to ConfigError telling to fix the clock", async (status, code, message) => {
+    const b = through(proxy, { maxAttempts: 1 });
+    proxy.cut({ status, body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>` });
+    await expect(b.getBytes("operations/x/metadata.json")).rejects.toMatchObject({
+      code: "config",
+      message: "storage refused the request: this machine's clock is off (GetObject operations/x/metadata.json)",
+      hint: "synchronise the system clock (NTP); S3 signatures are valid for 15 minutes",
+      details: { s3Code: code, status },
+    });
   });
 });
 

@@ -11,10 +11,11 @@ import {
   loadConfig,
   openBackend,
 } from "@personal-server/artifacts";
-import { freshBucket } from "../../../test-support/s3.js";
+import { freshBucketOn, S3_PEERS, type S3Peer } from "../../../test-support/s3.js";
 
-export type Kind = "local" | "s3";
-export const KINDS: Kind[] = ["local", "s3"];
+/** Local storage, or S3 on one of the peers (moto, Cloudflare's local R2 simulator). */
+export type Kind = "local" | S3Peer;
+export const KINDS: Kind[] = ["local", ...S3_PEERS];
 
 /** Obviously fake test keys (never real secrets). */
 export const TEST_MASTER_KEY = Buffer.alloc(32, 0x11).toString("base64");
@@ -37,7 +38,7 @@ export async function openHarness(kind: Kind, env: Record<string, string> = {}):
   const base: Record<string, string> =
     kind === "local"
       ? { ARTIFACTS_LOCAL_DIR: mkdtempSync(join(tmpdir(), "psa-store-")), ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY }
-      : { ...(await freshBucket(undefined, "store")).env, ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY, ARTIFACTS_S3_TIMEOUT_MS: "10000" };
+      : { ...(await freshBucketOn(kind, "store")).env, ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY, ARTIFACTS_S3_TIMEOUT_MS: "10000" };
   const fullEnv = { ...base, ...env };
   if (fullEnv.ARTIFACTS_MASTER_KEYS) delete fullEnv.ARTIFACTS_MASTER_KEY;
   const config = loadConfig(fullEnv);

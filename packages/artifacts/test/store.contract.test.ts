@@ -269,7 +269,8 @@ describe.each(KINDS)("store contract on %s", (kind) => {
       expect(await store.sweepExpired({ now: new Date(t0.getTime() + 25 * 3600_000) })).toEqual({
         deletedOperations: 0,
         deletedObjects: 0,
-        deletedTemporary: 0,
+        // The simulator does not implement ListMultipartUploads (docs/development.md).
+        deletedTemporary: kind === "r2sim" ? "not_supported" : 0,
       });
     } finally {
       await fresh.close();

@@ -87,7 +87,11 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
       else
         println(
           io,
-          `Swept ${storage}: deleted ${result.deletedOperations} expired operation(s), ${result.deletedObjects} object(s) (theirs and orphans), ${result.deletedTemporary} temp file(s)/incomplete upload(s).`,
+          `Swept ${storage}: deleted ${result.deletedOperations} expired operation(s), ${result.deletedObjects} object(s) (theirs and orphans), ${
+            result.deletedTemporary === "not_supported"
+              ? "incomplete uploads not swept (this storage endpoint does not implement ListMultipartUploads)"
+              : `${result.deletedTemporary} temp file(s)/incomplete upload(s)`
+          }.`,
         );
       setExit(0);
     });

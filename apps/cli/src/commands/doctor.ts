@@ -319,6 +319,8 @@ async function masterKeyCheck(backend: Backend, config: ArtifactsConfig, add: (c
   }
 }
 
+const NO_LIFECYCLE_API = "this storage endpoint does not implement lifecycle configuration (HTTP 501)";
+
 /**
  * The bucket's lifecycle rule is the backstop: it must expire operations/ later than ARTIFACTS_TTL.
  * With a malformed ARTIFACTS_TTL (`ttlUsable` false) the rule is only described, not compared.
@@ -334,7 +336,9 @@ async function lifecycleCheck(backend: Backend, config: ArtifactsConfig, add: (c
           ? "local storage has no lifecycle rule"
           : rules === "not_visible"
             ? "lifecycle rules are not visible to this token"
-            : rules
+            : rules === "not_supported"
+              ? NO_LIFECYCLE_API
+              : rules
                 .filter((r) => r.expirationDays !== undefined && (OPERATIONS_PREFIX.startsWith(r.prefix) || r.prefix.startsWith(OPERATIONS_PREFIX)))
                 .map((r) => `${r.id === "" ? "a rule" : `rule "${r.id}"`} expires "${r.prefix}" after ${r.expirationDays} day(s)`)
                 .join("; ") || `no lifecycle rule expires ${OPERATIONS_PREFIX}`;
@@ -344,6 +348,14 @@ async function lifecycleCheck(backend: Backend, config: ArtifactsConfig, add: (c
     const rules = await backend.getLifecycleRules();
     if (rules === null) {
       add({ name: "lifecycle", status: "skip", message: "local storage: the sweep is the only cleanup" });
+      return;
+    }
+    if (rules === "not_supported") {
+      add({
+        name: "lifecycle",
+        status: "skip",
+        message: `${NO_LIFECYCLE_API} (not a failure); expired artifacts are deleted by the sweep alone unless the store expires ${OPERATIONS_PREFIX} some other way`,
+      });
       return;
     }
     if (rules === "not_visible") {

@@ -1,4 +1,4 @@
-import { InvalidInputError, RangeNotSatisfiableError, type DeliveryTicket } from "@personal-server/artifacts";
+import { InvalidInputError, RangeNotSatisfiableError, type DeliveryTicket, type TicketListing } from "@personal-server/artifacts";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Context, Handler } from "../context.js";
 import { quoteEtag } from "../http/headers.js";
@@ -41,25 +41,15 @@ export async function sendTicket(ctx: Context, reply: FastifyReply, id: string, 
   reply.header("Cache-Control", "no-store").send(ticketJson(ticket));
 }
 
-/** GET /api/v1/operations/:id/artifacts?delivery=direct -> 200 the listing with a ticket per artifact. */
-export async function sendTickets(ctx: Context, reply: FastifyReply, id: string, requester: string): Promise<void> {
+/** The listing with a ticket per artifact (for `GET /api/v1/operations/:id/artifacts?delivery=direct`), counted. */
+export async function ticketListing(ctx: Context, id: string, requester: string): Promise<TicketListing> {
   const listing = await ctx.store.deliveryTickets(id, { requester, localBaseUrl: localBaseUrl(ctx) });
   ctx.metrics.deliveryTickets.inc({ storage: ctx.store.kind }, listing.artifacts.length);
-  reply.header("Cache-Control", "no-store").send({
-    operationId: listing.operationId,
-    expiresAt: listing.expiresAt,
-    artifacts: listing.artifacts.map((a) => ({
-      path: a.path,
-      size: a.size,
-      contentType: a.contentType,
-      createdAt: a.createdAt,
-      etag: a.etag,
-      ticket: ticketJson(a.ticket),
-    })),
-  });
+  return listing;
 }
 
-function ticketJson(t: DeliveryTicket): DeliveryTicket {
+/** A ticket's JSON: exactly the documented fields. */
+export function ticketJson(t: DeliveryTicket): DeliveryTicket {
   const { url, urlExpiresAt, key, format, size, encryptedSize, etag, contentType } = t;
   return { url, urlExpiresAt, key, format, size, encryptedSize, etag, contentType };
 }

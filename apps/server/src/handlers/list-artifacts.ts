@@ -1,14 +1,20 @@
+import type { ArtifactInfo, DeliveryTicket } from "@personal-server/artifacts";
 import type { Handler } from "../context.js";
 import { validatedTarget } from "../http/target.js";
-import { deliveryMode, sendTickets } from "./delivery.js";
+import { deliveryMode, ticketJson, ticketListing } from "./delivery.js";
 
-/** GET /api/v1/operations/:id/artifacts (grantee) -> 200 {operationId, expiresAt, artifacts: [{path, size, contentType, createdAt, etag}]}; with `?delivery=direct`, each with its `ticket`. */
+/**
+ * GET /api/v1/operations/:id/artifacts (grantee) -> 200 {operationId, expiresAt, artifacts: [{path, size,
+ * contentType, createdAt, etag}]}; with `?delivery=direct`, each artifact also has its `ticket`.
+ */
 export const listArtifacts: Handler = async (ctx, request, reply, match) => {
   const requester = await ctx.requireSigner(request);
   const { id } = validatedTarget(match);
-  if (deliveryMode(request) === "direct") return sendTickets(ctx, reply, id, requester);
-  const listing = await ctx.store.listArtifacts(id, { requester });
-  reply.header("Cache-Control", "private, no-store").send({
+  const direct = deliveryMode(request) === "direct";
+  const listing: { operationId: string; expiresAt: string; artifacts: (ArtifactInfo & { ticket?: DeliveryTicket })[] } = direct
+    ? await ticketListing(ctx, id, requester)
+    : await ctx.store.listArtifacts(id, { requester });
+  reply.header("Cache-Control", direct ? "no-store" : "private, no-store").send({
     operationId: listing.operationId,
     expiresAt: listing.expiresAt,
     artifacts: listing.artifacts.map((a) => ({
@@ -17,6 +23,7 @@ export const listArtifacts: Handler = async (ctx, request, reply, match) => {
       contentType: a.contentType,
       createdAt: a.createdAt,
       etag: a.etag,
+      ...(a.ticket === undefined ? {} : { ticket: ticketJson(a.ticket) }),
     })),
   });
 };

@@ -575,7 +575,7 @@ export class LocalBackend implements Backend {
     return { serverDate: undefined };
   }
 
-  async getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null> {
+  async getLifecycleRules(): Promise<LifecycleRule[] | null> {
     return null;
   }
 

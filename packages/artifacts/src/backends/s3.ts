@@ -1,9 +1,7 @@
 /**
- * The S3 backend (AWS S3, MinIO, moto, Cloudflare R2). The only module that imports `@aws-sdk/*`;
- * `openBackend` loads it on demand.
+ * The S3 backend (AWS S3, MinIO, moto, Cloudflare R2). With `s3-client.ts` and `s3-errors.ts`,
+ * the only code that imports `@aws-sdk/*`; `openBackend` loads it on demand.
  */
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { PassThrough, Readable, Transform } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -15,15 +13,16 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   type GetBucketLifecycleConfigurationCommandOutput,
   type GetObjectCommandOutput,
+  type ListMultipartUploadsCommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
-import type { StorageConfig } from "../config-types.js";
-import { ArtifactError, ConfigError, StorageUnavailableError } from "../errors.js";
+import { ArtifactError, StorageUnavailableError } from "../errors.js";
+import { createS3Client, type RemoteStorageConfig } from "./s3-client.js";
+import { describe, notImplemented, S3ErrorMapper, type Described } from "./s3-errors.js";
 import {
   PreconditionFailedError,
   type Backend,
@@ -31,13 +30,11 @@ import {
   type BucketCheck,
   type ByteRange,
   type LifecycleRule,
+  type NotSupported,
   type ObjectInfo,
   type WriteCondition,
   type PutOptions,
 } from "./types.js";
-
-/** The r2/s3 members of `StorageConfig`. */
-export type RemoteStorageConfig = Exclude<StorageConfig, { kind: "local" }>;
 
 /** Options of `S3Backend`: the timeouts from config, plus knobs tests and benchmarks turn. */
 export interface S3BackendOptions extends BackendTimeouts {
@@ -56,137 +53,36 @@ export interface S3BackendOptions extends BackendTimeouts {
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 const MIN_PART_SIZE = 5 * 1024 * 1024; // S3's minimum for every part but the last
 
-/** The "Access Denied" advice. */
-export const ACCESS_DENIED_HINT =
-  "check the API token has Object Read & Write on this bucket, the account id, and that the bucket name matches exactly";
-
-const ACCESS_CODES = new Set(["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden", "InvalidToken", "AllAccessDisabled"]);
-const THROTTLE_CODES = new Set(["SlowDown", "TooManyRequests", "TooManyRequestsException", "ServiceUnavailable", "RequestLimitExceeded", "Throttling", "ThrottlingException"]);
-const REGION_CODES = new Set(["AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException", "InvalidRegion"]);
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-  "ERR_SOCKET_CONNECTION_TIMEOUT",
-  "CERT_HAS_EXPIRED",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-]);
-
-interface Described {
-  /** S3 error code (`NoSuchKey`, `AccessDenied`, ...) or the error's name. */
-  code: string;
-  /** HTTP status when the store answered. */
-  status: number | undefined;
-  /** Node errno-like code for transport failures. */
-  errno: string | undefined;
-}
-
-function describe(e: unknown): Described {
-  const err = e as { name?: string; Code?: string; code?: string; $metadata?: { httpStatusCode?: number }; errors?: { code?: string }[] };
-  return {
-    code: err?.Code ?? err?.name ?? "Error",
-    status: err?.$metadata?.httpStatusCode,
-    // Happy-eyeballs connects fail with an AggregateError whose members carry the code.
-    errno: err?.code ?? err?.errors?.find((x) => x?.code)?.code,
-  };
-}
-
 function unquote(etag: string | undefined): string {
   return (etag ?? "").replace(/^W\//, "").replace(/^"|"$/g, "");
 }
 
-/** The endpoint without userinfo, safe for messages and hints. */
-function showEndpoint(endpoint: string): string {
-  try {
-    const u = new URL(endpoint);
-    u.username = "";
-    u.password = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return "(unparseable endpoint)";
-  }
-}
-
 /**
- * Storage on an S3-compatible bucket.
- *
- * Client settings that matter:
- * - `requestChecksumCalculation`/`responseChecksumValidation` = `WHEN_REQUIRED`: since SDK
- *   3.729 the default adds CRC32 checksum headers/trailers (aws-chunked bodies) that R2
- *   rejected in 2025; WHEN_REQUIRED sends them only where the API demands one (DeleteObjects).
- * - path-style addressing for every endpoint: custom S3 endpoints (MinIO, moto) need it, R2
- *   accepts it, and it keeps bucket names out of TLS host names.
- * - explicit connect, request (until response headers) and socket-idle timeouts, plus a
- *   deadline per call over all SDK retries: a hung store fails each call with
- *   `StorageUnavailableError` after about `timeoutMs`, instead of `maxAttempts` times that.
+ * Storage on an S3-compatible bucket. Each call runs under a deadline over all SDK retries: a
+ * hung store fails it with `StorageUnavailableError` after about `timeoutMs`, instead of
+ * `maxAttempts` times that (the client's own settings are in `s3-client.ts`).
  */
 export class S3Backend implements Backend {
   readonly kind: "s3" | "r2";
   private readonly client: S3Client;
   private readonly bucket: string;
-  private readonly endpoint: string;
   private readonly timeoutMs: number;
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly listPageSize: number;
   private readonly deleteBatchSize: number;
-  private readonly connectHint: string;
-  private readonly bucketHint: string;
+  private readonly errors: S3ErrorMapper;
 
   constructor(storage: RemoteStorageConfig, opts: S3BackendOptions) {
     this.kind = storage.kind;
     this.bucket = storage.bucket;
-    this.endpoint = showEndpoint(storage.endpoint);
+    this.errors = new S3ErrorMapper(storage, opts.timeoutMs);
     this.timeoutMs = opts.timeoutMs;
     this.partSize = Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
     this.queueSize = opts.queueSize ?? 2;
     this.listPageSize = opts.listPageSize ?? 1000;
     this.deleteBatchSize = Math.min(opts.deleteBatchSize ?? 1000, 1000);
-    if (storage.kind === "r2") {
-      const host = (() => {
-        try {
-          return new URL(storage.endpoint).host;
-        } catch {
-          return storage.endpoint;
-        }
-      })();
-      this.connectHint = `check the account id format (R2_ACCOUNT_ID, 32 hex) and the endpoint URL (${this.endpoint}), and test connectivity to Cloudflare`;
-      this.bucketHint =
-        `check that R2_BUCKET_NAME ("${storage.bucket}") matches a bucket in account ${storage.accountId} exactly, ` +
-        `and that R2_JURISDICTION (${storage.jurisdiction}, endpoint host ${host}) is the bucket's jurisdiction`;
-    } else {
-      this.connectHint = `check the endpoint URL (S3_ENDPOINT=${this.endpoint}) and that the store is running and reachable`;
-      this.bucketHint = `check that S3_BUCKET ("${storage.bucket}") names an existing bucket at S3_ENDPOINT (${this.endpoint})`;
-    }
-    const agentOptions = { keepAlive: true, maxSockets: 50 };
-    this.client = new S3Client({
-      endpoint: storage.endpoint,
-      region: storage.kind === "r2" ? "auto" : storage.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: storage.accessKeyId, secretAccessKey: storage.secretAccessKey },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: opts.maxAttempts ?? 3,
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: opts.connectTimeoutMs,
-        // Wall clock from sending until the response headers; without throwOnRequestTimeout the
-        // SDK only logs a warning when it passes.
-        requestTimeout: opts.timeoutMs,
-        throwOnRequestTimeout: true,
-        // Idle socket while a body streams (a download that stalls midway).
-        socketTimeout: opts.timeoutMs,
-        httpAgent: new HttpAgent(agentOptions),
-        httpsAgent: new HttpsAgent(agentOptions),
-      }),
-    });
+    this.client = createS3Client(storage, opts);
   }
 
   // ---- plumbing ---------------------------------------------------------------------------
@@ -212,80 +108,10 @@ export class S3Backend implements Backend {
         const handled = expected(describe(e));
         if (handled) return handled.value;
       }
-      throw this.mapError(e, op, key, deadline.signal.aborted);
+      throw this.errors.map(e, op, key, deadline.signal.aborted);
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** Maps an SDK/transport failure to the SDK's errors, with hints an operator can act on. Never includes credentials. */
-  private mapError(e: unknown, op: string, key: string | undefined, deadlineHit: boolean): unknown {
-    const { code, status, errno } = describe(e);
-    const where = key === undefined ? `${op} on bucket "${this.bucket}"` : `${op} ${key}`;
-    const details = { s3Code: code, status, errno };
-    // Bodiless answers (HEAD, some proxies) come back as "UnknownError": the status says more.
-    const shown = /^Unknown/.test(code) && status !== undefined ? `HTTP ${status}` : code;
-    if (deadlineHit) {
-      return new StorageUnavailableError(`storage did not answer within ${this.timeoutMs} ms (${where})`, {
-        cause: e,
-        hint: this.connectHint,
-        details: { ...details, timeout: true },
-      });
-    }
-    if (code === "RequestTimeTooSkewed") {
-      return new ConfigError(`storage refused the request: this machine's clock is off (${where})`, {
-        cause: e,
-        hint: "synchronise the system clock (NTP); S3 signatures are valid for 15 minutes",
-        details,
-      });
-    }
-    if (code === "NoSuchBucket" || (op === "HeadBucket" && status === 404)) {
-      return new ConfigError(`bucket "${this.bucket}" does not exist at ${this.endpoint}`, { cause: e, hint: this.bucketHint, details });
-    }
-    if (REGION_CODES.has(code) || status === 301) {
-      return new ConfigError(`storage refused the request: wrong region or endpoint for bucket "${this.bucket}" (${code}, ${where})`, {
-        cause: e,
-        hint:
-          this.kind === "r2"
-            ? `R2 takes region "auto"; check the endpoint URL (${this.endpoint}) and R2_JURISDICTION`
-            : `check that S3_REGION matches the bucket's region and S3_ENDPOINT (${this.endpoint}) is the bucket's endpoint`,
-        details,
-      });
-    }
-    if (ACCESS_CODES.has(code) || status === 403) {
-      return new ConfigError(`storage denied access (${shown}) to bucket "${this.bucket}" (${where})`, {
-        cause: e,
-        hint: ACCESS_DENIED_HINT,
-        details,
-      });
-    }
-    if (THROTTLE_CODES.has(code) || status === 429 || status === 503) {
-      return new StorageUnavailableError(`storage is throttling or unavailable (${code}, HTTP ${status ?? "?"}; ${where})`, {
-        cause: e,
-        hint: "requests to one key are limited (R2: about one write per second); retry with backoff",
-        details: { ...details, throttled: true },
-      });
-    }
-    if (status !== undefined && status >= 500) {
-      return new StorageUnavailableError(`storage failed (${code}, HTTP ${status}; ${where})`, { cause: e, details });
-    }
-    const message = e instanceof Error ? e.message : String(e);
-    // The HTTP handler renames ECONNRESET/EPIPE failures "TimeoutError" too: the errno decides.
-    const timedOut = errno === "ETIMEDOUT" || ((code === "TimeoutError" || code === "RequestTimeout") && !(errno && NETWORK_CODES.has(errno)));
-    if (timedOut || (errno !== undefined && NETWORK_CODES.has(errno)) || /socket hang up/i.test(message)) {
-      const what = timedOut ? `timed out after ${this.timeoutMs} ms` : `${errno ?? code}: ${message.slice(0, 200)}`;
-      return new StorageUnavailableError(`cannot reach storage at ${this.endpoint} (${what}; ${where})`, {
-        cause: e,
-        hint: this.connectHint,
-        details: { ...details, timeout: timedOut },
-      });
-    }
-    if (status !== undefined) {
-      // Some other answer from the store (400 InvalidArgument, EntityTooLarge, ...): storage
-      // misbehaved or refused, and nothing the caller's input can fix.
-      return new StorageUnavailableError(`storage answered ${shown} (HTTP ${status}; ${where})`, { cause: e, details });
-    }
-    return e; // not a storage failure (a bug): keep it as it is
   }
 
   /**
@@ -294,7 +120,7 @@ export class S3Backend implements Backend {
    */
   private wrapBody(body: Readable, key: string): Readable {
     const out = new PassThrough({ highWaterMark: 1 << 20 });
-    body.on("error", (e) => out.destroy(e instanceof ArtifactError ? e : (this.mapError(e, "GetObject", key, false) as Error)));
+    body.on("error", (e) => out.destroy(e instanceof ArtifactError ? e : (this.errors.map(e, "GetObject", key, false) as Error)));
     out.on("close", () => {
       if (!body.destroyed) body.destroy();
     });
@@ -407,7 +233,7 @@ export class S3Backend implements Backend {
     } catch (e) {
       if (!Buffer.isBuffer(body) && !body.destroyed) body.destroy();
       if (bodyError !== undefined) throw bodyError;
-      const mapped = e instanceof ArtifactError ? e : this.mapError(e, "Upload", key, false);
+      const mapped = e instanceof ArtifactError ? e : this.errors.map(e, "Upload", key, false);
       if (mapped instanceof ArtifactError && options.ifAbsent) {
         // CompleteMultipartUpload answered 412: someone else's object is at this key.
         const d = mapped.details ?? {};
@@ -494,7 +320,7 @@ export class S3Backend implements Backend {
           Code: first.Code,
           $metadata: { httpStatusCode: first.Code === "AccessDenied" ? 403 : 500 },
         });
-        throw this.mapError(err, "DeleteObjects", first.Key, false);
+        throw this.errors.map(err, "DeleteObjects", first.Key, false);
       }
     }
   }
@@ -534,18 +360,26 @@ export class S3Backend implements Backend {
 
   // ---- maintenance ------------------------------------------------------------------------
 
-  /** Aborts multipart uploads under `prefix` initiated before `olderThan` (crashed or cut-off uploads). */
-  async sweepTemporary(prefix: string, olderThan: Date): Promise<number> {
+  /**
+   * Aborts multipart uploads under `prefix` initiated before `olderThan` (crashed or cut-off
+   * uploads); `"not_supported"` when the endpoint does not implement ListMultipartUploads.
+   */
+  async sweepTemporary(prefix: string, olderThan: Date): Promise<number | NotSupported> {
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
-      const res = await this.call("ListMultipartUploads", prefix, (abortSignal) =>
-        this.client.send(
-          new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
-          { abortSignal },
-        ),
+      const res = await this.call<ListMultipartUploadsCommandOutput | NotSupported>(
+        "ListMultipartUploads",
+        prefix,
+        (abortSignal) =>
+          this.client.send(
+            new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+            { abortSignal },
+          ),
+        notImplemented,
       );
+      if (res === "not_supported") return res;
       for (const u of res.Uploads ?? []) {
         if (u.Key === undefined || u.UploadId === undefined || u.Initiated === undefined) continue;
         if (u.Initiated.getTime() >= olderThan.getTime()) continue;
@@ -585,19 +419,19 @@ export class S3Backend implements Backend {
   }
 
   /** Enabled expiration rules only: a disabled rule expires nothing. */
-  async getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null> {
-    const res = await this.call<GetBucketLifecycleConfigurationCommandOutput | null | "not_visible">(
+  async getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | NotSupported> {
+    const res = await this.call<GetBucketLifecycleConfigurationCommandOutput | null | "not_visible" | NotSupported>(
       "GetBucketLifecycleConfiguration",
       undefined,
       (abortSignal) => this.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }), { abortSignal }),
       (d) => {
         if (d.code === "NoSuchLifecycleConfiguration") return { value: null };
-        if (d.code === "AccessDenied" || d.status === 403 || d.code === "NotImplemented") return { value: "not_visible" as const };
-        return undefined;
+        if (d.code === "AccessDenied" || d.status === 403) return { value: "not_visible" as const };
+        return notImplemented(d);
       },
     );
     if (res === null) return [];
-    if (res === "not_visible") return res;
+    if (res === "not_visible" || res === "not_supported") return res;
     return (res.Rules ?? [])
       .filter((r) => r.Status === "Enabled")
       .map((r) => {

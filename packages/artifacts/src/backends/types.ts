@@ -89,9 +89,10 @@ export interface Backend {
 
   /**
    * Removes leftovers of interrupted writes older than `olderThan`: local temp files and stale
-   * lock files; S3 incomplete multipart uploads under the prefix. Returns how many were removed.
+   * lock files; S3 incomplete multipart uploads under the prefix. Returns how many were removed,
+   * or `"not_supported"` when the endpoint does not implement listing them (HTTP 501).
    */
-  sweepTemporary(prefix: string, olderThan: Date): Promise<number>;
+  sweepTemporary(prefix: string, olderThan: Date): Promise<number | NotSupported>;
 
   /**
    * Checks that the bucket (or local root directory) exists and is usable: S3 HeadBucket, local
@@ -104,13 +105,17 @@ export interface Backend {
   /**
    * The bucket's lifecycle (expiration) rules, for `doctor`: S3 GetBucketLifecycleConfiguration.
    * `[]` when the bucket has none, `"not_visible"` when the credentials may not read them
-   * (AccessDenied: bucket-scoped R2 tokens usually cannot), `null` for local storage.
+   * (AccessDenied: bucket-scoped R2 tokens usually cannot), `"not_supported"` when the endpoint
+   * does not implement lifecycle configuration (HTTP 501), `null` for local storage.
    */
-  getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | null>;
+  getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | NotSupported | null>;
 
   /** Releases sockets and handles. */
   close(): Promise<void>;
 }
+
+/** An optional S3 operation the endpoint answers with 501 Not Implemented (some S3-compatible stores, R2's local simulator). */
+export type NotSupported = "not_supported";
 
 /** Result of `Backend.checkBucket`. */
 export interface BucketCheck {

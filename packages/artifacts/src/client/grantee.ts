@@ -5,11 +5,12 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IntegrityError } from "../errors.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
+import { type DeliveryTicket, readDirect, resolveRange } from "./direct.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
-import type { ArtifactListing, ByteRangeRequest } from "./listing.js";
+import type { ArtifactListing, ByteRangeRequest, TicketListing } from "./listing.js";
 import { signRequest, type MessageSigner } from "./web3signed.js";
 
-export type { ArtifactListing, ByteRangeRequest, RemoteArtifact } from "./listing.js";
+export type { ArtifactListing, ByteRangeRequest, RemoteArtifact, TicketListing } from "./listing.js";
 
 /** Options of {@link createGranteeClient}. */
 export interface GranteeClientOptions {
@@ -21,6 +22,8 @@ export interface GranteeClientOptions {
   signatureLifetimeSeconds?: number;
   /** fetch implementation (default: the global one). */
   fetch?: Fetch;
+  /** Direct downloads: ciphertext bytes per request to storage (default 64 MiB, whole chunks). */
+  directSegmentBytes?: number;
 }
 
 /** Options of `download` and `downloadToFile`. */
@@ -29,6 +32,13 @@ export interface DownloadOptions {
   range?: ByteRangeRequest;
   /** Aborts the request. */
   signal?: AbortSignal;
+  /**
+   * Direct delivery: fetch the ciphertext from storage through a ticket and verify and decrypt it
+   * here; the server answers one small signed request. Default false (the server decrypts).
+   */
+  direct?: boolean;
+  /** With `direct`: a ticket already in hand (from `tickets`), so no signature is needed until its URL expires. */
+  ticket?: DeliveryTicket;
 }
 
 /** What the server said about a download, next to its bytes. */
@@ -62,6 +72,10 @@ export interface GranteeClient {
    * if the answer ends short, which is how the server signals bytes that failed to verify.
    */
   download(operationId: string, path: string, options?: DownloadOptions): Promise<DownloadStream>;
+  /** A delivery ticket for one artifact (its URL, key and sizes); the same checks as a download. */
+  ticket(operationId: string, path: string, options?: { signal?: AbortSignal }): Promise<DeliveryTicket>;
+  /** Every artifact's ticket in one signed request. */
+  tickets(operationId: string, options?: { signal?: AbortSignal }): Promise<TicketListing>;
   /** Downloads to `filePath` (written to a temp file beside it, then renamed into place). */
   downloadToFile(operationId: string, path: string, filePath: string, options?: DownloadOptions): Promise<{ filePath: string; bytes: number; etag: string }>;
 }
@@ -111,7 +125,45 @@ export function createGranteeClient(options: GranteeClientOptions): GranteeClien
   const artifactPath = (operationId: string, path: string): string =>
     `/api/v1/operations/${validateOperationId(operationId)}/artifacts/${validateArtifactPath(path)}`;
 
+  const ticket = async (operationId: string, path: string, signal?: AbortSignal): Promise<DeliveryTicket> => {
+    const response = await request("GET", `${artifactPath(operationId, path)}?delivery=direct`, {}, signal);
+    if (response.status !== 200) throw await responseError(response);
+    return (await response.json()) as DeliveryTicket;
+  };
+
+  const downloadDirect = async (operationId: string, path: string, opts: DownloadOptions): Promise<DownloadStream> => {
+    const first = opts.ticket ?? (await ticket(operationId, path, opts.signal));
+    const range = opts.range === undefined ? undefined : resolveRange(opts.range, first.size);
+    const contentLength = range === undefined ? first.size : range.end - range.start + 1;
+    const info: DownloadInfo = {
+      status: range === undefined ? 200 : 206,
+      contentType: first.contentType,
+      contentLength,
+      size: first.size,
+      etag: first.etag,
+      ...(range === undefined ? {} : { range }),
+    };
+    const plaintext = readDirect(first, {
+      renew: () => ticket(operationId, path, opts.signal),
+      fetch: fetchImpl,
+      range,
+      path,
+      ...(options.directSegmentBytes === undefined ? {} : { segmentBytes: options.directSegmentBytes }),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      let received = 0;
+      for await (const piece of plaintext) {
+        received += piece.length;
+        yield piece;
+      }
+      if (received !== contentLength) throw new IntegrityError(`direct download of ${path} gave ${received} of ${contentLength} bytes`);
+    }
+    return Object.assign(Readable.from(counted(), { objectMode: false }), { artifact: info });
+  };
+
   const download = async (operationId: string, path: string, opts: DownloadOptions = {}): Promise<DownloadStream> => {
+    if (opts.direct === true) return downloadDirect(operationId, path, opts);
     const headers: Record<string, string> = {};
     if (opts.range !== undefined) headers.range = rangeHeader(opts.range);
     const response = await request("GET", artifactPath(operationId, path), headers, opts.signal);
@@ -156,6 +208,14 @@ export function createGranteeClient(options: GranteeClientOptions): GranteeClien
     },
 
     download,
+
+    ticket: (operationId, path, opts = {}) => ticket(operationId, path, opts.signal),
+
+    async tickets(operationId, opts = {}) {
+      const response = await request("GET", `/api/v1/operations/${validateOperationId(operationId)}/artifacts?delivery=direct`, {}, opts.signal);
+      if (response.status !== 200) throw await responseError(response);
+      return (await response.json()) as TicketListing;
+    },
 
     async downloadToFile(operationId, path, filePath, opts = {}) {
       const stream = await download(operationId, path, opts);

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { NotSupported } from "../backends/types.js";
 import type { ArtifactsConfig } from "../config-types.js";
 import type { ArtifactEntry } from "../metadata.js";
 import type { DeliveredObject, DeliveryTicket } from "./delivery.js";
@@ -76,7 +77,8 @@ export interface GetArtifactResult {
 export interface SweepResult {
   deletedOperations: number;
   deletedObjects: number;
-  deletedTemporary: number;
+  /** Temp files and incomplete uploads removed; `"not_supported"` when the endpoint cannot list uploads (HTTP 501). */
+  deletedTemporary: number | NotSupported;
 }
 
 export interface SweepOptions {
