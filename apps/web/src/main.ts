@@ -13,9 +13,10 @@ import {
   type DownloadWorker,
   type Eip1193Provider,
   type SaveMode,
-  type TicketedArtifact,
-  type TicketedListing,
+  type TicketListing,
 } from "@personal-server/artifacts/browser";
+
+type TicketedArtifact = TicketListing["artifacts"][number];
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const ui = {
@@ -43,7 +44,7 @@ const params = new URLSearchParams(location.hash.slice(1));
 const provider = (window as unknown as { ethereum?: Eip1193Provider }).ethereum;
 let client: BrowserClient | undefined;
 let worker: DownloadWorker | null = null;
-let listing: TicketedListing | undefined;
+let listing: TicketListing | undefined;
 const forcedMode = params.get("save") as SaveMode | null;
 
 ui.server.value = params.get("server") ?? new URL(".", location.href).href.replace(/\/+$/, "");

@@ -41,15 +41,25 @@ const serverBytesOut = (): number => [...sockets].reduce((n, socket) => n + sock
 
 /**
  * A pass-through HTTP proxy in front of moto (the server's S3 endpoint, so presigned URLs point at
- * it) that can break the next matching GET after a number of answer bytes: a connection lost
- * mid-transfer.
+ * it) that can break the next chunk-range GET of a key after some answer bytes (a lost connection)
+ * and then refuse the one after it with 403, as storage refuses an expired URL.
  */
 async function breakingProxy(target: string): Promise<{ url: string; breakNext(pathPart: string, afterBytes: number): void; server: Server }> {
   const upstream = new URL(target);
-  let armed: { pathPart: string; afterBytes: number } | undefined;
+  let armed: { pathPart: string; afterBytes: number; refused: boolean } | undefined;
   const server = createServer((req, res) => {
-    const breakAfter = req.method === "GET" && armed !== undefined && req.url!.includes(armed.pathPart) ? armed.afterBytes : undefined;
-    if (breakAfter !== undefined) armed = undefined;
+    const hit = req.method === "GET" && armed !== undefined && req.url!.includes(armed.pathPart) && req.headers.range !== "bytes=0-40";
+    let breakAfter: number | undefined;
+    if (hit && armed!.refused) {
+      armed = undefined;
+      res.writeHead(403, { "content-type": "application/xml", "access-control-allow-origin": String(req.headers.origin ?? "*") });
+      res.end("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>");
+      return;
+    }
+    if (hit) {
+      breakAfter = armed!.afterBytes;
+      armed!.refused = true;
+    }
     const out = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode!, answer.headers);
       let sent = 0;
@@ -69,7 +79,7 @@ async function breakingProxy(target: string): Promise<{ url: string; breakNext(p
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    breakNext: (pathPart, afterBytes) => (armed = { pathPart, afterBytes }),
+    breakNext: (pathPart, afterBytes) => (armed = { pathPart, afterBytes, refused: false }),
     server,
   };
 }
@@ -138,7 +148,7 @@ async function itemState(page: Page, path: string): Promise<{ state: string | un
 beforeAll(async () => {
   proxy = await breakingProxy(inject("motoEndpoint"));
   elsewhere = await staticHost(inject("webDist"));
-  s = await startTestServer("s3", { ARTIFACTS_WEB_UI: "1", S3_ENDPOINT: proxy.url, ARTIFACTS_CORS_ORIGINS: elsewhere.url }, { webUiDir: inject("webDist") });
+  s = await startTestServer("moto", { ARTIFACTS_WEB_UI: "1", S3_ENDPOINT: proxy.url, ARTIFACTS_CORS_ORIGINS: elsewhere.url }, { webUiDir: inject("webDist") });
   s.app.server.on("connection", (socket: Socket) => sockets.add(socket));
   s.app.server.prependListener("request", (req, res) => {
     if (!req.url?.startsWith("/api/v1/operations/")) return;
@@ -227,7 +237,7 @@ describe("the grantee page", () => {
     expect(apiBytesOut - proxiedBefore).toBeGreaterThanOrEqual(files.mid.length);
   });
 
-  it("a transfer cut mid-way continues with a fresh ticket for the same etag, and the file still matches", async () => {
+  it("a transfer cut mid-way, its URL then refused, continues with a fresh ticket for the same etag; the file still matches", async () => {
     const page = await openPage(grantee, "");
     await openOperation(page);
     const signed = page.signatures();
@@ -386,7 +396,7 @@ describe("the grantee page", () => {
     await pressDownload(page, "data/mid.bin");
     expect((await itemState(page, "data/mid.bin")).state).toBe("error");
     expect(await page.locator("#alert").getAttribute("data-code")).toBe("storage_unavailable");
-    expect(await page.locator("#alert").textContent()).toContain("CORS rules do not allow this page's origin");
+    expect(await page.locator("#alert").textContent()).toContain("The server or the storage cannot be reached.");
     expect(downloads).toBe(0);
     await page.context().close();
 

@@ -1,11 +1,11 @@
 // The grantee's browser client: signed listing and delivery tickets (the bytes come from the ticket's URL).
 import { IntegrityError } from "../errors.js";
 import { responseError, send, serverLocation, type Fetch } from "../client/http.js";
-import type { ArtifactListing } from "../client/listing.js";
+import { checkTicket, type DeliveryTicket } from "../client/direct.js";
+import type { ArtifactListing, TicketListing } from "../client/listing.js";
 import type { MessageSigner } from "../client/web3signed-payload.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
 import { signRequest } from "./eip1193.js";
-import { checkTicket, type DeliveryTicket, type TicketedArtifact } from "./ticket.js";
 
 /** Options of {@link createBrowserClient}. */
 export interface BrowserClientOptions {
@@ -19,11 +19,6 @@ export interface BrowserClientOptions {
   fetch?: Fetch;
 }
 
-/** A listing whose artifacts each carry a delivery ticket (one signed request for all of them). */
-export interface TicketedListing extends Omit<ArtifactListing, "artifacts"> {
-  artifacts: TicketedArtifact[];
-}
-
 /** Lists an operation's artifacts and asks for their delivery tickets, every request signed by the grantee. */
 export interface BrowserClient {
   readonly address: `0x${string}`;
@@ -32,7 +27,7 @@ export interface BrowserClient {
   /** Lists the operation's artifacts (no tickets). */
   list(operationId: string, options?: { signal?: AbortSignal }): Promise<ArtifactListing>;
   /** Lists the operation's artifacts with a ticket for each: the wallet signs once for all of them. */
-  tickets(operationId: string, options?: { signal?: AbortSignal }): Promise<TicketedListing>;
+  tickets(operationId: string, options?: { signal?: AbortSignal }): Promise<TicketListing>;
   /** A fresh ticket for one artifact. */
   ticket(operationId: string, path: string, options?: { signal?: AbortSignal }): Promise<DeliveryTicket>;
 }
@@ -72,7 +67,7 @@ export function createBrowserClient(options: BrowserClientOptions): BrowserClien
     },
 
     async tickets(operationId, opts = {}) {
-      const listing = (await getJson(`${artifactsPath(operationId)}?delivery=direct`, opts.signal)) as TicketedListing;
+      const listing = (await getJson(`${artifactsPath(operationId)}?delivery=direct`, opts.signal)) as TicketListing;
       if (!Array.isArray(listing?.artifacts)) throw new IntegrityError("the server's ticket listing has no artifacts array");
       for (const artifact of listing.artifacts) artifact.ticket = checkTicket(artifact.ticket, artifact.path);
       return listing;
@@ -80,7 +75,7 @@ export function createBrowserClient(options: BrowserClientOptions): BrowserClien
 
     async ticket(operationId, path, opts = {}) {
       const target = `${artifactsPath(operationId)}/${validateArtifactPath(path)}?delivery=direct`;
-      return checkTicket(await getJson(target, opts.signal), path);
+      return checkTicket((await getJson(target, opts.signal)) as DeliveryTicket, path);
     },
   };
 }

@@ -1,6 +1,6 @@
 // Messages between the page and the download service worker (worker.ts). The artifact key travels
 // only inside these messages (postMessage), never in a URL, storage or a cache.
-import type { DeliveryTicket } from "./ticket.js";
+import type { DeliveryTicket } from "../client/direct.js";
 
 /** Path segment under the worker's scope that its fetch handler answers. */
 export const DOWNLOAD_SEGMENT = "psa-download";

@@ -5,7 +5,7 @@ import { StorageUnavailableError, errorFromCode } from "../errors.js";
 import { openTicket } from "./open.js";
 import { describeError } from "./messages.js";
 import { DOWNLOAD_SEGMENT, type PageReply, type PlainRange, type StartMessage, type WorkerEvent } from "./protocol.js";
-import type { DeliveryTicket } from "./ticket.js";
+import type { DeliveryTicket } from "../client/direct.js";
 
 /** Where the plaintext goes on its way to the Downloads folder. */
 export type SaveMode = "service-worker" | "opfs" | "blob";
@@ -186,6 +186,7 @@ async function viaBlob(ticket: DeliveryTicket, options: SaveOptions): Promise<nu
 
 function pageOptions(options: SaveOptions): Parameters<typeof openTicket>[1] {
   return {
+    name: options.filename,
     ...(options.range ? { range: options.range } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -5,7 +5,7 @@ import { describeError } from "./messages.js";
 import { openTicket } from "./open.js";
 import { errorFromCode } from "../errors.js";
 import { DOWNLOAD_SEGMENT, type PageReply, type StartMessage, type WorkerEvent } from "./protocol.js";
-import type { DeliveryTicket } from "./ticket.js";
+import type { DeliveryTicket } from "../client/direct.js";
 
 // The few parts of the ServiceWorkerGlobalScope this file uses (the package is typed without the WebWorker lib).
 interface ExtendableEventLike {
@@ -110,6 +110,7 @@ async function respond({ message, port, finished }: Pending): Promise<Response> 
   let opened: Awaited<ReturnType<typeof openTicket>>;
   try {
     opened = await openTicket(message.ticket, {
+      name: message.filename,
       ...(message.range ? { range: message.range } : {}),
       onProgress: (bytes, total) => post({ type: "progress", bytes, total }),
       renew,

@@ -160,7 +160,7 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
       let pendingBytes = 0;
       let position = start;
       try {
-        for await (const piece of body as unknown as AsyncIterable<Uint8Array>) {
+        for await (const piece of pieces(body)) {
           let offset = 0;
           while (offset < piece.length) {
             const wanted = Math.min(stride, encryptedSize - position) - pendingBytes;
@@ -212,6 +212,20 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
     skip: plan.skip,
     take: plan.take,
   });
+}
+
+/** A response body's pieces, read with a reader (WebKit's streams are not async-iterable). */
+async function* pieces(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 function concat(pieces: Uint8Array[], length: number): Uint8Array {
