@@ -63,10 +63,12 @@ describe.each(KINDS)("the Node client's direct downloads on %s storage", (kind) 
     await expect(client.download(id, "f0.bin", { range: { suffix: 1 }, direct: true })).rejects.toMatchObject({ details: { size: 0 } });
   });
 
-  it("a 64 MiB artifact streams to a file equal to the proxied one, in segments, through one listing's tickets", async () => {
-    const data = patternBytes(64 * MiB, 11);
+  // 64 MiB where the issue asks for it (local, moto); the R2 simulator uploads at about 20 MB/s, so 8 MiB there.
+  const bigBytes = kind === "r2sim" ? 8 * MiB : 64 * MiB;
+  it(`a ${bigBytes / MiB} MiB artifact streams to a file equal to the proxied one, in segments, through one listing's tickets`, async () => {
+    const data = patternBytes(bigBytes, 11);
     const { id, grantee } = await setup({ "big.bin": data });
-    const client = createGranteeClient({ baseUrl: s.url, account: grantee, directSegmentBytes: 8 * MiB });
+    const client = createGranteeClient({ baseUrl: s.url, account: grantee, directSegmentBytes: 3 * MiB });
     const listing = await client.tickets(id);
     const ticket = listing.artifacts[0]!.ticket;
     const before = await bytesOut();
@@ -183,13 +185,12 @@ describe("a URL that expires mid-download (local storage)", () => {
     }
     expect(seen.tickets).toBe(2);
     const stride = C + 16;
-    // header, chunks 0-1, 2-3, then 4-5 refused (403) and asked again under the new ticket, then 6-7.
+    // header with chunks 0-1, then 2-3, 4-5, then 6-7 refused (403) and asked again under the new ticket.
     expect(seen.starts).toEqual([
-      "bytes=0-40",
-      `bytes=41-${41 + 2 * stride - 1}`,
+      `bytes=0-${41 + 2 * stride - 1}`,
       `bytes=${41 + 2 * stride}-${41 + 4 * stride - 1}`,
       `bytes=${41 + 4 * stride}-${41 + 6 * stride - 1}`,
-      `bytes=${41 + 4 * stride}-${41 + 6 * stride - 1}`,
+      `bytes=${41 + 6 * stride}-${41 + 7 * stride + 5 + 16 - 1}`,
       `bytes=${41 + 6 * stride}-${41 + 7 * stride + 5 + 16 - 1}`,
     ]);
   });

@@ -22,7 +22,7 @@ export interface GranteeClientOptions {
   signatureLifetimeSeconds?: number;
   /** fetch implementation (default: the global one). */
   fetch?: Fetch;
-  /** Direct downloads: ciphertext bytes per request to storage (default 64 MiB, whole chunks). */
+  /** Direct downloads: ciphertext bytes per request to storage, in whole chunks (default: one request per download). */
   directSegmentBytes?: number;
 }
 
