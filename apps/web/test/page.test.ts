@@ -48,7 +48,7 @@ async function breakingProxy(target: string): Promise<{ url: string; breakNext(p
   const upstream = new URL(target);
   let armed: { pathPart: string; afterBytes: number; refused: boolean } | undefined;
   const server = createServer((req, res) => {
-    const hit = req.method === "GET" && armed !== undefined && req.url!.includes(armed.pathPart) && req.headers.range !== "bytes=0-40";
+    const hit = req.method === "GET" && armed !== undefined && req.url!.includes(armed.pathPart);
     let breakAfter: number | undefined;
     if (hit && armed!.refused) {
       armed = undefined;
@@ -64,12 +64,16 @@ async function breakingProxy(target: string): Promise<{ url: string; breakNext(p
       res.writeHead(answer.statusCode!, answer.headers);
       let sent = 0;
       answer.on("data", (chunk: Buffer) => {
+        if (breakAfter !== undefined && sent + chunk.length >= breakAfter) {
+          // Exactly breakAfter bytes get through, then the connection drops.
+          res.write(chunk.subarray(0, breakAfter - sent), () => res.destroy());
+          answer.destroy();
+          breakAfter = -1;
+          return;
+        }
+        if (breakAfter === -1) return;
         sent += chunk.length;
         res.write(chunk);
-        if (breakAfter !== undefined && sent >= breakAfter) {
-          answer.destroy();
-          res.destroy();
-        }
       });
       answer.on("end", () => res.end());
     });

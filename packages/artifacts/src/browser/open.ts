@@ -41,7 +41,8 @@ export async function openTicket(ticket: DeliveryTicket, options: OpenOptions = 
   const length = range === undefined ? ticket.size : range.end - range.start + 1;
   const plain = readDirect(ticket, {
     renew: options.renew ?? noRenewal,
-    fetch: (input, init) => fetch(input, init),
+    // Never through the HTTP cache: it would keep ciphertext on disk and splice ranges of its own.
+    fetch: (input, init) => fetch(input, { ...init, cache: "no-store" }),
     range,
     path: options.name ?? "the artifact",
     ...(options.signal ? { signal: options.signal } : {}),
