@@ -33,6 +33,8 @@ export default defineConfig({
       project("cli", "apps/cli", s3Peers),
       project("infra", "infra"),
       project("bench", "bench"),
+      // The grantee page in headless Chromium, against its own moto with real CORS rules.
+      project("web", "apps/web", { globalSetup: [fileURLToPath(new URL("./apps/web/test/global-setup.ts", import.meta.url))] }),
       // The README and docs/: links, named files and the messages that cite them.
       project("docs", "docs"),
       // The image in a real container (podman), nginx in front of the server, the packed SDK installed elsewhere.

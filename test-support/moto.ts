@@ -68,11 +68,11 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
-async function startOnce(python: string, port: number): Promise<MotoServer> {
+async function startOnce(python: string, port: number, env: Record<string, string>): Promise<MotoServer> {
   const child = spawn(python, ["-c", WRAPPER, String(port)], {
     stdio: ["pipe", "ignore", "pipe"],
     // Quiet, predictable moto: no AWS config of the developer's machine leaks in.
-    env: { ...process.env, AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" },
+    env: { ...process.env, AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", ...env },
   });
   let stderr = "";
   child.stderr?.setEncoding("utf8");
@@ -134,13 +134,17 @@ async function startOnce(python: string, port: number): Promise<MotoServer> {
   };
 }
 
-/** Starts `python3 -m moto.server` on a free 127.0.0.1 port and waits until it answers. */
-export async function startMoto(python = "python3"): Promise<MotoServer> {
+/**
+ * Starts `python3 -m moto.server` on a free 127.0.0.1 port and waits until it answers. `env` adds
+ * variables, e.g. `MOTO_DISABLE_GLOBAL_CORS=1` so the bucket's own CORS rules answer browsers
+ * (otherwise moto allows every origin).
+ */
+export async function startMoto(python = "python3", env: Record<string, string> = {}): Promise<MotoServer> {
   let lastError: unknown;
   // A free port can be taken between probing and binding; try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(python, await freePort());
+      return await startOnce(python, await freePort(), env);
     } catch (e) {
       lastError = e;
       if (!(e as { portTaken?: boolean }).portTaken) throw e;

@@ -178,6 +178,33 @@ export async function putLifecycleRules(endpoint: string, bucket: string, rules:
   if (res.status !== 200) throw new Error(`PutBucketLifecycleConfiguration failed: HTTP ${res.status} ${res.text.slice(0, 300)}`);
 }
 
+/** One CORS rule for `putBucketCors` (PutBucketCors). */
+export interface TestCorsRule {
+  origins: string[];
+  methods: string[];
+  headers?: string[];
+  expose?: string[];
+  maxAgeSeconds?: number;
+}
+
+/** Sets the bucket's CORS configuration (PutBucketCors) on moto. */
+export async function putBucketCors(endpoint: string, bucket: string, rules: TestCorsRule[]): Promise<void> {
+  const tags = (name: string, values: string[] = []) => values.map((v) => `<${name}>${v}</${name}>`).join("");
+  const xml =
+    `<CORSConfiguration>` +
+    rules
+      .map(
+        (r) =>
+          `<CORSRule>${tags("AllowedOrigin", r.origins)}${tags("AllowedMethod", r.methods)}${tags("AllowedHeader", r.headers)}` +
+          `${tags("ExposeHeader", r.expose)}${r.maxAgeSeconds === undefined ? "" : `<MaxAgeSeconds>${r.maxAgeSeconds}</MaxAgeSeconds>`}</CORSRule>`,
+      )
+      .join("") +
+    `</CORSConfiguration>`;
+  const md5 = createHash("md5").update(xml).digest("base64");
+  const res = await rawS3(endpoint, "PUT", `/${bucket}?cors`, { body: xml, headers: { "content-md5": md5, "content-type": "application/xml" } });
+  if (res.status !== 200) throw new Error(`PutBucketCors failed: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+}
+
 /**
  * Starts a multipart upload and leaves it dangling, like a crashed uploader (for sweep tests).
  * Note: moto reports `Initiated` of every upload as 2010-11-10T20:48:33Z, so on moto any

@@ -32,6 +32,7 @@ import { REDACT_PATHS, serializeRequest } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
 import { matchRoute, type RouteName } from "./routes.js";
 import { startSweeper } from "./sweep.js";
+import { defaultWebUiDir, webUiServer } from "./web-ui.js";
 
 /** Options of {@link buildServer}; everything has a production default. */
 export interface BuildServerOptions {
@@ -56,6 +57,8 @@ export interface BuildServerOptions {
   idleTimeoutMs?: number;
   /** Upper bound on Web3Signed nonces remembered in memory (no ARTIFACTS_NONCE_STORE). Default 100 000. */
   nonceCacheSize?: number;
+  /** Where the built grantee page is, served at `/` when `config.webUi`. Default: the `@personal-server/web` package's `dist`. */
+  webUiDir?: string;
   /** Run the expiry sweep on `config.sweepIntervalSeconds` (and once at start) while listening. Default true. */
   sweep?: boolean;
 }
@@ -119,6 +122,8 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
           serializers: { req: serializeRequest },
           ...(options.logger?.stream === undefined ? {} : { stream: options.logger.stream }),
         };
+
+  const serveWebUi = config.webUi ? webUiServer(options.webUiDir ?? defaultWebUiDir()) : undefined;
 
   const headersTimeout = options.headersTimeoutMs ?? 30_000;
   let dispatch: (request: FastifyRequest, reply: FastifyReply) => Promise<void> = async () => {};
@@ -221,8 +226,9 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   dispatch = async (request, reply) => {
     const target = request.raw.url ?? "/";
     const query = target.indexOf("?");
-    const match = matchRoute(query === -1 ? target : target.slice(0, query));
-    const label = match?.label ?? "unmatched";
+    const rawPath = query === -1 ? target : target.slice(0, query);
+    const match = matchRoute(rawPath);
+    const label = match?.label ?? (serveWebUi === undefined ? "unmatched" : "web");
     const started = process.hrtime.bigint();
     reply.raw.once("close", () => {
       const status = reply.raw.writableFinished ? String(reply.raw.statusCode) : "aborted";
@@ -239,6 +245,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
         throw new InvalidInputError("malformed HTTP request: HTTP/1.1 needs a Host header");
       }
       applyCors(config.corsOrigins, request, reply);
+      if (match === null && serveWebUi?.(request, reply, rawPath)) return;
       if (match === null) throw new NotFoundError(`no route for ${request.method} ${target.slice(0, 200)}`);
       if (request.method === "OPTIONS") {
         reply.code(204).header("Allow", [...match.methods, "OPTIONS"].join(", ")).send();

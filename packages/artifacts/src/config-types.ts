@@ -116,6 +116,8 @@ export interface ArtifactsConfig {
   trustedProxies: string[];
   /** `ARTIFACTS_AUTH_FAILURE_LIMIT`: failed authentications per client and minute before 429 (default 60). */
   authFailureLimit: number;
+  /** `ARTIFACTS_WEB_UI=1`: the server serves the grantee web page (apps/web) at `/`. */
+  webUi: boolean;
   /** `HOST` (default 127.0.0.1) and `PORT` (default 8080). */
   host: string;
   port: number;

@@ -83,6 +83,8 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
   const nonceStore = readNonceStore(get, problem);
   const trustedProxies = readTrustedProxies(get, problem);
   const authFailureLimit = readInteger(get, problem, "ARTIFACTS_AUTH_FAILURE_LIMIT", 60, 1);
+  const webUi = get("ARTIFACTS_WEB_UI");
+  if (webUi !== undefined && webUi !== "0" && webUi !== "1") problem("ARTIFACTS_WEB_UI", `must be 0 or 1, got "${webUi}"`);
 
   const envKeys = readMasterKeys(get, problem);
   const fallback = get("ARTIFACTS_FALLBACK_LOCAL_DIR");
@@ -155,6 +157,7 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
     nonceStore,
     trustedProxies,
     authFailureLimit,
+    webUi: webUi === "1",
     host: get("HOST") ?? "127.0.0.1",
     port,
   };

@@ -167,7 +167,7 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
       let pendingBytes = 0;
       let position = start;
       try {
-        for await (const piece of body as unknown as AsyncIterable<Uint8Array>) {
+        for await (const piece of pieces(body)) {
           let offset = 0;
           if (position < HEADER_BYTES) {
             const take = Math.min(HEADER_BYTES - position, piece.length);
@@ -231,4 +231,18 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
 function base64urlBytes(text: string): Uint8Array {
   const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+/** A response body's pieces, read with a reader (WebKit's streams are not async-iterable). */
+async function* pieces(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }

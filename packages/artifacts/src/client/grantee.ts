@@ -7,7 +7,10 @@ import { IntegrityError, NotFoundError } from "../errors.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
 import { type DeliveryTicket, readDirect, resolveRange } from "./direct.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
+import type { ArtifactListing, ByteRangeRequest, TicketListing } from "./listing.js";
 import { signRequest, type MessageSigner } from "./web3signed.js";
+
+export type { ArtifactListing, ByteRangeRequest, RemoteArtifact, TicketListing } from "./listing.js";
 
 /** Options of {@link createGranteeClient}. */
 export interface GranteeClientOptions {
@@ -22,36 +25,6 @@ export interface GranteeClientOptions {
   /** Direct downloads: ciphertext bytes per request to storage, in whole chunks (default: one request per download). */
   directSegmentBytes?: number;
 }
-
-/** An artifact as the list answer describes it. */
-export interface RemoteArtifact {
-  path: string;
-  /** Plaintext size in bytes. */
-  size: number;
-  contentType: string;
-  /** ISO-8601 UTC. */
-  createdAt: string;
-  /** Strong entity tag, unquoted. */
-  etag: string;
-}
-
-/** The answer of `tickets`: the listing, each artifact with its delivery ticket. */
-export interface TicketListing {
-  operationId: string;
-  expiresAt: string;
-  artifacts: (RemoteArtifact & { ticket: DeliveryTicket })[];
-}
-
-/** The answer of `list`. */
-export interface ArtifactListing {
-  operationId: string;
-  /** ISO-8601 UTC; after it the operation answers `expired`. */
-  expiresAt: string;
-  artifacts: RemoteArtifact[];
-}
-
-/** A byte range: `{ start, end? }` (end inclusive, as in HTTP) or the last `suffix` bytes. */
-export type ByteRangeRequest = { start: number; end?: number } | { suffix: number };
 
 /** Options of `download` and `downloadToFile`. */
 export interface DownloadOptions {

@@ -12,13 +12,16 @@ const subtle = (): Subtle => {
 
 const encoder = new TextEncoder();
 
+/** The DOM typings' BufferSource wants an ArrayBuffer-backed view; every view here is one. */
+const view = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>;
+
 /** An AES-256-GCM key for this artifact's chunks (non-extractable, encrypt and decrypt). */
 export type ArtifactKey = Awaited<ReturnType<Subtle["importKey"]>>;
 
 async function hmac(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array> {
-  const k = await subtle().importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const k = await subtle().importKey("raw", view(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const data = parts.length === 1 ? parts[0]! : concatBytes(parts);
-  return new Uint8Array(await subtle().sign("HMAC", k, data));
+  return new Uint8Array(await subtle().sign("HMAC", k, view(data)));
 }
 
 /** The bytes of `parts` in one new Uint8Array. */
@@ -57,7 +60,7 @@ export async function deriveArtifactKeyBytes(
 /** Imports a raw 32-byte artifact key (from `deriveArtifactKeyBytes`) for the chunk cipher. */
 export async function importArtifactKey(raw: Uint8Array): Promise<ArtifactKey> {
   assertBytes(raw, KEY_BYTES, "artifact key");
-  return subtle().importKey("raw", raw, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+  return subtle().importKey("raw", view(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
 }
 
 /** deriveArtifactKeyBytes then importArtifactKey. */
@@ -79,10 +82,10 @@ export function randomBytes(n: number): Uint8Array {
 
 /** AES-256-GCM seal of one chunk: ciphertext || 16-byte tag. WebCrypto copies `plain` before returning. */
 export async function sealChunk(key: ArtifactKey, nonce: Uint8Array, plain: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv: nonce, tagLength: 128 }, key, plain));
+  return new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv: view(nonce), tagLength: 128 }, key, view(plain)));
 }
 
 /** AES-256-GCM open of one stored chunk (ciphertext || tag); rejects unless the tag verifies. */
 export async function openChunk(key: ArtifactKey, nonce: Uint8Array, stored: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await subtle().decrypt({ name: "AES-GCM", iv: nonce, tagLength: 128 }, key, stored));
+  return new Uint8Array(await subtle().decrypt({ name: "AES-GCM", iv: view(nonce), tagLength: 128 }, key, view(stored)));
 }
