@@ -12,11 +12,14 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc ./
 RUN npm install --global --no-fund --no-audit --loglevel=error "pnpm@$(node -p 'require("./package.json").packageManager.split("@")[1]')"
 COPY packages/artifacts/package.json packages/artifacts/
 COPY apps/server/package.json apps/server/
-# Only the server, what it depends on, and the root's build tools: nothing from infra, bench or the CLI.
+COPY apps/web/package.json apps/web/
+# Only the server, what it depends on (the SDK, the grantee page), and the root's build tools:
+# nothing from infra, bench or the CLI.
 RUN pnpm install --frozen-lockfile --filter "@personal-server/server..." --filter personal-server-artifacts
 COPY tsconfig.base.json ./
 COPY packages/artifacts packages/artifacts
 COPY apps/server apps/server
+COPY apps/web apps/web
 RUN pnpm --filter "@personal-server/server..." run build \
  && pnpm --filter @personal-server/server deploy --prod --legacy /out
 
