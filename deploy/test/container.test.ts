@@ -96,7 +96,7 @@ describe("the container image", () => {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BASE_URL: baseUrl, ARTIFACTS_WRITER_TOKEN: token, ARTIFACTS_LOCAL_DIR: mkdtempSync(join(tmpdir(), "psa-smoke-")) },
     });
     expect(smoke.code, smoke.stdout + smoke.stderr).toBe(0);
-    expect(smoke.stdout).toContain("smoke run passed: 13 checks");
+    expect(smoke.stdout).toContain("smoke run passed: 14 checks");
   });
 
   it("keeps artifacts and keys on the volume across a restart", async () => {
@@ -196,7 +196,7 @@ describe("compose.yaml and the Makefile (podman-compose)", () => {
       expect(inspect[0]!.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
       const smoke = await make("smoke");
       expect(smoke).toContain(`smoke run against http://127.0.0.1:${publishPort}`);
-      expect(smoke).toContain("smoke run passed: 13 checks");
+      expect(smoke).toContain("smoke run passed: 14 checks");
       expect(await make("logs")).toContain("artifacts server listening on http://127.0.0.1:8080");
       const key = await podman("exec", container, "sha256sum", "/data/.master-key");
       await make("down");

@@ -7,7 +7,7 @@
 // - downloads while they sweep either succeed with the right bytes or answer 410/404 cleanly.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { openBackend, type Backend } from "@personal-server/artifacts";
+import { openBackend, type Backend } from "@personal-server/artifacts/internal";
 import { createGranteeClient, createWriterClient, type WriterClient } from "@personal-server/artifacts/client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startRoundRobinProxy, type RoundRobinProxy } from "../../../test-support/round-robin-proxy.js";

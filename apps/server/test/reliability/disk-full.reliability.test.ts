@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, rmdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { artifactObjectKey, InsufficientStorageError, metadataKey } from "@personal-server/artifacts";
+import { InsufficientStorageError } from "@personal-server/artifacts";
+import { artifactObjectKey, metadataKey } from "@personal-server/artifacts/internal";
 import { createGranteeClient, createWriterClient, type GranteeClient, type WriterClient } from "@personal-server/artifacts/client";
 import {
   collect,

@@ -2,7 +2,8 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createArtifactStore, loadConfig, openBackend } from "@personal-server/artifacts";
+import { createArtifactStore, loadConfig } from "@personal-server/artifacts";
+import { openBackend } from "@personal-server/artifacts/internal";
 import { startRecordingProxy, type RecordingProxy } from "../../../../../test-support/proxy.js";
 import { freshBucket, motoEndpoint, startDanglingMultipartUpload } from "../../../../../test-support/s3.js";
 import { run as runCli } from "../../../../cli/src/main.js";
