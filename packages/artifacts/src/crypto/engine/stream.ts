@@ -221,6 +221,16 @@ class Reader {
 
 const same = (out: Uint8Array): Uint8Array => out;
 
+/** Checks an encryption's arguments; its chunk size, salt (random unless given) and header. */
+function encryptionStart(opts: EncryptOptions): { chunkSize: number; salt: Uint8Array; header: Uint8Array } {
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  assertChunkSize(chunkSize);
+  assertBytes(opts.dataKey, KEY_BYTES, "data key");
+  checkIds(opts.operationId, opts.path);
+  const salt = opts.salt ?? randomBytes(SALT_BYTES);
+  return { chunkSize, salt, header: buildHeader(chunkSize, salt) };
+}
+
 function transformed(run: (count: (n: number) => void) => AsyncGenerator<Uint8Array>): Transformed {
   let bytes = 0;
   const gen = run((n) => {
@@ -245,12 +255,7 @@ function open(key: ArtifactKey, index: number, final: boolean, stored: Uint8Arra
  * ciphertext || tag. Argument errors throw here; source errors come out of the iteration.
  */
 export function encrypt(source: Source, opts: EncryptOptions): Transformed {
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  assertChunkSize(chunkSize);
-  assertBytes(opts.dataKey, KEY_BYTES, "data key");
-  checkIds(opts.operationId, opts.path);
-  const salt = opts.salt ?? randomBytes(SALT_BYTES);
-  const header = buildHeader(chunkSize, salt);
+  const { chunkSize, salt, header } = encryptionStart(opts);
   const window = new Window(checkConcurrency(opts.concurrency));
   const size = () => chunkSize;
   return transformed(async function* (count) {
@@ -436,12 +441,7 @@ export function decryptRange(source: Source, opts: RangeDecryptOptions): Transfo
  */
 export async function encryptObject(plaintext: Uint8Array, opts: EncryptOptions): Promise<Uint8Array> {
   if (!(plaintext instanceof Uint8Array)) throw new InvalidInputError("plaintext must be a Uint8Array");
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  assertChunkSize(chunkSize);
-  assertBytes(opts.dataKey, KEY_BYTES, "data key");
-  checkIds(opts.operationId, opts.path);
-  const salt = opts.salt ?? randomBytes(SALT_BYTES);
-  const header = buildHeader(chunkSize, salt);
+  const { chunkSize, salt, header } = encryptionStart(opts);
   if (plaintext.length > chunkSize) return collect(encrypt([plaintext], { ...opts, salt }));
   const key = await deriveArtifactKey(opts.dataKey, salt, opts.operationId, opts.path);
   const sealed = await sealChunk(key, chunkNonce(0, true), plaintext);
