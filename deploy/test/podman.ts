@@ -2,9 +2,9 @@
 // directory under the OS temp dir (never the machine's own podman storage, never the repository).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+export { freePort } from "../../test-support/moto.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const CACHE = join(tmpdir(), "psa-deploy-cache");
@@ -75,18 +75,6 @@ export async function ensureBaseImage(): Promise<{ built: boolean }> {
   if ((await run("podman", ["image", "exists", BASE_TAG])).code === 0) return { built: false };
   await must("bash", [join(ROOT, "deploy/test/local-base.sh"), BASE_TAG, CACHE]);
   return { built: true };
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      srv.close(() => resolvePromise(port));
-    });
-  });
 }
 
 /** Polls `podman healthcheck run` (there is no systemd to run the image's health timer) until healthy. */
