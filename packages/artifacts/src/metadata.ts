@@ -2,6 +2,7 @@ import { OPERATIONS_PREFIX } from "./constants.js";
 import type { WrappedKey } from "./crypto.js";
 import { ArtifactError, IntegrityError, NotFoundError, StorageUnavailableError } from "./errors.js";
 import { type Backend, PreconditionFailedError } from "./backends/types.js";
+import { isContentType } from "./validate.js";
 
 /** One committed artifact, as metadata.json lists it. An artifact without an entry does not exist. */
 export interface ArtifactEntry {
@@ -88,6 +89,7 @@ export function parseMetadata(bytes: Buffer | string, operationId?: string): Ope
         isCount(a.size) &&
         isCount(a.encryptedSize) &&
         isString(a.contentType) &&
+        isContentType(a.contentType) &&
         isCount(a.chunkSize) &&
         isString(a.createdAt) &&
         isString(a.etag),

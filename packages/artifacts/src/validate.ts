@@ -78,3 +78,18 @@ export function parseDuration(text: string): number {
   }
   return Number(match[1]) * UNIT_SECONDS[match[2]!]!;
 }
+
+const TOKEN = "[A-Za-z0-9!#$&^_.+-]";
+/** type/subtype; parameters as token=token or token="printable ASCII without quote or backslash". */
+const MEDIA_TYPE = new RegExp(
+  `^${TOKEN}{1,127}/${TOKEN}{1,127}([ \\t]*;[ \\t]*${TOKEN}+=("[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*"|${TOKEN}+))*$`,
+);
+
+/**
+ * A media type that can be sent as a `Content-Type` header as it is (at most 255 characters, no
+ * control characters): what uploads accept and what a metadata entry must hold.
+ */
+export function isContentType(value: string): boolean {
+  return value.length <= 255 && MEDIA_TYPE.test(value);
+}
+

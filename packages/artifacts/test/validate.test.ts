@@ -54,3 +54,15 @@ describe("validation (before any I/O)", () => {
     for (const bad of ["7", "d", "0d", "-1d", "1.5h", "7 days", "1w"]) expect(() => parseDuration(bad)).toThrow(InvalidInputError);
   });
 });
+
+describe("isContentType", () => {
+  it("accepts media types a Content-Type header can carry, and nothing with control characters (found by the HTTP tamper fuzzer)", async () => {
+    const { isContentType } = await import("../src/validate.js");
+    for (const ok of ["text/plain", "text/plain; charset=utf-8", 'text/markdown; charset="utf-8"', 'a/b;x="two words"']) {
+      expect(isContentType(ok)).toBe(true);
+    }
+    for (const bad of ["text/pl\x0ein", "text/plain;\ncharset=utf-8", 'a/b; x="\x01"', 'a/b; x="\x7f"', "text", `a/${"b".repeat(300)}`]) {
+      expect(isContentType(bad)).toBe(false);
+    }
+  });
+});

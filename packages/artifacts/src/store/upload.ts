@@ -4,17 +4,17 @@ import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
 import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, TooLargeError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata, readMetadata } from "../metadata.js";
+import { isContentType } from "../validate.js";
 
 /** An unreferenced object at an artifact's key older than this is a crash leftover a new upload may replace. */
 const LEFTOVER_AGE_MS = 5 * 60 * 1000;
-const CONTENT_TYPE = /^[A-Za-z0-9!#$&^_.+-]{1,127}\/[A-Za-z0-9!#$&^_.+-]{1,127}(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 
 export type Body = Readable | Uint8Array | string;
 
 /** The content type to store: the given one trimmed, default `application/octet-stream`. */
 export function checkUploadInput(body: Body, contentType: string | undefined): string {
   const type = contentType?.trim() || "application/octet-stream";
-  if (type.length > 255 || !CONTENT_TYPE.test(type)) {
+  if (!isContentType(type)) {
     throw new InvalidInputError("contentType must be a media type like text/plain; charset=utf-8");
   }
   if (!(body instanceof Readable) && !(body instanceof Uint8Array) && typeof body !== "string") {
