@@ -1,6 +1,7 @@
 import { Readable, addAbortSignal } from "node:stream";
 import { type Backend, PreconditionFailedError } from "../backends/types.js";
 import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
+import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
 import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, TooLargeError } from "../errors.js";
 import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata, readMetadata } from "../metadata.js";
@@ -70,7 +71,7 @@ export async function writeArtifact(
       });
     }
   } else {
-    const encrypted = encrypt(input.rest, { dataKey, operationId, path, chunkSize });
+    const encrypted = encrypt(input.rest, { dataKey, operationId, path, chunkSize, pieceCipher: nodePieceCipher });
     try {
       stored = await backend.put(key, Readable.from(encrypted, { objectMode: false }), { ifAbsent: true });
     } catch (error) {

@@ -27,6 +27,8 @@
  *   chunk is `IntegrityError`; `decryptRange(storedChunks, { key, chunkSize, plainSize,
  *   ...planRange(...) })` -> the range's plaintext from the stored bytes of chunks first..last.
  *   Each returns a `Transformed` (iterate once; `plaintextBytes` counts what went through).
+ *   `encrypt(..., { pieceCipher })` seals with a synchronous `PieceCipher` instead, piece by
+ *   piece as bytes arrive (the SDK passes node:crypto's in Node), producing the same bytes.
  * - In memory: `encryptObject(plain, opts)`, `decryptObject(object, opts)`, `collect(iterable)`.
  */
 export {
@@ -52,6 +54,7 @@ export {
   type RangePlan,
 } from "./format.js";
 export { deriveArtifactKeyBytes, importArtifactKey, deriveArtifactKey, hkdfInfo, type ArtifactKey } from "./keys.js";
+export type { PieceCipher, PieceSealer } from "./pieces.js";
 export {
   DEFAULT_CONCURRENCY,
   encrypt,

@@ -17,6 +17,7 @@ import {
   TAG_BYTES,
 } from "./format.js";
 import { type ArtifactKey, concatBytes, deriveArtifactKey, openChunk, randomBytes, sealChunk } from "./keys.js";
+import { encryptPieces, type PieceCipher } from "./pieces.js";
 
 /**
  * Chunks in flight at once by default. WebCrypto runs each on a worker thread (Node: libuv's
@@ -41,6 +42,11 @@ export interface EncryptOptions {
   salt?: Uint8Array;
   /** Chunks in flight, 1..64; default DEFAULT_CONCURRENCY. */
   concurrency?: number;
+  /**
+   * A synchronous piece cipher to seal with instead of WebCrypto (the SDK passes node:crypto's:
+   * faster in Node, see docs/performance.md); `concurrency` then does not apply.
+   */
+  pieceCipher?: PieceCipher;
 }
 
 /** Options for decrypting a whole object (chunk size and salt come from its header). */
@@ -255,7 +261,9 @@ function open(key: ArtifactKey, index: number, final: boolean, stored: Uint8Arra
  * ciphertext || tag. Argument errors throw here; source errors come out of the iteration.
  */
 export function encrypt(source: Source, opts: EncryptOptions): Transformed {
-  const { chunkSize, salt, header } = encryptionStart(opts);
+  const start = encryptionStart(opts);
+  if (opts.pieceCipher !== undefined) return encryptPieces(source, opts, start, opts.pieceCipher, transformed);
+  const { chunkSize, salt, header } = start;
   const window = new Window(checkConcurrency(opts.concurrency));
   const size = () => chunkSize;
   return transformed(async function* (count) {
