@@ -3,6 +3,7 @@ import type { FastifyReply } from "fastify";
 import type { Handler } from "../context.js";
 import { contentDisposition, etagListMatches, quoteEtag } from "../http/headers.js";
 import { parseRange, resolveSuffix, type RangeRequest } from "../http/range.js";
+import { sendOwnedBody } from "../http/send-body.js";
 import { validatedTarget } from "../http/target.js";
 import { deliveryMode, sendTicket } from "./delivery.js";
 
@@ -68,10 +69,6 @@ export const getArtifact: Handler = async (ctx, request, reply, match) => {
     ...(range.kind === "range" ? { range: range.end === undefined ? { start: range.start } : { start: range.start, end: range.end } } : {}),
   });
   const { info, body } = result;
-  body.once("error", (error: unknown) => {
-    // Fastify destroys the connection when the body fails after the headers went out; count it.
-    ctx.metrics.errors.inc({ code: error instanceof ArtifactError ? error.code : "internal" });
-  });
   artifactHeaders(reply, info);
   if (range.kind === "range") {
     const start = result.range?.start ?? range.start;
@@ -83,5 +80,10 @@ export const getArtifact: Handler = async (ctx, request, reply, match) => {
   } else {
     reply.code(200).header("Content-Length", String(info.size));
   }
-  reply.send(body);
+  await sendOwnedBody(reply, body, (error) => {
+    // The headers went out: the connection is destroyed (never a clean end); count and log it.
+    const code = error instanceof ArtifactError ? error.code : "internal";
+    ctx.metrics.errors.inc({ code });
+    request.log.warn({ err: error }, "response terminated with an error with headers already sent");
+  });
 };
