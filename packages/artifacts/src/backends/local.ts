@@ -4,9 +4,9 @@ import { constants as fsConstants, readlinkSync } from "node:fs";
 import { access, link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
-import { Readable, Writable } from "node:stream";
-import { pipeline as pipelineAsync } from "node:stream/promises";
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { streamToFile, writeAll } from "./file-sink.js";
 import { ConfigError, InsufficientStorageError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import {
   PreconditionFailedError,
@@ -273,51 +273,10 @@ export class LocalBackend implements Backend {
       } catch (e) {
         throw this.unavailable("write", key, e);
       }
-      let size = 0;
-      const write = async (chunk: Uint8Array): Promise<void> => {
-        let off = 0;
-        while (off < chunk.length) {
-          try {
-            const { bytesWritten } = await fh!.write(chunk, off, chunk.length - off, null);
-            off += bytesWritten;
-          } catch (e) {
-            throw this.unavailable("write", key, e);
-          }
-        }
-        size += chunk.length;
-      };
-      if (Buffer.isBuffer(body)) {
-        await write(body);
-      } else {
-        // Errors thrown by the iteration itself are the body's, and propagate untouched.
-        // Through a Writable with writev: everything buffered goes to disk in one call, uncopied
-        // (for-await read() concatenates what is buffered into a new Buffer first).
-        const handle = fh;
-        let writeError: unknown;
-        const sink = new Writable({
-          highWaterMark: 4 << 20,
-          writev(chunks, callback) {
-            const buffers = chunks.map((c) => (typeof c.chunk === "string" ? Buffer.from(c.chunk) : (c.chunk as Buffer)));
-            const n = buffers.reduce((a, b) => a + b.length, 0);
-            writeAll(handle, buffers, n).then(
-              () => {
-                size += n;
-                callback();
-              },
-              (e: unknown) => {
-                writeError = e;
-                callback(e as Error);
-              },
-            );
-          },
-        });
-        try {
-          await pipelineAsync(body, sink);
-        } catch (e) {
-          if (writeError !== undefined) throw this.unavailable("write", key, writeError);
-          throw e;
-        }
-      }
+      const fileError = (e: unknown) => this.unavailable("write", key, e);
+      const size = Buffer.isBuffer(body)
+        ? await writeAll(fh, [body], body.length).then(() => body.length, (e: unknown) => Promise.reject(fileError(e)))
+        : await streamToFile(fh, body, fileError);
       let st: BigIntStats;
       try {
         await stampMtime(fh);
@@ -621,21 +580,6 @@ export class LocalBackend implements Backend {
 
   async close(): Promise<void> {
     // Nothing held between calls.
-  }
-}
-
-/**
- * writev, then plain writes for what a short write left: a nearly full disk takes part of the
- * bytes and fails only on the next write, with ENOSPC (the error the caller must see).
- */
-async function writeAll(fh: FileHandle, buffers: Buffer[], n: number): Promise<void> {
-  const { bytesWritten } = await fh.writev(buffers);
-  if (bytesWritten === n) return;
-  const rest = Buffer.concat(buffers).subarray(bytesWritten);
-  for (let off = 0; off < rest.length; ) {
-    const { bytesWritten: wrote } = await fh.write(rest, off, rest.length - off, null);
-    if (wrote === 0) throw new Error(`short write (${bytesWritten + off} of ${n} bytes)`);
-    off += wrote;
   }
 }
 
