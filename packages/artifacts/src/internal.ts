@@ -27,3 +27,4 @@ export {
   type KeyContext,
   type WrappedKey,
 } from "./crypto.js";
+export { freeBytes } from "./free-bytes.js";

@@ -1,11 +1,12 @@
 import type { Readable } from "node:stream";
+import { freeBytes } from "@personal-server/artifacts/internal";
 import type { FastifyReply } from "fastify";
 
 /**
  * Sends `body` as the response (status and headers as set on `reply`) for a body whose pieces
  * nobody else holds: plaintext the engine has just produced, or pieces a file stream has just
- * read. Each piece is written with a callback and its memory freed as soon as the socket has
- * taken it. V8 frees a dead buffer only when a collection runs, and it runs one for buffers only
+ * read. Each piece is written with a callback and its memory freed (`freeBytes`) as soon as the
+ * socket has taken it. V8 frees a dead buffer only when a collection runs, and it runs one for buffers only
  * after several MiB of them: with Fastify's `pipe` a 1 GiB download cost a full collection every
  * ~25 ms, a third of the server's time (docs/performance.md, "Memory").
  *
@@ -39,7 +40,7 @@ export async function sendOwnedBody(reply: FastifyReply, body: Readable, onError
     try {
       for (; !next.done && !closed; next = await pieces.next()) {
         const piece = next.value;
-        if (!res.write(piece, () => free(piece)) && !closed) {
+        if (!res.write(piece, () => freeBytes(piece)) && !closed) {
           await new Promise<void>((resolve) => {
             wake = resolve;
             res.once("drain", resolve);
@@ -57,16 +58,4 @@ export async function sendOwnedBody(reply: FastifyReply, body: Readable, onError
       body.destroy();
     }
   })();
-}
-
-/**
- * Frees a piece's memory now (ES2024 `ArrayBuffer.prototype.transfer(0)` detaches it) when the
- * piece is the whole of its ArrayBuffer, so never a view into a buffer shared with anything else
- * (Node's 8 KiB pool for small buffers among them).
- */
-function free(piece: Uint8Array): void {
-  const { buffer } = piece;
-  if (buffer instanceof ArrayBuffer && piece.byteOffset === 0 && piece.byteLength === buffer.byteLength && buffer.byteLength > 8192) {
-    (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
-  }
 }

@@ -2,6 +2,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { freeBytes } from "../free-bytes.js";
 
 /** Bytes written between two write-behind flushes (see `streamToFile`). */
 const FLUSH_EVERY = 16 << 20;
@@ -13,9 +14,15 @@ const FLUSH_EVERY = 16 << 20;
  * (one at a time, not awaited by the writes), so the disk flushes while the next bytes arrive
  * and the caller's final fsync has little left to wait for (1 GiB: ~0.45 s -> ~0.3 s for the
  * write and fsync here; docs/performance.md). Errors of the body itself propagate untouched;
- * errors of the file come out through `fileError`.
+ * errors of the file come out through `fileError`. With `release` (the body's pieces are held by
+ * nobody else), each piece's memory is freed as soon as it is written (`freeBytes`).
  */
-export async function streamToFile(fh: FileHandle, body: Readable, fileError: (e: unknown) => Error): Promise<number> {
+export async function streamToFile(
+  fh: FileHandle,
+  body: Readable,
+  fileError: (e: unknown) => Error,
+  release = false,
+): Promise<number> {
   let size = 0;
   let flushedAt = 0;
   let flushing: Promise<void> | undefined;
@@ -27,6 +34,7 @@ export async function streamToFile(fh: FileHandle, body: Readable, fileError: (e
       const n = buffers.reduce((a, b) => a + b.length, 0);
       writeAll(fh, buffers, n).then(
         () => {
+          if (release) buffers.forEach(freeBytes);
           size += n;
           if (flushing === undefined && size - flushedAt >= FLUSH_EVERY) {
             flushedAt = size;

@@ -224,7 +224,7 @@ export class LocalBackend implements Backend {
   // ---- writes -----------------------------------------------------------------------------
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<{ etag: string; size: number }> {
-    return this.writeAtomic(key, this.pathOf(key), body, options.ifAbsent === true);
+    return this.writeAtomic(key, this.pathOf(key), body, options.ifAbsent === true, options.releasePieces === true);
   }
 
   async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
@@ -258,6 +258,7 @@ export class LocalBackend implements Backend {
     dest: string,
     body: Buffer | Readable,
     ifAbsent = false,
+    releasePieces = false,
   ): Promise<{ etag: string; size: number }> {
     const tmpDir = join(this.root, TMP_DIR);
     const tmp = join(tmpDir, `${randomBytes(12).toString("hex")}.part`);
@@ -276,7 +277,7 @@ export class LocalBackend implements Backend {
       const fileError = (e: unknown) => this.unavailable("write", key, e);
       const size = Buffer.isBuffer(body)
         ? await writeAll(fh, [body], body.length).then(() => body.length, (e: unknown) => Promise.reject(fileError(e)))
-        : await streamToFile(fh, body, fileError);
+        : await streamToFile(fh, body, fileError, releasePieces);
       let st: BigIntStats;
       try {
         await stampMtime(fh);

@@ -24,6 +24,11 @@ export interface ByteRange {
 export interface PutOptions {
   /** Create only: fail with `PreconditionFailedError` if the key exists (two writers racing for one path). */
   ifAbsent?: boolean;
+  /**
+   * The body's pieces are held by nobody else (the engine's fresh output): the backend may free
+   * each one's memory once it has written it (`freeBytes`).
+   */
+  releasePieces?: boolean;
 }
 
 /** Condition for `putConditional`: create only if absent, or replace only if the current ETag matches. */

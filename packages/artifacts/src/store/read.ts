@@ -11,6 +11,7 @@ import {
 } from "../crypto.js";
 import { openOneChunk } from "../crypto/one-chunk.js";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../errors.js";
+import { freeBytes } from "../free-bytes.js";
 import { type ArtifactEntry, artifactObjectKey } from "../metadata.js";
 
 /** A plaintext byte range, `end` inclusive (clamped to the last byte); no `end`: to the end. */
@@ -137,9 +138,6 @@ async function* freeing(backend: Backend, source: AsyncIterable<Uint8Array>): As
   if (backend.kind !== "local") return yield* source;
   for await (const piece of source) {
     yield piece;
-    const { buffer } = piece;
-    if (buffer instanceof ArrayBuffer && piece.byteOffset === 0 && piece.byteLength === buffer.byteLength && buffer.byteLength > 8192) {
-      (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0); // ES2024: detaches and frees
-    }
+    freeBytes(piece);
   }
 }

@@ -73,7 +73,7 @@ export async function writeArtifact(
   } else {
     const encrypted = encrypt(input.rest, { dataKey, operationId, path, chunkSize, pieceCipher: nodePieceCipher });
     try {
-      stored = await backend.put(key, Readable.from(encrypted, { objectMode: false }), { ifAbsent: true });
+      stored = await backend.put(key, Readable.from(encrypted, { objectMode: false }), { ifAbsent: true, releasePieces: true });
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       // A stream cannot be sent twice: clear a crash leftover so that the client's retry succeeds.
