@@ -1,11 +1,12 @@
-// The engine's piece-cipher path (encrypt with { pieceCipher }, node:crypto's in the SDK): the same
-// bytes as the WebCrypto path for every size and fragmentation, held back and pulled like it.
+// The engine's piece-cipher path ({ pieceCipher }, node:crypto's in the SDK): encrypt gives the same
+// bytes as the WebCrypto path for every size and fragmentation, held back and pulled like it;
+// decrypt restores them and releases nothing of a chunk that fails.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { collect, encrypt, encryptObject, HEADER_BYTES, MIN_CHUNK_SIZE, TAG_BYTES } from "../src/crypto/engine/index.js";
+import { collect, decrypt, decryptObject, encrypt, encryptObject, HEADER_BYTES, MIN_CHUNK_SIZE, TAG_BYTES } from "../src/crypto/engine/index.js";
 import type { PieceCipher } from "../src/crypto/engine/index.js";
 import { nodePieceCipher } from "../src/crypto/node-cipher.js";
-import { InvalidInputError } from "../src/errors.js";
+import { IntegrityError, InvalidInputError } from "../src/errors.js";
 import { fragment, pattern } from "./vectors/harness.js";
 
 const C = MIN_CHUNK_SIZE;
@@ -131,5 +132,46 @@ describe("encrypt with a piece cipher", () => {
     await expect(collect(encrypt(failing, { ...ids, pieceCipher: spy }))).rejects.toThrow("disk went away");
     expect(calls.at(-1)).toBe("u");
     await expect(collect(encrypt([pattern(3), "text" as unknown as Uint8Array], pieces))).rejects.toBeInstanceOf(InvalidInputError);
+  });
+});
+
+describe("decrypt with a piece cipher", () => {
+  it("restores every size around chunk edges from any fragmentation, like WebCrypto (fast-check)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.constantFrom(0, 1, C - 1, C, C + 1, 2 * C, 3 * C + 1), fc.integer({ min: 0, max: 4 * C })),
+        fc.array(fc.integer({ min: 1, max: 2 * C + 40 }), { minLength: 1, maxLength: 4 }),
+        async (size, cuts) => {
+          const plain = pattern(size, 3);
+          const object = Buffer.from(await encryptObject(plain, ids));
+          const dec = decrypt(fragment(object, cuts), { ...pieces, expectedPlainSize: size });
+          expect(Buffer.from(await collect(dec)).equals(plain)).toBe(true);
+          expect(dec.plaintextBytes).toBe(size);
+          expect(Buffer.from(await decryptObject(object, pieces)).equals(plain)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("releases nothing of a chunk whose tag fails, and names the chunk; truncation is integrity too", async () => {
+    const plain = pattern(3 * C + 5);
+    const object = Buffer.from(await encryptObject(plain, ids));
+    const flipped = Buffer.from(object);
+    flipped[HEADER_BYTES + (C + TAG_BYTES) + 10]! ^= 1; // inside chunk 1
+    const out: Uint8Array[] = [];
+    const error = await (async () => {
+      for await (const p of decrypt(fragment(flipped, 5000), pieces)) out.push(p);
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(String((error as Error).message)).toMatch(/chunk 1\b/);
+    expect(Buffer.concat(out).equals(plain.subarray(0, C))).toBe(true);
+    const cut = object.subarray(0, HEADER_BYTES + 2 * (C + TAG_BYTES)); // ends on a chunk edge: no final chunk
+    await expect(collect(decrypt([cut], pieces))).rejects.toBeInstanceOf(IntegrityError);
+    await expect(decryptObject(flipped.subarray(0, HEADER_BYTES + 20), pieces)).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  it("node:crypto's open refuses a stored chunk shorter than its tag", () => {
+    expect(() => nodePieceCipher.open(new Uint8Array(32), new Uint8Array(12), new Uint8Array(15))).toThrow(/shorter than its tag/);
   });
 });

@@ -9,6 +9,7 @@ import {
   planRange,
   plaintextSize,
 } from "../crypto.js";
+import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { openOneChunk } from "../crypto/one-chunk.js";
 import { IntegrityError, InvalidInputError, RangeNotSatisfiableError } from "../errors.js";
 import { freeBytes } from "../free-bytes.js";
@@ -97,6 +98,7 @@ export async function openPlaintext(
     throw error;
   }
   const plaintext = decrypt(freeing(backend, source!), {
+    pieceCipher: nodePieceCipher,
     dataKey,
     operationId,
     path,
@@ -128,7 +130,7 @@ function checkStored(entry: ArtifactEntry, stored: { size: number } | null | und
 /**
  * Hands on the pieces of a local file stream only this module reads, and frees each one's
  * memory as soon as the engine asks for the next: the engine keeps no reference to a piece past
- * that point (it copies what it holds back, and WebCrypto copies its input when a job starts).
+ * that point (it copies what it holds back, and reads a chunk when its job starts: WebCrypto copies it, the piece cipher opens it there and then).
  * Only a piece that is the whole of its ArrayBuffer is freed (fs.ReadStream reads into a buffer
  * of its own), never a view into a shared one (Node's small-buffer pool). S3 streams are left
  * alone (their client may share buffers). Without this, V8 frees those buffers only after tens

@@ -1,4 +1,4 @@
-// Streaming encryption through a synchronous piece cipher (Node's node:crypto), no chunk assembly.
+// A synchronous cipher for the engine (Node's node:crypto), and streaming encryption through it.
 import { InvalidInputError } from "../../errors.js";
 import { chunkNonce } from "./format.js";
 import { deriveArtifactKeyBytes } from "./keys.js";
@@ -13,12 +13,15 @@ export interface PieceSealer {
 }
 
 /**
- * A synchronous AES-256-GCM that seals a chunk piece by piece as its bytes arrive (Node:
- * `node:crypto`; WebCrypto has no such thing). `EncryptOptions.pieceCipher` makes `encrypt` use
- * it: no chunk is copied together first and no job goes to a thread pool.
+ * A synchronous AES-256-GCM (Node: `node:crypto`; WebCrypto has no such thing) that seals a chunk
+ * piece by piece as its bytes arrive, and opens whole stored chunks. `pieceCipher` in the options
+ * of `encrypt`, `decrypt` and `decryptObject` makes them use it instead of WebCrypto: no job goes
+ * to a thread pool, and `encrypt` copies no chunk together first.
  */
 export interface PieceCipher {
   sealer(rawKey: Uint8Array, nonce: Uint8Array): PieceSealer;
+  /** The plaintext of one stored chunk (ciphertext || 16-byte tag); throws unless the tag verifies. */
+  open(rawKey: Uint8Array, nonce: Uint8Array, stored: Uint8Array): Uint8Array;
 }
 
 /**

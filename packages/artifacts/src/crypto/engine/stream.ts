@@ -16,7 +16,15 @@ import {
   SALT_BYTES,
   TAG_BYTES,
 } from "./format.js";
-import { type ArtifactKey, concatBytes, deriveArtifactKey, openChunk, randomBytes, sealChunk } from "./keys.js";
+import {
+  type ArtifactKey,
+  concatBytes,
+  deriveArtifactKey,
+  deriveArtifactKeyBytes,
+  openChunk,
+  randomBytes,
+  sealChunk,
+} from "./keys.js";
 import { encryptPieces, type PieceCipher } from "./pieces.js";
 
 /**
@@ -59,6 +67,8 @@ export interface DecryptOptions {
   /** Plaintext size recorded in metadata; an object that decrypts to another size is `IntegrityError`. */
   expectedPlainSize?: number;
   concurrency?: number;
+  /** A synchronous cipher to open chunks with instead of WebCrypto (the SDK passes node:crypto's). */
+  pieceCipher?: PieceCipher;
 }
 
 /** Options for decrypting the stored bytes of chunks firstChunk..lastChunk (see `planRange`). */
@@ -250,8 +260,24 @@ function transformed(run: (count: (n: number) => void) => AsyncGenerator<Uint8Ar
   };
 }
 
-function open(key: ArtifactKey, index: number, final: boolean, stored: Uint8Array): Promise<Uint8Array> {
-  return openChunk(key, chunkNonce(index, final), stored).catch((cause: unknown) => {
+/** Opens one stored chunk (ciphertext || tag) under a nonce; rejects unless its tag verifies. */
+type Opener = (nonce: Uint8Array, stored: Uint8Array) => Promise<Uint8Array>;
+
+const webCryptoOpener =
+  (key: ArtifactKey): Opener =>
+  (nonce, stored) =>
+    openChunk(key, nonce, stored);
+
+/** The opener of a whole-object decryption: the piece cipher's when given one, else WebCrypto's. */
+async function chunkOpener(opts: DecryptOptions, salt: Uint8Array): Promise<Opener> {
+  const cipher = opts.pieceCipher;
+  if (cipher === undefined) return webCryptoOpener(await deriveArtifactKey(opts.dataKey, salt, opts.operationId, opts.path));
+  const raw = await deriveArtifactKeyBytes(opts.dataKey, salt, opts.operationId, opts.path);
+  return async (nonce, stored) => cipher.open(raw, nonce, stored);
+}
+
+function open(opener: Opener, index: number, final: boolean, stored: Uint8Array): Promise<Uint8Array> {
+  return opener(chunkNonce(index, final), stored).catch((cause: unknown) => {
     throw chunkAuthError(index, cause);
   });
 }
@@ -305,7 +331,7 @@ export function decrypt(source: Source, opts: DecryptOptions): Transformed {
   return transformed(async function* (count) {
     const header = new Uint8Array(HEADER_BYTES);
     let headerBytes = 0;
-    let key: ArtifactKey | undefined;
+    let opener: Opener | undefined;
     let chunker: Chunker | undefined;
     let stored = 0;
     let index = 0;
@@ -336,12 +362,12 @@ export function decrypt(source: Source, opts: DecryptOptions): Transformed {
             throw new IntegrityError(`encrypted object header has chunk size ${chunkSize}, metadata records ${opts.expectedChunkSize}`);
           }
           stored = chunkSize + TAG_BYTES;
-          key = await deriveArtifactKey(opts.dataKey, salt, opts.operationId, opts.path);
+          opener = await chunkOpener(opts, salt);
           // Held back: a full-size stored chunk may be the final one; only a byte after it proves it is not.
           chunker = new Chunker(stored, true);
         }
         for (const chunk of chunker.cut(piece, size)) {
-          window.add(open(key!, index++, false, chunk));
+          window.add(open(opener!, index++, false, chunk));
           if (window.full) yield release(await window.next());
         }
       }
@@ -352,7 +378,7 @@ export function decrypt(source: Source, opts: DecryptOptions): Transformed {
       throw new IntegrityError(`encrypted object ends inside its header (${headerBytes} of ${HEADER_BYTES} bytes)`);
     }
     const left = chunker.pending;
-    if (left >= TAG_BYTES) window.add(open(key!, index, true, chunker.rest()));
+    if (left >= TAG_BYTES) window.add(open(opener!, index, true, chunker.rest()));
     while (window.size > 0) yield release(await window.next());
     if (left === 0) throw new IntegrityError("encrypted object ends without a final chunk");
     if (left < TAG_BYTES) {
@@ -390,6 +416,7 @@ export function decryptRange(source: Source, opts: RangeDecryptOptions): Transfo
   const window = new Window(checkConcurrency(opts.concurrency));
   const storedLength = (i: number) => chunkPlainLength(plainSize, chunkSize, i) + TAG_BYTES;
   return transformed(async function* (count) {
+    const opener = webCryptoOpener(key);
     // Chunk lengths are known from plainSize, so each chunk opens as soon as it is complete.
     const chunker = new Chunker(storedLength(firstChunk), false);
     let index = firstChunk;
@@ -420,7 +447,7 @@ export function decryptRange(source: Source, opts: RangeDecryptOptions): Transfo
             extra = next.value > 0;
             break;
           }
-          window.add(open(key, index, index === total - 1, next.value));
+          window.add(open(opener, index, index === total - 1, next.value));
           index += 1;
           if (window.full) {
             const p = cut(await window.next());
@@ -470,8 +497,7 @@ export async function decryptObject(object: Uint8Array, opts: DecryptOptions): P
     throw new IntegrityError(`encrypted object decrypts to ${plainSize} bytes, metadata records ${opts.expectedPlainSize}`);
   }
   if (plainSize > chunkSize) return collect(decrypt([object], opts));
-  const key = await deriveArtifactKey(opts.dataKey, salt, opts.operationId, opts.path);
-  return open(key, 0, true, object.subarray(HEADER_BYTES));
+  return open(await chunkOpener(opts, salt), 0, true, object.subarray(HEADER_BYTES));
 }
 
 /** All output of an iteration in one Uint8Array. */
