@@ -3,7 +3,20 @@
 // decrypt restores them and releases nothing of a chunk that fails.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { collect, decrypt, decryptObject, encrypt, encryptObject, HEADER_BYTES, MIN_CHUNK_SIZE, TAG_BYTES } from "../src/crypto/engine/index.js";
+import {
+  collect,
+  decrypt,
+  decryptObject,
+  decryptRange,
+  deriveArtifactKey,
+  deriveArtifactKeyBytes,
+  encrypt,
+  encryptObject,
+  HEADER_BYTES,
+  MIN_CHUNK_SIZE,
+  planRange,
+  TAG_BYTES,
+} from "../src/crypto/engine/index.js";
 import type { PieceCipher } from "../src/crypto/engine/index.js";
 import { nodePieceCipher } from "../src/crypto/node-cipher.js";
 import { IntegrityError, InvalidInputError } from "../src/errors.js";
@@ -173,5 +186,27 @@ describe("decrypt with a piece cipher", () => {
 
   it("node:crypto's open refuses a stored chunk shorter than its tag", () => {
     expect(() => nodePieceCipher.open(new Uint8Array(32), new Uint8Array(12), new Uint8Array(15))).toThrow(/shorter than its tag/);
+  });
+});
+
+describe("decryptRange with a piece cipher", () => {
+  it("gives every range WebCrypto gives, from the raw key; a CryptoKey or a short key is refused", async () => {
+    const plain = pattern(4 * C + 77, 9);
+    const object = Buffer.from(await encryptObject(plain, ids));
+    const raw = await deriveArtifactKeyBytes(ids.dataKey, salt, ids.operationId, ids.path);
+    const key = await deriveArtifactKey(ids.dataKey, salt, ids.operationId, ids.path);
+    for (const [start, end] of [[0, 0], [5, C + 3], [C, 2 * C - 1], [3 * C + 1, 4 * C + 76], [0, 4 * C + 76]] as const) {
+      const plan = planRange(plain.length, C, start, end);
+      const stored = object.subarray(plan.objectStart, plan.objectEnd + 1);
+      const common = { chunkSize: C, plainSize: plain.length, ...plan };
+      const viaWeb = await collect(decryptRange(fragment(stored, 3000), { ...common, key }));
+      const viaPieces = await collect(decryptRange(fragment(stored, 3000), { ...common, key: raw, pieceCipher: nodePieceCipher }));
+      expect(Buffer.from(viaPieces).equals(plain.subarray(start, end + 1))).toBe(true);
+      expect(Buffer.from(viaPieces).equals(Buffer.from(viaWeb))).toBe(true);
+    }
+    const plan = planRange(plain.length, C, 0, 10);
+    const common = { chunkSize: C, plainSize: plain.length, ...plan };
+    expect(() => decryptRange([], { ...common, key, pieceCipher: nodePieceCipher })).toThrow(InvalidInputError);
+    expect(() => decryptRange([], { ...common, key: raw.subarray(1), pieceCipher: nodePieceCipher })).toThrow(InvalidInputError);
   });
 });

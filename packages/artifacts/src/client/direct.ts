@@ -1,7 +1,8 @@
 /**
  * Direct delivery in the Node client (docs/format.md#reading-with-a-delivery-ticket): the
  * ciphertext comes straight from storage through a ticket's URL and is verified and decrypted
- * here, chunk by chunk, with the one crypto engine (WebCrypto) the browser uses too.
+ * here, chunk by chunk, with the one crypto engine the browser uses too (WebCrypto there; the
+ * Node client hands it node:crypto's cipher, `pieceCipher`).
  */
 import {
   chunkNonce,
@@ -16,7 +17,8 @@ import {
   TAG_BYTES,
 } from "../crypto/engine/index.js";
 import { chunkAuthError } from "../crypto/engine/format.js";
-import { concatBytes, openChunk } from "../crypto/engine/keys.js";
+import { type ArtifactKey, concatBytes, openChunk } from "../crypto/engine/keys.js";
+import type { PieceCipher } from "../crypto/engine/pieces.js";
 import { IntegrityError, RangeNotSatisfiableError, StorageUnavailableError } from "../errors.js";
 import { send, type Fetch } from "./http.js";
 
@@ -52,6 +54,8 @@ export interface DirectReadOptions {
   /** Ciphertext bytes per request (whole chunks); default the whole read in one request. */
   segmentBytes?: number;
   signal?: AbortSignal;
+  /** A synchronous cipher to open chunks with instead of WebCrypto (the Node client passes node:crypto's). */
+  pieceCipher?: PieceCipher;
 }
 
 /** A checked ticket: consistent sizes and a format this client reads. */
@@ -147,7 +151,9 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
     checkHeader(bytes);
   }
 
-  const key = await importArtifactKey(base64urlBytes(current.key));
+  const raw = base64urlBytes(current.key);
+  const cipher = options.pieceCipher;
+  const key = cipher === undefined ? await importArtifactKey(raw) : raw;
   // Whole chunks only, so that a resumed request starts on a chunk boundary. A read from chunk 0
   // takes the header in the same request (stores that slice whole objects per range, like moto,
   // pay for every request).
@@ -211,7 +217,8 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
     let stored: Uint8Array = new Uint8Array(0);
     for await (const piece of ciphertext()) stored = piece;
     try {
-      await openChunk(key, chunkNonce(0, true), stored);
+      const nonce = chunkNonce(0, true);
+      await (cipher === undefined ? openChunk(key as ArtifactKey, nonce, stored) : cipher.open(raw, nonce, stored));
     } catch (cause) {
       throw chunkAuthError(0, cause);
     }
@@ -225,6 +232,7 @@ export async function* readDirect(ticket: DeliveryTicket, options: DirectReadOpt
     lastChunk: plan.lastChunk,
     skip: plan.skip,
     take: plan.take,
+    ...(cipher === undefined ? {} : { pieceCipher: cipher }),
   });
 }
 

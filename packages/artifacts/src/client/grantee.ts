@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { IntegrityError, NotFoundError } from "../errors.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
+import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { type DeliveryTicket, readDirect, resolveRange } from "./direct.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
 import type { ArtifactListing, ByteRangeRequest, TicketListing } from "./listing.js";
@@ -154,6 +155,7 @@ export function createGranteeClient(options: GranteeClientOptions): GranteeClien
       path,
       ...(options.directSegmentBytes === undefined ? {} : { segmentBytes: options.directSegmentBytes }),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      pieceCipher: nodePieceCipher,
     });
     async function* counted(): AsyncGenerator<Uint8Array> {
       let received = 0;

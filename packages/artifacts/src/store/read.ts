@@ -3,7 +3,7 @@ import type { Backend } from "../backends/types.js";
 import {
   decrypt,
   decryptRange,
-  deriveArtifactKey,
+  deriveArtifactKeyBytes,
   HEADER_BYTES,
   parseHeader,
   planRange,
@@ -60,10 +60,11 @@ export async function openPlaintext(
     if (header === null) throw missing(path);
     const parsed = parseHeader(header.body);
     if (parsed.chunkSize !== entry.chunkSize) throw new IntegrityError(`chunk size of ${path} does not match its metadata`);
-    const artifactKey = await deriveArtifactKey(dataKey, parsed.salt, operationId, path);
+    const artifactKey = await deriveArtifactKeyBytes(dataKey, parsed.salt, operationId, path);
     const source = await backend.getStream(key, { start: plan.objectStart, end: plan.objectEnd });
     if (source === null) throw missing(path);
     const plaintext = decryptRange(freeing(backend, source), {
+      pieceCipher: nodePieceCipher,
       key: artifactKey,
       chunkSize: entry.chunkSize,
       plainSize: entry.size,

@@ -73,8 +73,11 @@ export interface DecryptOptions {
 
 /** Options for decrypting the stored bytes of chunks firstChunk..lastChunk (see `planRange`). */
 export interface RangeDecryptOptions {
-  /** deriveArtifactKey(dataKey, header salt, operationId, path). */
-  key: ArtifactKey;
+  /**
+   * deriveArtifactKey(dataKey, header salt, operationId, path); with `pieceCipher`, the raw 32
+   * bytes instead (deriveArtifactKeyBytes).
+   */
+  key: ArtifactKey | Uint8Array;
   /** Chunk size from the header. */
   chunkSize: number;
   /** Plaintext size of the whole artifact (tells which chunk is final and how long it is). */
@@ -86,6 +89,8 @@ export interface RangeDecryptOptions {
   skip: number;
   take: number;
   concurrency?: number;
+  /** A synchronous cipher to open chunks with instead of WebCrypto; `key` is then the raw bytes. */
+  pieceCipher?: PieceCipher;
 }
 
 /** A running transformation: iterate it once for the output; counts what went through. */
@@ -410,13 +415,19 @@ export function decryptRange(source: Source, opts: RangeDecryptOptions): Transfo
   ) {
     throw new InvalidInputError("range decrypt options do not describe a range planRange produces");
   }
-  if (typeof key !== "object" || key === null || (key as { type?: unknown }).type !== "secret") {
+  const cipher = opts.pieceCipher;
+  if (cipher !== undefined) {
+    if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+      throw new InvalidInputError("range decrypt with a piece cipher needs the raw artifact key from deriveArtifactKeyBytes");
+    }
+  } else if (typeof key !== "object" || key === null || (key as { type?: unknown }).type !== "secret") {
     throw new InvalidInputError("range decrypt needs the artifact key from deriveArtifactKey");
   }
   const window = new Window(checkConcurrency(opts.concurrency));
   const storedLength = (i: number) => chunkPlainLength(plainSize, chunkSize, i) + TAG_BYTES;
   return transformed(async function* (count) {
-    const opener = webCryptoOpener(key);
+    const opener: Opener =
+      cipher === undefined ? webCryptoOpener(key as ArtifactKey) : async (nonce, stored) => cipher.open(key as Uint8Array, nonce, stored);
     // Chunk lengths are known from plainSize, so each chunk opens as soon as it is complete.
     const chunker = new Chunker(storedLength(firstChunk), false);
     let index = firstChunk;
