@@ -6,7 +6,7 @@
  * seal, the result) also queue on libuv's pool behind the fsyncs of concurrent uploads.
  * Larger artifacts go through the engine's streams.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { IntegrityError, InvalidInputError } from "../errors.js";
 import {
   assertBytes,
@@ -23,6 +23,7 @@ import {
   TAG_BYTES,
 } from "./engine/format.js";
 import { hkdfInfo } from "./engine/keys.js";
+import { nodePieceCipher } from "./node-cipher.js";
 import type { DecryptOptions, EncryptOptions } from "./engine/stream.js";
 
 /** The engine's deriveArtifactKeyBytes, synchronously (RFC 5869 extract + one expand block). */
@@ -41,12 +42,11 @@ export function sealOneChunk(plaintext: Uint8Array, opts: EncryptOptions): Buffe
   }
   const salt = opts.salt ?? randomBytes(SALT_BYTES);
   const key = artifactKey(opts.dataKey, salt, opts.operationId, opts.path);
-  const cipher = createCipheriv("aes-256-gcm", key, chunkNonce(0, true), { authTagLength: TAG_BYTES });
+  const sealer = nodePieceCipher.sealer(key, chunkNonce(0, true));
   const out = Buffer.allocUnsafe(HEADER_BYTES + plaintext.length + TAG_BYTES);
   out.set(buildHeader(chunkSize, salt), 0);
-  out.set(cipher.update(plaintext), HEADER_BYTES);
-  cipher.final();
-  out.set(cipher.getAuthTag(), HEADER_BYTES + plaintext.length);
+  out.set(sealer.update(plaintext), HEADER_BYTES);
+  out.set(sealer.final(), HEADER_BYTES + plaintext.length);
   return out;
 }
 
@@ -56,13 +56,11 @@ export function openOneChunk(object: Uint8Array, opts: DecryptOptions): Buffer {
   const plainSize = plaintextSize(object.length, chunkSize);
   if (plainSize > chunkSize) throw new IntegrityError(`object of ${plainSize} bytes has more than one chunk`);
   const key = artifactKey(opts.dataKey, salt, opts.operationId, opts.path);
-  const decipher = createDecipheriv("aes-256-gcm", key, chunkNonce(0, true), { authTagLength: TAG_BYTES });
-  decipher.setAuthTag(object.subarray(object.length - TAG_BYTES));
-  const plain = decipher.update(object.subarray(HEADER_BYTES, object.length - TAG_BYTES));
+  let plain: Uint8Array;
   try {
-    decipher.final();
+    plain = nodePieceCipher.open(key, chunkNonce(0, true), object.subarray(HEADER_BYTES));
   } catch (cause) {
     throw chunkAuthError(0, cause);
   }
-  return plain;
+  return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
 }

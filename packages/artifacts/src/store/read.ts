@@ -131,7 +131,7 @@ function checkStored(entry: ArtifactEntry, stored: { size: number } | null | und
 /**
  * Hands on the pieces of a local file stream only this module reads, and frees each one's
  * memory as soon as the engine asks for the next: the engine keeps no reference to a piece past
- * that point (it copies what it holds back, and reads a chunk when its job starts: WebCrypto copies it, the piece cipher opens it there and then).
+ * that point (it copies what it holds back, and the cipher reads a chunk as its job starts).
  * Only a piece that is the whole of its ArrayBuffer is freed (fs.ReadStream reads into a buffer
  * of its own), never a view into a shared one (Node's small-buffer pool). S3 streams are left
  * alone (their client may share buffers). Without this, V8 frees those buffers only after tens

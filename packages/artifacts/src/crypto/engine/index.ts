@@ -27,8 +27,9 @@
  *   chunk is `IntegrityError`; `decryptRange(storedChunks, { key, chunkSize, plainSize,
  *   ...planRange(...) })` -> the range's plaintext from the stored bytes of chunks first..last.
  *   Each returns a `Transformed` (iterate once; `plaintextBytes` counts what went through).
- *   `encrypt(..., { pieceCipher })` seals with a synchronous `PieceCipher` instead, piece by
- *   piece as bytes arrive (the SDK passes node:crypto's in Node), producing the same bytes.
+ *   With `pieceCipher` (the SDK passes node:crypto's in Node), each works through that
+ *   synchronous `PieceCipher` instead of WebCrypto: `encrypt` seals piece by piece as bytes
+ *   arrive (the same bytes), the decrypts open whole chunks (`decryptRange` then takes the raw key).
  * - In memory: `encryptObject(plain, opts)`, `decryptObject(object, opts)`, `collect(iterable)`.
  */
 export {

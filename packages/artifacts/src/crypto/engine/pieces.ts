@@ -15,8 +15,8 @@ export interface PieceSealer {
 /**
  * A synchronous AES-256-GCM (Node: `node:crypto`; WebCrypto has no such thing) that seals a chunk
  * piece by piece as its bytes arrive, and opens whole stored chunks. `pieceCipher` in the options
- * of `encrypt`, `decrypt` and `decryptObject` makes them use it instead of WebCrypto: no job goes
- * to a thread pool, and `encrypt` copies no chunk together first.
+ * of `encrypt`, `decrypt`, `decryptObject` and `decryptRange` makes them use it instead of
+ * WebCrypto: no job goes to a thread pool, and `encrypt` copies no chunk together first.
  */
 export interface PieceCipher {
   sealer(rawKey: Uint8Array, nonce: Uint8Array): PieceSealer;
