@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { streamToFile, writeAll } from "./file-sink.js";
 import { ConfigError, InsufficientStorageError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import {
+  KeyClashError,
   PreconditionFailedError,
   type Backend,
   type BucketCheck,
@@ -61,6 +62,13 @@ function infoOf(key: string, st: BigIntStats): ObjectInfo {
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A rename into `dest` failed because a folder on its path is a file (ENOTDIR) or `dest` is a folder. */
+async function isClash(dest: string, e: unknown): Promise<boolean> {
+  const code = errno(e);
+  if (code === "ENOTDIR" || code === "EISDIR") return true;
+  return code === "EEXIST" && (await stat(dest).then((st) => st.isDirectory(), () => false));
 }
 
 function isMissing(e: unknown): boolean {
@@ -287,6 +295,7 @@ export class LocalBackend implements Backend {
         fh = undefined;
         await this.renameInto(tmp, dest, ifAbsent);
       } catch (e) {
+        if (await isClash(dest, e)) throw new KeyClashError(key);
         if (ifAbsent && errno(e) === "EEXIST") throw new PreconditionFailedError(key);
         throw this.unavailable("write", key, e);
       }
