@@ -6,7 +6,7 @@ import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
 import { ConfigError, ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
-import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
+import { type ArtifactEntry, metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
 import { sweep } from "./store/sweep.js";
@@ -210,12 +210,19 @@ class Store implements ArtifactStore {
     const dataKey = this.unwrap(metadata);
     const entries = sortedEntries(metadata);
     const artifacts: TicketListing["artifacts"] = [];
+    // One artifact that fails verification (its object missing or cut) keeps its error; the rest are served.
+    const ticketOrError = (entry: ArtifactEntry): Promise<TicketListing["artifacts"][number]> =>
+      issueTicket(ctx, backend, operationId, metadata.expiresAt, entry, dataKey).then(
+        (ticket) => ({ ...artifactInfo(entry), ticket }),
+        (error: unknown) => {
+          if (!(error instanceof IntegrityError)) throw error;
+          return { ...artifactInfo(entry), error: { code: error.code, message: error.message } };
+        },
+      );
     // A few at a time: each ticket costs one small read of storage (the 41-byte header).
-    for (let i = 0; i < entries.length; i += 8) {
-      const batch = entries.slice(i, i + 8);
-      const tickets = await Promise.all(batch.map((e) => issueTicket(ctx, backend, operationId, metadata.expiresAt, e, dataKey)));
-      batch.forEach((e, j) => artifacts.push({ ...artifactInfo(e), ticket: tickets[j]! }));
-    }
+    for (let i = 0; i < entries.length; i += 8) artifacts.push(...(await Promise.all(entries.slice(i, i + 8).map(ticketOrError))));
+    // Objects missing because the operation was deleted or swept meanwhile: answer that (404/410), not a list of errors.
+    if (artifacts.some((a) => a.error !== undefined)) await this.authorize(operationId, options.requester);
     return { operationId, grantee: metadata.grantee, expiresAt: metadata.expiresAt, artifacts };
   }
 

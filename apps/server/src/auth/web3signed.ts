@@ -1,5 +1,6 @@
 import { UnauthenticatedError } from "@personal-server/artifacts";
-import { bodyHash, type Web3SignedPayload } from "@personal-server/artifacts/client";
+import { bodyHash, signatureFormProblem, type Web3SignedPayload } from "@personal-server/artifacts/client";
+import { repeatedKey } from "./json-keys.js";
 import type { NonceStore } from "./nonce-store.js";
 
 /** Longest accepted lifetime of a signed payload (`exp - iat`), in seconds. */
@@ -24,7 +25,8 @@ const FIELDS = ["aud", "bodyHash", "exp", "iat", "method", "nonce", "uri"] as co
 const HEADER = /^Web3Signed ([A-Za-z0-9_-]{1,4096})\.(0x[0-9a-fA-F]{130})$/i;
 const NONCE = /^[A-Za-z0-9_-]{22,256}$/;
 const BODY_HASH = /^sha256:[0-9a-f]{64}$/;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text, where JSON.parse refuses it: one accepted byte form.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** What the request must match, as this server received it. */
 export interface VerifyRequest {
@@ -66,6 +68,8 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   if (match === null) reject("Authorization must be Web3Signed <base64url payload>.<0x-hex 65-byte signature>");
   const encoded = match[1]!;
   const signature = match[2]! as `0x${string}`;
+  const form = signatureFormProblem(signature);
+  if (form !== undefined) reject(`Web3Signed signature ${form}`);
 
   const bytes = Buffer.from(encoded, "base64url");
   if (bytes.toString("base64url") !== encoded) reject("Web3Signed payload is not unpadded base64url");
@@ -77,6 +81,8 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   } catch {
     reject("Web3Signed payload is not UTF-8 JSON");
   }
+  const repeated = repeatedKey(text);
+  if (repeated !== undefined) reject(`Web3Signed payload has the field ${JSON.stringify(repeated)} twice`);
   const payload = checkShape(parsed);
 
   const prefix = request.audiences.get(payload.aud);

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { NotSupported } from "../backends/types.js";
+import type { TicketFailure } from "../client/listing.js";
 import type { ArtifactsConfig } from "../config-types.js";
 import type { ArtifactEntry } from "../metadata.js";
 import type { DeliveredObject, DeliveryTicket } from "./delivery.js";
@@ -58,7 +59,8 @@ export interface TicketListing {
   operationId: string;
   grantee: string;
   expiresAt: string;
-  artifacts: (ArtifactInfo & { ticket: DeliveryTicket })[];
+  /** Each with its ticket, or the `integrity` error that kept it from having one (stored object missing, sizes disagree). */
+  artifacts: (ArtifactInfo & ({ ticket: DeliveryTicket; error?: undefined } | { ticket?: undefined; error: TicketFailure }))[];
 }
 
 export interface GetArtifactOptions extends ReadOptions {
@@ -113,7 +115,10 @@ export interface ArtifactStore {
   getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult>;
   /** A delivery ticket for one artifact, after the checks of a download (docs/http-api.md#direct-delivery). */
   deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket>;
-  /** The listing with a ticket per artifact (one signed request for all of them). */
+  /**
+   * The listing with a ticket per artifact (one signed request for all of them). An artifact whose
+   * own ticket fails verification carries its `integrity` error instead; the others are served.
+   */
   deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing>;
   /** Checks a local delivery URL (raw id, path and query); `forbidden` for anything bad, expired or unknown. */
   openDelivery(operationId: string, path: string, query: string): Promise<DeliveredObject>;
