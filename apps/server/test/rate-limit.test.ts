@@ -2,7 +2,9 @@
 // a minute the client gets 429 rate_limited with Retry-After before any check runs (so a valid
 // signature sent then is not even spent). The client is the socket's peer, or X-Forwarded-For's
 // when the peer is in ARTIFACTS_TRUSTED_PROXIES, and never X-Forwarded-For otherwise.
-import { RateLimitedError } from "@personal-server/artifacts";
+import { ConfigError, RateLimitedError, loadConfig } from "@personal-server/artifacts";
+import fc from "fast-check";
+import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WRITER_TOKEN, rawRequest, signedFor, startTestServer, wallet, type TestServer } from "./helpers.js";
 
@@ -73,5 +75,36 @@ describe("authentication failure limit", () => {
     await expect(direct.writer.createOperation({ grantee: wallet().address })).rejects.toBeInstanceOf(RateLimitedError);
     // Unauthenticated routes are not limited.
     expect((await rawRequest(direct.url, "GET", "/health")).status).toBe(200);
+  });
+});
+
+describe("ARTIFACTS_TRUSTED_PROXIES", () => {
+  it("every entry the configuration accepts, the server's proxy matching takes; the rest are config errors", () => {
+    const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((parts) => parts.join("."));
+    const ipv6 = fc.ipV6();
+    const entry = fc.oneof(
+      ipv4,
+      ipv6,
+      fc.tuple(ipv4, fc.nat(40)).map(([a, bits]) => `${a}/${bits}`),
+      fc.tuple(ipv6, fc.nat(140)).map(([a, bits]) => `${a}/${bits}`),
+      fc.constantFrom("0.0.0.0/0", "::/0", "1.2.3.4/00", "::ffff:1.2.3.4/120", "fe80::1%eth0", "10.0.0.0/255.0.0.0", "01.2.3.4"),
+    );
+    fc.assert(
+      fc.property(entry, (value) => {
+        let proxies: string[];
+        try {
+          proxies = loadConfig({ ARTIFACTS_LOCAL_DIR: "/nonexistent/psa", ARTIFACTS_TRUSTED_PROXIES: value }).trustedProxies;
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConfigError);
+          return;
+        }
+        // The same option buildServer hands Fastify (apps/server/src/app.ts): compiling it must not throw.
+        expect(() => Fastify({ trustProxy: proxies })).not.toThrow();
+      }),
+      { numRuns: 400 },
+    );
+    expect(() => loadConfig({ ARTIFACTS_LOCAL_DIR: "/nonexistent/psa", ARTIFACTS_TRUSTED_PROXIES: "::/0" })).toThrow(
+      '"::/0" would trust every address, so any client could choose its own with X-Forwarded-For',
+    );
   });
 });
