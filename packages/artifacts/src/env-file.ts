@@ -28,8 +28,8 @@ export function repositoryRoot(): string | undefined {
 /**
  * The variables `loadConfig()` reads: the process environment, then `.env` in the working
  * directory, then `.env` at the repository root, for variables still unset (empty = unset).
- * A `.env` owned by another user, or writable by group or others, is refused (`config`): anyone
- * who can write it could set the server's variables. The CLI's `doctor` uses it to check variables one by one.
+ * A `.env` owned by another user (not this one, not root), or writable by group or others, is
+ * refused (`config`): anyone who can write it could set the server's variables. The CLI's `doctor` uses it to check variables one by one.
  */
 export function readEnvironment(at: EnvLocations = { cwd: process.cwd(), root: repositoryRoot() }): Env {
   const files = [join(at.cwd, ".env")];
@@ -46,7 +46,8 @@ export function readEnvironment(at: EnvLocations = { cwd: process.cwd(), root: r
 
 function readOwnFile(file: string): string {
   const stat = statSync(file);
-  const foreign = typeof process.getuid === "function" && stat.uid !== process.getuid();
+  // Root's files are as safe as our own (only root can change them): a unit's root-owned .env stays readable.
+  const foreign = typeof process.getuid === "function" && stat.uid !== process.getuid() && stat.uid !== 0;
   if (foreign || (stat.mode & 0o022) !== 0) {
     throw new ConfigError(
       `${file} is ${foreign ? "owned by another user" : "writable by group or others"}; not reading it: ` +
