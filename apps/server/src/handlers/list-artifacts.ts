@@ -8,12 +8,12 @@ import { deliveryMode, ticketJson, ticketListing } from "./delivery.js";
  * contentType, createdAt, etag}]}; with `?delivery=direct`, each artifact also has its `ticket`.
  */
 export const listArtifacts: Handler = async (ctx, request, reply, match) => {
-  const requester = await ctx.requireSigner(request);
+  const signer = await ctx.requireSigner(request);
   const { id } = validatedTarget(match);
   const direct = deliveryMode(request) === "direct";
   const listing: { operationId: string; expiresAt: string; artifacts: (ArtifactInfo & { ticket?: DeliveryTicket })[] } = direct
-    ? await ticketListing(ctx, id, requester)
-    : await ctx.store.listArtifacts(id, { requester });
+    ? await ticketListing(ctx, id, signer)
+    : await ctx.store.listArtifacts(id, signer);
   reply.header("Cache-Control", direct ? "no-store" : "private, no-store").send({
     operationId: listing.operationId,
     expiresAt: listing.expiresAt,
