@@ -1,5 +1,4 @@
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import {
   ArtifactError,
   ConfigError,
@@ -13,7 +12,7 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { bearerChecker } from "./auth/bearer.js";
 import { authFailureLimit } from "./auth/failure-limit.js";
-import { NonceCache } from "./auth/nonce-cache.js";
+import { NonceCache, nonceJournalPath } from "./auth/nonce-cache.js";
 import type { NonceStore } from "./auth/nonce-store.js";
 import { EMPTY_BODY_HASH, acceptedAudiences, spendNonce, verifyWeb3Signed } from "./auth/web3signed.js";
 import type { Context, Handler, Signer } from "./context.js";
@@ -171,7 +170,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     config.nonceStore.kind === "redis"
       ? // Loaded only when configured: ioredis alone adds ~9 MiB to the server's resident memory.
         new (await import("./auth/redis-nonce-store.js")).RedisNonceStore(config.nonceStore, (message) => app.log.warn(message))
-      : new NonceCache(options.nonceCacheSize, options.nonceJournal ?? join(config.localDir, ".spent-nonces"));
+      : new NonceCache(options.nonceCacheSize, options.nonceJournal ?? nonceJournalPath(config.localDir));
 
   const { authenticated, fail } = await authFailureLimit(app, config.authFailureLimit);
   // Requests whose signature was recovered, and whether the signer turned out to be the grantee.

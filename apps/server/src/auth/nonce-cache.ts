@@ -1,7 +1,19 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
-import { StorageUnavailableError } from "@personal-server/artifacts";
+import { dirname, join } from "node:path";
+import { ConfigError, StorageUnavailableError } from "@personal-server/artifacts";
 import type { NonceStore } from "./nonce-store.js";
+
+/** Where a server without ARTIFACTS_NONCE_STORE journals spent nonces: its state directory, whatever the storage. */
+export function nonceJournalPath(localDir: string): string {
+  return join(localDir, ".spent-nonces");
+}
+
+function unusable(journal: string, error: unknown): ConfigError {
+  return new ConfigError(`cannot keep spent nonces in ${journal}: ${(error as Error).message}`, {
+    cause: error,
+    details: { problems: [{ variable: "ARTIFACTS_LOCAL_DIR", message: "must be a directory the server can write (it keeps .spent-nonces there)" }] },
+  });
+}
 
 /** Below this many journal lines the journal is never rewritten (a rewrite is one small sync write). */
 const MIN_COMPACT_LINES = 1000;
@@ -38,15 +50,24 @@ export class NonceCache implements NonceStore {
     try {
       text = readFileSync(journal, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      mkdirSync(dirname(journal), { recursive: true, mode: 0o700 });
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw unusable(journal, error);
+      try {
+        mkdirSync(dirname(journal), { recursive: true, mode: 0o700 });
+      } catch (mkdirError) {
+        throw unusable(journal, mkdirError);
+      }
     }
-    // "<exp> <nonce>" per line; a line torn by a crash mid-write does not parse and is dropped.
-    for (const line of text.split("\n")) {
+    // "<exp> <nonce>\n" per entry; the text after the last newline is empty, or an entry torn by a
+    // crash mid-write (its request was never served), and is dropped.
+    for (const line of text.split("\n").slice(0, -1)) {
       const match = /^(\d{1,15}) ([A-Za-z0-9_-]{1,256})$/.exec(line);
       if (match !== null && Number(match[1]) > now) this.#spent.set(match[2]!, Number(match[1]));
     }
-    this.#rewriteJournal();
+    try {
+      this.#rewriteJournal();
+    } catch (error) {
+      throw unusable(journal, error);
+    }
   }
 
   /** Number of nonces currently remembered. */
@@ -84,7 +105,13 @@ export class NonceCache implements NonceStore {
     for (const [nonce, exp] of this.#spent) {
       if (exp <= now) this.#spent.delete(nonce);
     }
-    if (this.#fd !== undefined && this.#journalLines > Math.max(MIN_COMPACT_LINES, 2 * this.#spent.size)) this.#rewriteJournal();
+    if (this.#fd !== undefined && this.#journalLines > Math.max(MIN_COMPACT_LINES, 2 * this.#spent.size)) {
+      try {
+        this.#rewriteJournal();
+      } catch {
+        // Appends go on to the current journal; the next prune tries again.
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -104,8 +131,9 @@ export class NonceCache implements NonceStore {
     const lines = [...this.#spent].map(([nonce, exp]) => `${exp} ${nonce}\n`);
     writeFileSync(`${journal}.new`, lines.join(""), { mode: 0o600 });
     renameSync(`${journal}.new`, journal);
+    const fd = openSync(journal, "a", 0o600);
     if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = openSync(journal, "a", 0o600);
+    this.#fd = fd;
     this.#journalLines = lines.length;
   }
 }
