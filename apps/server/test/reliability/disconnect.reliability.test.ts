@@ -96,6 +96,11 @@ const UPLOAD_CUTS: Record<string, UploadCut> = {
     await c.write("\r\n");
     await sleep(100);
   },
+  "a bad Content-Type, mid-body": async (c, target, body) => {
+    await c.write(head("PUT", target, writerHeaders({ "Content-Type": "not a media type", "Content-Length": String(body.length) })));
+    await c.write(body.subarray(0, body.length >> 1));
+    await sleep(100);
+  },
   "after the body, before the answer": async (c, target, body) => {
     await c.write(head("PUT", target, writerHeaders({ "Content-Length": String(body.length) })));
     await c.write(body);
@@ -186,8 +191,9 @@ async function startOn(kind: Backend): Promise<{ server: ChildServer; listObject
   };
 }
 
-describe.each<Backend>(["local", "moto"])("client disconnects on %s storage", (kind) => {
-  it("no cut upload or download ends the server; nothing partial is stored or listed", { timeout: 120_000 }, async () => {
+// Both backends at once: each has its own server, and the cases mostly wait on sockets.
+describe.concurrent.each<Backend>(["local", "moto"])("client disconnects on %s storage", (kind) => {
+  it("no cut upload or download ends the server; nothing partial is stored or listed", { timeout: 120_000 }, async ({ expect }) => {
     const { server, listObjects, strayFiles } = await startOn(kind);
     let exited: string | undefined;
     void server.exited.then((e) => (exited = JSON.stringify(e)));
