@@ -165,7 +165,7 @@ class Store implements ArtifactStore {
 
   async listArtifacts(operationId: string, options: ReadOptions) {
     validateOperationId(operationId);
-    const { metadata } = await this.authorize(operationId, options.requester);
+    const { metadata } = await this.authorize(operationId, options);
     return {
       operationId,
       grantee: metadata.grantee,
@@ -177,7 +177,7 @@ class Store implements ArtifactStore {
   async statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    const { metadata } = await this.authorize(operationId, options.requester);
+    const { metadata } = await this.authorize(operationId, options);
     return artifactInfo(findEntry(metadata, path));
   }
 
@@ -185,11 +185,11 @@ class Store implements ArtifactStore {
     validateOperationId(operationId);
     validateArtifactPath(path);
     checkRange(options.range);
-    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const { backend, metadata } = await this.authorize(operationId, options);
     const entry = findEntry(metadata, path);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
       // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
-      if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options.requester);
+      if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options);
       throw error;
     });
     return { info: artifactInfo(entry), ...opened };
@@ -198,14 +198,14 @@ class Store implements ArtifactStore {
   async deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const { backend, metadata } = await this.authorize(operationId, options);
     const entry = findEntry(metadata, path);
     return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
   }
 
   async deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing> {
     validateOperationId(operationId);
-    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const { backend, metadata } = await this.authorize(operationId, options);
     const ctx = this.ticketContext(options);
     const dataKey = this.unwrap(metadata);
     const entries = sortedEntries(metadata);
@@ -320,11 +320,12 @@ class Store implements ArtifactStore {
    * exactly the answer of a missing operation (no existence oracle); the grantee then gets 410
    * once it expired.
    */
-  private async authorize(operationId: string, requester: string): Promise<Located> {
+  private async authorize(operationId: string, { requester, onGrantee }: ReadOptions): Promise<Located> {
     const located = await this.locate(operationId).catch((error: unknown) => {
       throw error instanceof NotFoundError ? notShared(operationId) : error;
     });
     if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) throw notShared(operationId);
+    await onGrantee?.();
     this.checkNotExpired(located.metadata);
     return located;
   }

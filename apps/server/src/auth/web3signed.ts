@@ -56,8 +56,9 @@ function reject(message: string): never {
 
 /**
  * Verifies a `Web3Signed` Authorization header per docs/http-api.md#authentication and returns the signer. Throws
- * `unauthenticated` for anything malformed, stale, replayed or aimed at another request. Whether
- * the signer is the grantee is the store's check (404 otherwise), not this one.
+ * `unauthenticated` for anything malformed, stale, already spent or aimed at another request. Whether
+ * the signer is the grantee is the store's check (404 otherwise), not this one; the nonce is spent
+ * after that check, by {@link spendNonce}.
  *
  * Cheap refusals first: syntax, audience, method, URI, body hash, times and an already spent
  * nonce are all checked before the signature is recovered, the one costly step.
@@ -106,10 +107,18 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   } catch {
     reject("Web3Signed signature is invalid");
   }
-  // Spent once the signature verifies, whatever the answer turns out to be (even 404). A store
-  // that cannot answer throws storage_unavailable (503): the request is not served.
-  if ((await request.nonces.spend(payload.nonce, payload.exp, request.now)) === "spent") reject("Web3Signed nonce was already used");
+  // Not spent here: only once the store finds the signer is the operation's grantee (spendNonce),
+  // so strangers' signatures never fill the spent-nonce store.
   return { address, payload };
+}
+
+/**
+ * Spends a verified payload's nonce, atomically: `unauthenticated` if it already was (a replay,
+ * perhaps a concurrent one), `storage_unavailable` (503) if the store cannot take it, and the
+ * request is then not served.
+ */
+export async function spendNonce(nonces: NonceStore, payload: Web3SignedPayload, now: number): Promise<void> {
+  if ((await nonces.spend(payload.nonce, payload.exp, now)) === "spent") reject("Web3Signed nonce was already used");
 }
 
 function checkShape(value: unknown): Web3SignedPayload {

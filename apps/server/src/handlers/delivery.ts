@@ -1,6 +1,6 @@
 import { InvalidInputError, RangeNotSatisfiableError, type DeliveryTicket, type TicketListing } from "@personal-server/artifacts";
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
-import type { Context, Handler } from "../context.js";
+import type { Context, Handler, Signer } from "../context.js";
 import { quoteEtag } from "../http/headers.js";
 import { parseRange, resolveSuffix } from "../http/range.js";
 
@@ -34,15 +34,15 @@ function localBaseUrl(ctx: Context): string {
 }
 
 /** GET /api/v1/operations/:id/artifacts/:path*?delivery=direct -> 200 ticket (after the checks of a download). */
-export async function sendTicket(ctx: Context, reply: FastifyReply, id: string, path: string, requester: string): Promise<void> {
-  const ticket = await ctx.store.deliveryTicket(id, path, { requester, localBaseUrl: localBaseUrl(ctx) });
+export async function sendTicket(ctx: Context, reply: FastifyReply, id: string, path: string, signer: Signer): Promise<void> {
+  const ticket = await ctx.store.deliveryTicket(id, path, { ...signer, localBaseUrl: localBaseUrl(ctx) });
   ctx.metrics.deliveryTickets.inc({ storage: ctx.store.kind });
   reply.header("Cache-Control", "no-store").send(ticketJson(ticket));
 }
 
 /** The listing with a ticket per artifact (for `GET /api/v1/operations/:id/artifacts?delivery=direct`), counted. */
-export async function ticketListing(ctx: Context, log: FastifyBaseLogger, id: string, requester: string): Promise<TicketListing> {
-  const listing = await ctx.store.deliveryTickets(id, { requester, localBaseUrl: localBaseUrl(ctx) });
+export async function ticketListing(ctx: Context, log: FastifyBaseLogger, id: string, signer: Signer): Promise<TicketListing> {
+  const listing = await ctx.store.deliveryTickets(id, { ...signer, localBaseUrl: localBaseUrl(ctx) });
   const failed = listing.artifacts.filter((a) => a.error !== undefined);
   // Served as an error beside the artifact, but an operator must hear of stored bytes gone bad.
   for (const a of failed) log.error({ operationId: id, path: a.path, code: a.error!.code }, `ticket listing: ${a.error!.message}`);

@@ -9,12 +9,12 @@ import { deliveryMode, ticketJson, ticketListing } from "./delivery.js";
  * `error` ({code, message}) that kept it from having one.
  */
 export const listArtifacts: Handler = async (ctx, request, reply, match) => {
-  const requester = await ctx.requireSigner(request);
+  const signer = await ctx.requireSigner(request);
   const { id } = validatedTarget(match);
   const direct = deliveryMode(request) === "direct";
   const listing: { operationId: string; expiresAt: string; artifacts: (ArtifactInfo & Partial<TicketListing["artifacts"][number]>)[] } = direct
-    ? await ticketListing(ctx, request.log, id, requester)
-    : await ctx.store.listArtifacts(id, { requester });
+    ? await ticketListing(ctx, request.log, id, signer)
+    : await ctx.store.listArtifacts(id, signer);
   reply.header("Cache-Control", direct ? "no-store" : "private, no-store").send({
     operationId: listing.operationId,
     expiresAt: listing.expiresAt,

@@ -44,6 +44,12 @@ export interface PutArtifactOptions {
 export interface ReadOptions {
   /** The caller's EVM address; only the operation's grantee may read. */
   requester: string;
+  /**
+   * Called once `requester` is found to be the operation's grantee, before the expiry check and
+   * any other read; what it throws is the read's answer. The server spends the signature's nonce
+   * here, so only the grantee's signatures are spent. A read may call it more than once.
+   */
+  onGrantee?: () => Promise<void>;
 }
 
 export interface TicketOptions extends ReadOptions {
