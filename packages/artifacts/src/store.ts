@@ -222,7 +222,7 @@ class Store implements ArtifactStore {
     // A few at a time: each ticket costs one small read of storage (the 41-byte header).
     for (let i = 0; i < entries.length; i += 8) artifacts.push(...(await Promise.all(entries.slice(i, i + 8).map(ticketOrError))));
     // Objects missing because the operation was deleted or swept meanwhile: answer that (404/410), not a list of errors.
-    if (artifacts.some((a) => a.error !== undefined)) await this.authorize(operationId, options.requester);
+    if (artifacts.some((a) => a.error !== undefined)) await this.authorize(operationId, options);
     return { operationId, grantee: metadata.grantee, expiresAt: metadata.expiresAt, artifacts };
   }
 
