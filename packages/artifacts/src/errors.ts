@@ -17,6 +17,11 @@ export const ERROR_STATUS = {
   /** An unexpected failure (a bug): the server answers it without details, which go to its log. */
   internal: 500,
   storage_unavailable: 503,
+  /**
+   * The operation is stored in a layout newer than this release reads (docs/format.md#layouts):
+   * upgrade. Answered only to the grantee and the writer; anyone else gets `not_found`.
+   */
+  unsupported_layout: 501,
   /** Local storage is out of space (ENOSPC/EDQUOT): not retried like 503, an operator must free space. */
   insufficient_storage: 507,
 } as const;
@@ -130,6 +135,15 @@ export class InsufficientStorageError extends ArtifactError {
   }
 }
 
+export class UnsupportedLayoutError extends ArtifactError {
+  /** The grantee named in the newer metadata.json, if readable (the store's check that a reader may learn of the operation). */
+  readonly grantee: string | undefined;
+  constructor(message: string, options?: ArtifactErrorOptions & { grantee?: string }) {
+    super("unsupported_layout", message, { ...options, hint: "upgrade the server, SDK and CLI to a release that reads this layout" });
+    this.grantee = options?.grantee;
+  }
+}
+
 type Sub = new (message: string, options?: ArtifactErrorOptions) => ArtifactError;
 
 const CLASSES: Record<ErrorCode, Sub> = {
@@ -148,6 +162,7 @@ const CLASSES: Record<ErrorCode, Sub> = {
   internal: InternalError,
   storage_unavailable: StorageUnavailableError,
   insufficient_storage: InsufficientStorageError,
+  unsupported_layout: UnsupportedLayoutError,
 };
 
 /** Rebuilds the SDK error (same class and code) for a code received over HTTP; unknown codes become `storage_unavailable`. */

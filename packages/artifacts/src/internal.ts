@@ -6,15 +6,30 @@ export { r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigP
 export { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 export { ORPHAN_GRACE_MS } from "./store.js";
 export {
+  LAYOUT_VERSION,
   artifactObjectKey,
+  isArtifactEntry,
   metadataKey,
   operationPrefix,
   parseMetadata,
   readMetadata,
   serializeMetadata,
   type ArtifactEntry,
+  type MetadataV1,
+  type MetadataV2,
   type OperationMetadata,
 } from "./metadata.js";
+export {
+  entriesOf,
+  entriesPrefix,
+  entryName,
+  indexKey,
+  INDEX_MARGIN_MS,
+  parseEntry,
+  pathHash,
+  serializeEntry,
+  type EntryIndex,
+} from "./layout-v2.js";
 export { openBackend } from "./backends/index.js";
 export { PreconditionFailedError, type Backend, type ByteRange, type ObjectInfo, type WriteCondition } from "./backends/types.js";
 export {

@@ -1,10 +1,13 @@
 import { OPERATIONS_PREFIX } from "./constants.js";
 import type { WrappedKey } from "./crypto.js";
-import { ArtifactError, IntegrityError, NotFoundError, StorageUnavailableError } from "./errors.js";
+import { ArtifactError, IntegrityError, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
 import { type Backend, PreconditionFailedError } from "./backends/types.js";
 import { isContentType } from "./validate.js";
 
-/** One committed artifact, as metadata.json lists it. An artifact without an entry does not exist. */
+/**
+ * One committed artifact: an element of metadata.json's `artifacts` (layout 1) or its own entry
+ * object (layout 2). An artifact without an entry does not exist.
+ */
 export interface ArtifactEntry {
   /** Relative artifact path. */
   path: string;
@@ -22,9 +25,11 @@ export interface ArtifactEntry {
   etag: string;
 }
 
-/** metadata.json (format version 1). */
-export interface OperationMetadata {
-  version: 1;
+/** The newest storage layout this code reads and writes (docs/format.md#layouts). */
+export const LAYOUT_VERSION = 2;
+
+/** What metadata.json holds in every layout: fixed at creation (the wrapped key changes only by rotate-key). */
+interface MetadataFields {
   operationId: string;
   agent: string | null;
   /** Lower-case EVM address of the only reader. */
@@ -33,8 +38,22 @@ export interface OperationMetadata {
   expiresAt: string;
   /** The operation's data key, wrapped by a master key; bound to operationId, grantee and expiresAt. */
   wrappedKey: WrappedKey;
+}
+
+/** metadata.json in layout 1: the entries live in it, and every commit rewrites it. */
+export interface MetadataV1 extends MetadataFields {
+  version: 1;
   artifacts: ArtifactEntry[];
 }
+
+/** metadata.json in layout 2: written once (and by rotate-key); entries are objects of their own. */
+export interface MetadataV2 extends MetadataFields {
+  version: 2;
+  /** 32 hex digits, random per creation: entries of an earlier operation with the same id are not this one's. */
+  incarnation: string;
+}
+
+export type OperationMetadata = MetadataV1 | MetadataV2;
 
 export function operationPrefix(operationId: string): string {
   return `${OPERATIONS_PREFIX}${operationId}/`;
@@ -56,7 +75,30 @@ export function serializeMetadata(metadata: OperationMetadata): Buffer {
 const isString = (v: unknown): v is string => typeof v === "string";
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
-/** Parses and shape-checks metadata.json; anything malformed is `integrity`. */
+const INCARNATION = /^[0-9a-f]{32}$/;
+
+/** Checks one artifact entry's shape (metadata.json's `artifacts` or an entry object). */
+export function isArtifactEntry(value: unknown): value is ArtifactEntry {
+  const a = value as Partial<ArtifactEntry> | null;
+  return (
+    a !== null &&
+    typeof a === "object" &&
+    isString(a.path) &&
+    isCount(a.size) &&
+    isCount(a.encryptedSize) &&
+    isString(a.contentType) &&
+    isContentType(a.contentType) &&
+    isCount(a.chunkSize) &&
+    isString(a.createdAt) &&
+    isString(a.etag)
+  );
+}
+
+/**
+ * Parses and shape-checks metadata.json; anything malformed is `integrity`. A layout newer than
+ * this code knows is `unsupported_layout` (its grantee, when readable, rides on the error so the
+ * store answers strangers as for a missing operation).
+ */
 export function parseMetadata(bytes: Buffer | string, operationId?: string): OperationMetadata {
   let value: unknown;
   try {
@@ -64,12 +106,18 @@ export function parseMetadata(bytes: Buffer | string, operationId?: string): Ope
   } catch (error) {
     throw new IntegrityError(`metadata.json${operationId ? ` of ${operationId}` : ""} is not valid JSON`, { cause: error });
   }
-  const m = value as Partial<OperationMetadata> | null;
+  const m = value as (Partial<Omit<MetadataV1, "version"> & Omit<MetadataV2, "version">> & { version?: unknown }) | null;
+  if (m !== null && typeof m === "object" && typeof m.version === "number" && Number.isSafeInteger(m.version) && m.version > LAYOUT_VERSION) {
+    throw new UnsupportedLayoutError(
+      `operation${operationId ? ` ${operationId}` : ""} is stored in layout ${m.version}; this release reads layouts 1 to ${LAYOUT_VERSION}: upgrade the server and CLI`,
+      { grantee: isString(m.grantee) ? m.grantee : undefined },
+    );
+  }
   const wk = m?.wrappedKey as Partial<WrappedKey> | undefined;
   const ok =
     m !== null &&
     typeof m === "object" &&
-    m.version === 1 &&
+    (m.version === 1 ? Array.isArray(m.artifacts) && m.artifacts.every(isArtifactEntry) : m.version === 2 && isString(m.incarnation) && INCARNATION.test(m.incarnation)) &&
     isString(m.operationId) &&
     (m.agent === null || isString(m.agent)) &&
     isString(m.grantee) &&
@@ -79,21 +127,7 @@ export function parseMetadata(bytes: Buffer | string, operationId?: string): Ope
     wk !== undefined &&
     isString(wk.kid) &&
     isString(wk.iv) &&
-    isString(wk.ciphertext) &&
-    Array.isArray(m.artifacts) &&
-    m.artifacts.every(
-      (a: Partial<ArtifactEntry>) =>
-        a !== null &&
-        typeof a === "object" &&
-        isString(a.path) &&
-        isCount(a.size) &&
-        isCount(a.encryptedSize) &&
-        isString(a.contentType) &&
-        isContentType(a.contentType) &&
-        isCount(a.chunkSize) &&
-        isString(a.createdAt) &&
-        isString(a.etag),
-    );
+    isString(wk.ciphertext);
   if (!ok || (operationId !== undefined && m.operationId !== operationId)) {
     throw new IntegrityError(`metadata.json${operationId ? ` of ${operationId}` : ""} is malformed`);
   }
@@ -111,7 +145,8 @@ export async function readMetadata(
 }
 
 /**
- * A change to one operation's metadata: it may throw to refuse (only its caller sees the error),
+ * A change to one operation's metadata (layout 1: commits append entries; any layout: rotate-key
+ * replaces the wrapped key): it may throw to refuse (only its caller sees the error),
  * but only before changing anything, and it replaces fields and appends entries rather than
  * editing existing entries in place.
  */
@@ -212,7 +247,8 @@ export class MetadataWriter {
       }
       // Entries are never edited in place, so a copy of the top level and the list is enough
       // to keep the cached document intact if the write fails.
-      const next: OperationMetadata = { ...current.metadata, artifacts: [...current.metadata.artifacts] };
+      const m = current.metadata;
+      const next: OperationMetadata = m.version === 1 ? { ...m, artifacts: [...m.artifacts] } : { ...m };
       const accepted: Waiter[] = [];
       for (const waiter of batch) {
         try {

@@ -3,9 +3,10 @@ import type { ArtifactsConfig } from "./config-types.js";
 import { loadConfig } from "./config.js";
 import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
-import { ConfigError, ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
+import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, UnsupportedLayoutError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
+import { IndexPacer, type IndexRead, listEntries, newIncarnation, readIndex } from "./layout-v2.js";
 import { type ArtifactEntry, metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
@@ -60,6 +61,8 @@ interface Located {
   metadata: OperationMetadata;
   /** The operation lives in the read-only migration fallback. */
   fallback: boolean;
+  /** Layout 2: index.json, read beside metadata.json. */
+  index?: Promise<IndexRead | null>;
 }
 
 class Store implements ArtifactStore {
@@ -67,6 +70,8 @@ class Store implements ArtifactStore {
   private readonly primary: Promise<Backend>;
   private readonly fallback: Promise<Backend> | undefined;
   private writer: MetadataWriter | undefined;
+  private readonly pacer = new IndexPacer();
+  private readonly createLayout: 1 | 2;
   private readonly now: () => Date;
   /** `<operationId>/<path>` uploads in flight in this process: a second one is `conflict`. */
   private readonly inFlight = new Set<string>();
@@ -77,6 +82,7 @@ class Store implements ArtifactStore {
   ) {
     this.kind = config.storage.kind;
     this.now = options.now ?? (() => new Date());
+    this.createLayout = options.createLayout ?? 2;
     const timeouts = { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs };
     this.primary = openBackend(config.storage, timeouts);
     this.primary.catch(() => {}); // surfaced by the first call that needs it
@@ -88,7 +94,7 @@ class Store implements ArtifactStore {
   }
 
   get stats() {
-    return { metadataWrites: this.writer?.writes ?? 0 };
+    return { metadataWrites: this.writer?.writes ?? 0, indexWrites: this.pacer.writes };
   }
 
   private async metadataWriter(): Promise<MetadataWriter> {
@@ -116,17 +122,17 @@ class Store implements ArtifactStore {
       const createdAt = new Date(ms).toISOString();
       const expiresAt = new Date(ms + ttl * 1000).toISOString();
       const dataKey = newDataKey();
-      const metadata: OperationMetadata = {
-        version: 1,
+      const fields = {
         operationId,
         agent,
         grantee,
         createdAt,
         expiresAt,
         wrappedKey: wrapDataKey(dataKey, this.config.masterKeys, { operationId, grantee, expiresAt }),
-        artifacts: [],
       };
-      if (await writer.create(metadata)) return operationInfo(metadata);
+      const metadata: OperationMetadata =
+        this.createLayout === 1 ? { version: 1, ...fields, artifacts: [] } : { version: 2, incarnation: newIncarnation(), ...fields };
+      if (await writer.create(metadata)) return operationInfo(metadata, []);
       if (explicitId !== undefined) throw new ConflictError(`operation ${operationId} already exists`);
       // Generated id taken (same agent, same millisecond): try the next millisecond.
       if (offset > 1000) throw new ConflictError("could not allocate an operation id");
@@ -143,15 +149,18 @@ class Store implements ArtifactStore {
     if (fallback) throw inFallback(operationId);
     this.checkNotExpired(metadata);
     const flightKey = `${operationId}/${path}`;
-    if (metadata.artifacts.some((a) => a.path === path) || this.inFlight.has(flightKey)) {
+    // Layout 2 finds out at the object's create-only write (no listing per upload).
+    if ((metadata.version === 1 && metadata.artifacts.some((a) => a.path === path)) || this.inFlight.has(flightKey)) {
       destroyInput(body);
       throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
     }
     this.inFlight.add(flightKey);
     try {
+      const backend = await this.primary;
       const context = {
-        backend: await this.primary,
+        backend,
         writer,
+        entries: async () => this.entries({ backend, metadata: (await this.locate(operationId)).metadata, fallback: false }),
         dataKey: this.unwrap(metadata),
         maxBytes: this.config.maxBytes,
         now: this.now,
@@ -165,28 +174,29 @@ class Store implements ArtifactStore {
 
   async listArtifacts(operationId: string, options: ReadOptions) {
     validateOperationId(operationId);
-    const { metadata } = await this.authorize(operationId, options);
+    const located = await this.authorize(operationId, options);
+    const { metadata } = located;
     return {
       operationId,
       grantee: metadata.grantee,
       expiresAt: metadata.expiresAt,
-      artifacts: sortedEntries(metadata).map(artifactInfo),
+      artifacts: sortedEntries(await this.entries(located)).map(artifactInfo),
     };
   }
 
   async statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    const { metadata } = await this.authorize(operationId, options);
-    return artifactInfo(findEntry(metadata, path));
+    return artifactInfo(await this.findEntry(await this.authorize(operationId, options), path));
   }
 
   async getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult> {
     validateOperationId(operationId);
     validateArtifactPath(path);
     checkRange(options.range);
-    const { backend, metadata } = await this.authorize(operationId, options);
-    const entry = findEntry(metadata, path);
+    const located = await this.authorize(operationId, options);
+    const { backend, metadata } = located;
+    const entry = await this.findEntry(located, path);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
       // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
       if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options);
@@ -198,17 +208,19 @@ class Store implements ArtifactStore {
   async deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    const { backend, metadata } = await this.authorize(operationId, options);
-    const entry = findEntry(metadata, path);
+    const located = await this.authorize(operationId, options);
+    const { backend, metadata } = located;
+    const entry = await this.findEntry(located, path);
     return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
   }
 
   async deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing> {
     validateOperationId(operationId);
-    const { backend, metadata } = await this.authorize(operationId, options);
+    const located = await this.authorize(operationId, options);
+    const { backend, metadata } = located;
     const ctx = this.ticketContext(options);
     const dataKey = this.unwrap(metadata);
-    const entries = sortedEntries(metadata);
+    const entries = sortedEntries(await this.entries(located));
     const artifacts: TicketListing["artifacts"] = [];
     // One artifact that fails verification (its object missing or cut) keeps its error; the rest are served.
     const ticketOrError = (entry: ArtifactEntry): Promise<TicketListing["artifacts"][number]> =>
@@ -237,7 +249,8 @@ class Store implements ArtifactStore {
 
   async getOperation(operationId: string): Promise<OperationInfo> {
     validateOperationId(operationId);
-    return operationInfo((await this.locate(operationId)).metadata);
+    const located = await this.locate(operationId, true);
+    return operationInfo(located.metadata, await this.entries(located));
   }
 
   async deleteOperation(operationId: string): Promise<void> {
@@ -262,17 +275,18 @@ class Store implements ArtifactStore {
         if (seen.has(operationId) || !isOperationId(operationId)) continue;
         const read = await readMetadata(backend, operationId).catch((error: unknown) => {
           if (error instanceof IntegrityError) return null; // malformed: not listable, the operator sees it in doctor/usage
-          throw error;
+          throw error; // unsupported_layout included: never a listing that silently leaves operations out
         });
         if (read === null) continue;
         seen.add(operationId);
-        yield operationInfo(read.metadata);
+        const located = { backend, metadata: read.metadata, fallback: backend !== (await this.primary) };
+        yield operationInfo(read.metadata, await this.entries(located));
       }
     }
   }
 
   async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
-    return sweep(await this.primary, this.writer, options.now ?? this.now(), options);
+    return sweep(await this.primary, { writer: this.writer, pacer: this.pacer }, options.now ?? this.now(), options);
   }
 
   async rewrapOperation(operationId: string): Promise<boolean> {
@@ -298,21 +312,49 @@ class Store implements ArtifactStore {
     await Promise.all(backends.map((b) => (b.status === "fulfilled" ? b.value.close() : undefined)));
   }
 
-  /** Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise. */
-  private async locate(operationId: string): Promise<Located> {
+  /**
+   * Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise.
+   * `withIndex`: also read layout 2's index.json, in parallel (a listing or read follows).
+   */
+  private async locate(operationId: string, withIndex = false): Promise<Located> {
     const backend = await this.primary;
-    const read = await readMetadata(backend, operationId);
-    if (read !== null) return { backend, metadata: read.metadata, fallback: false };
-    const fallback = await this.readFallback(operationId);
+    const found = await this.readFrom(backend, operationId, false, withIndex);
+    if (found !== null) return found;
+    const fallback = await this.readFallback(operationId, withIndex);
     if (fallback !== null) return fallback;
     throw new NotFoundError(`operation ${operationId} not found`);
   }
 
-  private async readFallback(operationId: string): Promise<Located | null> {
-    if (this.fallback === undefined) return null;
-    const backend = await this.fallback;
+  private async readFallback(operationId: string, withIndex = false): Promise<Located | null> {
+    return this.fallback === undefined ? null : this.readFrom(await this.fallback, operationId, true, withIndex);
+  }
+
+  private async readFrom(backend: Backend, operationId: string, fallback: boolean, withIndex: boolean): Promise<Located | null> {
+    const index = withIndex ? readIndex(backend, operationId) : undefined;
+    index?.catch(() => {}); // awaited (and its error surfaced) only by a layout 2 listing
     const read = await readMetadata(backend, operationId);
-    return read === null ? null : { backend, metadata: read.metadata, fallback: true };
+    if (read === null) return null;
+    return { backend, metadata: read.metadata, fallback, index: read.metadata.version === 2 ? index : undefined };
+  }
+
+  /** The operation's committed entries, one per path. */
+  private async entries(located: Located): Promise<ArtifactEntry[]> {
+    const { backend, metadata } = located;
+    if (metadata.version === 1) return metadata.artifacts;
+    // The fallback directory is read-only: no index written there.
+    const ctx = { backend, now: this.now(), pacer: located.fallback ? undefined : this.pacer };
+    return listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
+  }
+
+  /** One artifact's entry: from layout 2's index when it is there and covered, else from the full listing. */
+  private async findEntry(located: Located, path: string): Promise<ArtifactEntry> {
+    if (located.metadata.version === 2 && located.index !== undefined) {
+      const read = await located.index;
+      const { metadata } = located;
+      const hit = read?.index.incarnation === metadata.incarnation ? read.index.entries.find((e) => e.path === path) : undefined;
+      if (hit !== undefined && hit.name <= read!.index.covers) return hit;
+    }
+    return findEntry(await this.entries(located), located.metadata.operationId, path);
   }
 
   /**
@@ -321,10 +363,17 @@ class Store implements ArtifactStore {
    * once it expired.
    */
   private async authorize(operationId: string, { requester, onGrantee }: ReadOptions): Promise<Located> {
-    const located = await this.locate(operationId).catch((error: unknown) => {
-      throw error instanceof NotFoundError ? notShared(operationId) : error;
+    const isGrantee = (grantee: string | undefined) => typeof requester === "string" && requester.toLowerCase() === grantee;
+    const located = await this.locate(operationId, true).catch(async (error: unknown) => {
+      if (error instanceof NotFoundError) throw notShared(operationId);
+      if (error instanceof UnsupportedLayoutError) {
+        // A newer layout: only its grantee learns that it exists (and that this release cannot read it).
+        if (!isGrantee(error.grantee)) throw notShared(operationId);
+        await onGrantee?.();
+      }
+      throw error;
     });
-    if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) throw notShared(operationId);
+    if (!isGrantee(located.metadata.grantee)) throw notShared(operationId);
     await onGrantee?.();
     this.checkNotExpired(located.metadata);
     return located;

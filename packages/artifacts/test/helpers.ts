@@ -15,6 +15,8 @@ import { freshBucketOn, S3_PEERS, type S3Peer } from "../../../test-support/s3.j
 /** Local storage, or S3 on one of the peers (moto, Cloudflare's local R2 simulator). */
 export type Kind = "local" | S3Peer;
 export const KINDS: Kind[] = ["local", ...S3_PEERS];
+/** Layout 2 on every kind; layout 1 (operations an earlier release wrote, made by the kept v1 writer) on local and moto. */
+export const LAYOUT_CASES: [Kind, 1 | 2][] = [...KINDS.map((k): [Kind, 2] => [k, 2]), ["local", 1], ["moto", 1]];
 
 /** Obviously fake test keys (never real secrets). */
 export const TEST_MASTER_KEY = Buffer.alloc(32, 0x11).toString("base64");
@@ -33,7 +35,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function openHarness(kind: Kind, env: Record<string, string> = {}): Promise<Harness> {
+export async function openHarness(kind: Kind, env: Record<string, string> = {}, createLayout: 1 | 2 = 2): Promise<Harness> {
   const base: Record<string, string> =
     kind === "local"
       ? { ARTIFACTS_LOCAL_DIR: mkdtempSync(join(tmpdir(), "psa-store-")), ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY }
@@ -42,7 +44,7 @@ export async function openHarness(kind: Kind, env: Record<string, string> = {}):
   if (fullEnv.ARTIFACTS_MASTER_KEYS) delete fullEnv.ARTIFACTS_MASTER_KEY;
   const config = loadConfig(fullEnv);
   const clock = { now: new Date() };
-  const store = createArtifactStore(config, { now: () => clock.now });
+  const store = createArtifactStore(config, { now: () => clock.now, createLayout });
   const raw = await openBackend(config.storage, { timeoutMs: 10_000, connectTimeoutMs: 5000 });
   const extra: ArtifactStore[] = [];
   return {
@@ -53,7 +55,7 @@ export async function openHarness(kind: Kind, env: Record<string, string> = {}):
     reopen(more = {}) {
       const merged = { ...base, ...more };
       if (merged.ARTIFACTS_MASTER_KEYS) delete merged.ARTIFACTS_MASTER_KEY;
-      const s = createArtifactStore(loadConfig(merged), { now: () => clock.now });
+      const s = createArtifactStore(loadConfig(merged), { now: () => clock.now, createLayout });
       extra.push(s);
       return s;
     },

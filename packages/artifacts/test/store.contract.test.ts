@@ -9,15 +9,15 @@ import {
   TooLargeError,
 } from "@personal-server/artifacts";
 import { DEFAULT_CHUNK_SIZE, encryptedSize } from "@personal-server/artifacts/internal";
-import { GRANTEE, KINDS, type Harness, STRANGER, listKeys, openHarness, random, readAll, sha256 } from "./helpers.js";
+import { GRANTEE, LAYOUT_CASES, type Harness, STRANGER, listKeys, openHarness, random, readAll, sha256 } from "./helpers.js";
 
 const C = DEFAULT_CHUNK_SIZE;
 const MiB = 1024 * 1024;
 
-describe.each(KINDS)("store contract on %s", (kind) => {
+describe.each(LAYOUT_CASES)("store contract on %s, layout %i", (kind, layout) => {
   let h: Harness;
   beforeAll(async () => {
-    h = await openHarness(kind);
+    h = await openHarness(kind, {}, layout);
   });
   afterAll(async () => {
     await h.close();
@@ -227,8 +227,10 @@ describe.each(KINDS)("store contract on %s", (kind) => {
     const bodies = Array.from({ length: 50 }, (_, i) => random(1000 + i));
     await Promise.all(bodies.map((b, i) => h.store.putArtifact(op.operationId, `f/${String(i).padStart(2, "0")}.bin`, b)));
     const writes = h.store.stats.metadataWrites - writesBefore;
-    console.log(`[${kind}] 50 concurrent uploads -> ${writes} metadata writes`);
-    expect(writes).toBeLessThan(50);
+    console.log(`[${kind}, layout ${layout}] 50 concurrent uploads -> ${writes} metadata writes`);
+    // Layout 2 never rewrites metadata.json on a commit; layout 1 coalesces concurrent commits.
+    if (layout === 2) expect(writes).toBe(0);
+    else expect(writes).toBeLessThan(50);
     const list = await h.store.listArtifacts(op.operationId, { requester: GRANTEE });
     expect(list.artifacts.map((a) => a.path)).toEqual(bodies.map((_, i) => `f/${String(i).padStart(2, "0")}.bin`));
     for (const [i, b] of bodies.entries()) {
@@ -248,7 +250,7 @@ describe.each(KINDS)("store contract on %s", (kind) => {
   });
 
   it("lists operations across pages", async () => {
-    const fresh = await openHarness(kind);
+    const fresh = await openHarness(kind, {}, layout);
     try {
       const made = new Set<string>();
       for (let i = 0; i < 25; i++) made.add((await fresh.store.createOperation({ grantee: GRANTEE, operationId: `list-${i}` })).operationId);
@@ -261,7 +263,7 @@ describe.each(KINDS)("store contract on %s", (kind) => {
   });
 
   it("sweeps expired operations, old orphans and leaves live data alone", async () => {
-    const fresh = await openHarness(kind);
+    const fresh = await openHarness(kind, {}, layout);
     try {
       const { store, raw, clock } = fresh;
       const t0 = new Date();
@@ -274,17 +276,22 @@ describe.each(KINDS)("store contract on %s", (kind) => {
       await raw.put(`operations/${live.operationId}/artifacts/orphan`, Buffer.from("x"));
       await raw.put("operations/ghost_1/artifacts/x", Buffer.from("x"));
       const soon = await store.sweepExpired({ now: new Date(t0.getTime() + 61_000) });
-      expect(soon).toMatchObject({ deletedOperations: 1, deletedObjects: 2 });
+      // metadata.json and the object (layout 2: and the entry object).
+      expect(soon).toMatchObject({ deletedOperations: 1, deletedObjects: layout === 2 ? 3 : 2 });
       expect(await listKeys(raw, `operations/${short.operationId}/`)).toEqual([]);
       // Young orphans survive: they may be uploads in flight.
       expect(await listKeys(raw, "operations/ghost_1/")).toEqual(["operations/ghost_1/artifacts/x"]);
       const later = await store.sweepExpired({ now: new Date(t0.getTime() + 25 * 3600_000) });
       expect(later.deletedObjects).toBe(2);
       expect(later.deletedOperations).toBe(0);
-      expect(await listKeys(raw)).toEqual([
+      const liveKeys = await listKeys(raw);
+      expect(liveKeys.filter((k) => !k.includes("/entries/"))).toEqual([
         `operations/${live.operationId}/artifacts/keep`,
+        // Layout 2: the sweep compacted the entries into the index.
+        ...(layout === 2 ? [`operations/${live.operationId}/index.json`] : []),
         `operations/${live.operationId}/metadata.json`,
       ]);
+      expect(liveKeys.filter((k) => k.includes("/entries/"))).toHaveLength(layout === 2 ? 1 : 0);
       clock.now = new Date(t0.getTime() + 25 * 3600_000);
       const { body } = await store.getArtifact(live.operationId, "keep", { requester: GRANTEE });
       expect((await readAll(body)).toString()).toBe("k");
@@ -300,7 +307,7 @@ describe.each(KINDS)("store contract on %s", (kind) => {
   });
 
   it("re-wraps data keys under a new master key without touching artifacts", async () => {
-    const fresh = await openHarness(kind);
+    const fresh = await openHarness(kind, {}, layout);
     try {
       const op = await fresh.store.createOperation({ grantee: GRANTEE });
       const data = random(C + 7);

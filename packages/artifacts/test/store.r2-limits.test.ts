@@ -1,7 +1,8 @@
 /**
  * The store under R2's documented limits that no local peer enforces (test-support/r2-limits.ts,
  * in front of moto): one write per second per key (429 past it) and 412 for If-Match on a
- * missing key. The coalesced metadata writes and their backoff must keep every upload.
+ * missing key. Layout 2 writes no key twice per operation (no 429 at all); layout 1's coalesced
+ * metadata writes and their backoff must keep every upload.
  */
 import { createArtifactStore, loadConfig } from "@personal-server/artifacts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,9 +53,41 @@ describe("R2's limits in front of moto", () => {
     }
   });
 
-  it("50 concurrent uploads to one operation all land; the metadata writes back off and retry their 429s", async () => {
+  it("layout 2: 50 sequential and 50 concurrent uploads to one operation see no 429, and all list and read back", async () => {
     const store = createArtifactStore(
       loadConfig({ ...bucket.env, S3_ENDPOINT: proxy.url, ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY, ARTIFACTS_S3_TIMEOUT_MS: "20000" }),
+    );
+    try {
+      const before = { ...proxy.limits };
+      const op = await store.createOperation({ grantee: GRANTEE });
+      const names = Array.from({ length: 100 }, (_, i) => `f/${String(i).padStart(3, "0")}.bin`);
+      const bodies = names.map((_, i) => random(1000 + i));
+      const started = performance.now();
+      for (let i = 0; i < 50; i++) await store.putArtifact(op.operationId, names[i]!, bodies[i]!);
+      const sequentialMs = performance.now() - started;
+      await Promise.all(names.slice(50).map((name, i) => store.putArtifact(op.operationId, name, bodies[50 + i]!)));
+      // Listed twice: the first listing GETs the entries and writes the index, the second reads it.
+      await store.listArtifacts(op.operationId, { requester: GRANTEE });
+      const list = await store.listArtifacts(op.operationId, { requester: GRANTEE });
+      expect(list.artifacts.map((a) => a.path)).toEqual(names);
+      for (const [i, name] of names.entries()) {
+        const { body } = await store.getArtifact(op.operationId, name, { requester: GRANTEE });
+        expect((await readAll(body)).equals(bodies[i]!)).toBe(true);
+      }
+      const throttled = proxy.limits.throttled - before.throttled;
+      console.log(`[R2 limits, layout 2] 50 sequential uploads in ${sequentialMs.toFixed(0)} ms; ${throttled} answered 429; ${store.stats.indexWrites} index writes`);
+      expect(throttled).toBe(0);
+      expect(store.stats.metadataWrites).toBe(1);
+      expect(store.stats.indexWrites).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("layout 1: 50 concurrent uploads to one operation all land; the metadata writes back off and retry their 429s", async () => {
+    const store = createArtifactStore(
+      loadConfig({ ...bucket.env, S3_ENDPOINT: proxy.url, ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY, ARTIFACTS_S3_TIMEOUT_MS: "20000" }),
+      { createLayout: 1 },
     );
     try {
       const before = { ...proxy.limits };

@@ -14,6 +14,7 @@ import {
   type BucketCheck,
   type ByteRange,
   type LifecycleRule,
+  type ListOptions,
   type ObjectInfo,
   type PutOptions,
   type WriteCondition,
@@ -403,9 +404,9 @@ export class LocalBackend implements Backend {
 
   // ---- listings ---------------------------------------------------------------------------
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     this.checkPrefix(prefix);
-    yield* this.walk(prefix.slice(0, prefix.lastIndexOf("/") + 1), prefix);
+    yield* this.walk(prefix.slice(0, prefix.lastIndexOf("/") + 1), prefix, options.startAfter ?? "");
   }
 
   /**
@@ -413,7 +414,7 @@ export class LocalBackend implements Backend {
    * `name` for files: every key under directory `d` starts with `d/`, so this order of siblings
    * is the byte order of the full keys ("a-c" before "a/b", as S3 lists them).
    */
-  private async *walk(dirRel: string, prefix: string): AsyncIterable<ObjectInfo> {
+  private async *walk(dirRel: string, prefix: string, after: string): AsyncIterable<ObjectInfo> {
     let entries;
     try {
       entries = await readdir(join(this.root, dirRel), { withFileTypes: true });
@@ -426,12 +427,14 @@ export class LocalBackend implements Backend {
       .map((e) => ({ name: e.name, dir: e.isDirectory(), sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
       .filter(({ sortKey }) => {
         const full = dirRel + sortKey;
-        return full.startsWith(prefix) || prefix.startsWith(full);
+        // A folder is walked when some key under it may come after `after`.
+        const late = byteCompare(full, after) > 0 || (sortKey.endsWith("/") && after.startsWith(full));
+        return late && (full.startsWith(prefix) || prefix.startsWith(full));
       })
       .sort((a, b) => byteCompare(a.sortKey, b.sortKey));
     for (const item of items) {
       if (item.dir) {
-        yield* this.walk(`${dirRel}${item.name}/`, prefix);
+        yield* this.walk(`${dirRel}${item.name}/`, prefix, after);
         continue;
       }
       const key = dirRel + item.name;

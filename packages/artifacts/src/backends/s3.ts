@@ -31,6 +31,7 @@ import {
   type ByteRange,
   type LifecycleRule,
   type NotSupported,
+  type ListOptions,
   type ObjectInfo,
   type WriteCondition,
   type PutOptions,
@@ -330,12 +331,18 @@ export class S3Backend implements Backend {
 
   // ---- listings ---------------------------------------------------------------------------
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     let token: string | undefined;
     do {
       const res = await this.call("ListObjectsV2", prefix, (abortSignal) =>
         this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.listPageSize }),
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            StartAfter: options.startAfter,
+            ContinuationToken: token,
+            MaxKeys: this.listPageSize,
+          }),
           { abortSignal },
         ),
       );

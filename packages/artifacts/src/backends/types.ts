@@ -31,6 +31,12 @@ export interface PutOptions {
   releasePieces?: boolean;
 }
 
+/** Options of `Backend.list`. */
+export interface ListOptions {
+  /** A full key: list only keys after it in byte order. */
+  startAfter?: string;
+}
+
 /** Condition for `putConditional`: create only if absent, or replace only if the current ETag matches. */
 export type WriteCondition = { ifNoneMatch: "*" } | { ifMatch: string };
 
@@ -86,8 +92,11 @@ export interface Backend {
   /** Deletes keys (missing keys are fine). Batches internally (S3 DeleteObjects, 1000 per call). */
   delete(keys: readonly string[]): Promise<void>;
 
-  /** Lists objects under a prefix in key order, paginated internally. */
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Lists objects under a prefix in key order, paginated internally; with `startAfter`, only keys
+   * after it in byte order (S3 `StartAfter`).
+   */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
 
   /**
    * Lists the "directories" directly under a prefix (S3 CommonPrefixes with delimiter "/"),

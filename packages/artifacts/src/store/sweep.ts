@@ -1,6 +1,7 @@
 import { OPERATIONS_PREFIX } from "../constants.js";
 import { IntegrityError } from "../errors.js";
 import type { Backend, ObjectInfo } from "../backends/types.js";
+import { entriesPrefix, type IndexPacer, indexKey, listEntries, readIndex } from "../layout-v2.js";
 import { artifactObjectKey, metadataKey, type MetadataWriter, readMetadata } from "../metadata.js";
 import { isOperationId } from "../validate.js";
 import type { SweepOptions, SweepResult } from "./types.js";
@@ -10,13 +11,19 @@ export const ORPHAN_GRACE_MS = 24 * 3600 * 1000;
 /** Temp files (local) and incomplete multipart uploads (S3) older than this are removed by the sweep. */
 const TEMP_GRACE_MS = { local: 3600 * 1000, remote: 24 * 3600 * 1000 };
 
+/** The store's state the sweep keeps in step: the metadata cache forgets what is deleted; index writes are paced. */
+export interface SweepState {
+  writer: MetadataWriter | undefined;
+  pacer: IndexPacer;
+}
+
 /**
  * Deletes expired operations (metadata.json first, then their objects), objects no metadata
- * references once ORPHAN_GRACE_MS old, and stale temporaries. `writer` forgets what it deletes.
+ * references once ORPHAN_GRACE_MS old, and stale temporaries; compacts layout 2 indexes.
  */
 export async function sweep(
   backend: Backend,
-  writer: MetadataWriter | undefined,
+  state: SweepState,
   now: Date,
   options: SweepOptions,
 ): Promise<SweepResult> {
@@ -27,7 +34,7 @@ export async function sweep(
   let group: { operationId: string; objects: ObjectInfo[] } | undefined;
   const finish = async () => {
     if (group === undefined) return;
-    await sweepOperation(backend, writer, group.operationId, group.objects, now, result);
+    await sweepOperation(backend, state, group.operationId, group.objects, now, result);
     options.onProgress?.({ operations: ++scanned, ...result });
   };
   for await (const object of backend.list(OPERATIONS_PREFIX)) {
@@ -44,10 +51,13 @@ export async function sweep(
   return result;
 }
 
-/** Expired: metadata.json first, then the rest. Live: only objects no entry references, once 24 h old. */
+/**
+ * Expired: metadata.json first, then the rest. Live: only objects no entry references, once 24 h
+ * old (layout 2: entries of an earlier incarnation, and objects only they name, are unreferenced).
+ */
 async function sweepOperation(
   backend: Backend,
-  writer: MetadataWriter | undefined,
+  { writer, pacer }: SweepState,
   operationId: string,
   objects: ObjectInfo[],
   now: Date,
@@ -72,12 +82,29 @@ async function sweepOperation(
     return;
   }
   const referenced = new Set<string>();
+  let current = (_key: string) => false;
   if (read !== null) {
+    const m = read.metadata;
     referenced.add(metaKey);
-    for (const a of read.metadata.artifacts) referenced.add(artifactObjectKey(operationId, a.path));
+    let entries;
+    if (m.version === 1) entries = m.artifacts;
+    else {
+      referenced.add(indexKey(operationId));
+      const prefix = entriesPrefix(m);
+      current = (key) => key.startsWith(prefix);
+      try {
+        entries = await listEntries({ backend, now, pacer, compactAlways: true }, m, readIndex(backend, operationId));
+      } catch (error) {
+        if (error instanceof IntegrityError) return; // a malformed entry: leave the operation for a human
+        throw error;
+      }
+    }
+    for (const a of entries) referenced.add(artifactObjectKey(operationId, a.path));
   }
   const cutoff = now.getTime() - ORPHAN_GRACE_MS;
-  const orphans = objects.filter((o) => !referenced.has(o.key) && o.lastModified.getTime() <= cutoff).map((o) => o.key);
+  const orphans = objects
+    .filter((o) => !referenced.has(o.key) && !current(o.key) && o.lastModified.getTime() <= cutoff)
+    .map((o) => o.key);
   await backend.delete(orphans);
   result.deletedObjects += orphans.length;
 }

@@ -16,6 +16,8 @@ export interface OperationInfo {
   grantee: string;
   createdAt: string;
   expiresAt: string;
+  /** Storage layout of the operation (docs/format.md#layouts): 2 for new operations, 1 for those written by earlier releases. */
+  layout: 1 | 2;
   artifactCount: number;
   /** Plaintext bytes of all artifacts. */
   totalBytes: number;
@@ -99,13 +101,18 @@ export interface SweepOptions {
 export interface StoreOptions {
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * Layout of operations this store creates (default 2). Layout 1 is kept only so tests can make
+   * the operations an earlier release wrote; both are read and written whatever this says.
+   */
+  createLayout?: 1 | 2;
 }
 
 export interface ArtifactStore {
   readonly config: ArtifactsConfig;
   readonly kind: "local" | "s3" | "r2";
   /** Counters for tests and metrics. */
-  readonly stats: { readonly metadataWrites: number };
+  readonly stats: { readonly metadataWrites: number; readonly indexWrites: number };
   createOperation(input: CreateOperationInput): Promise<OperationInfo>;
   putArtifact(
     operationId: string,

@@ -3,8 +3,9 @@ import { type Backend, KeyClashError, PreconditionFailedError, type PutOptions }
 import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
 import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
-import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, TooLargeError } from "../errors.js";
-import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata, readMetadata } from "../metadata.js";
+import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, StorageUnavailableError, TooLargeError } from "../errors.js";
+import { commitEntry } from "../layout-v2.js";
+import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata } from "../metadata.js";
 import { isContentType } from "../validate.js";
 
 /** An unreferenced object at an artifact's key older than this is a crash leftover a new upload may replace. */
@@ -31,6 +32,8 @@ export function destroyInput(body: Body): void {
 export interface UploadContext {
   backend: Backend;
   writer: MetadataWriter;
+  /** The operation's committed entries, read afresh (only on the rare paths: a key taken or clashing). */
+  entries: () => Promise<ArtifactEntry[]>;
   dataKey: Buffer;
   maxBytes: number;
   now: () => Date;
@@ -38,8 +41,9 @@ export interface UploadContext {
 }
 
 /**
- * Encrypts and stores one artifact create-only, then commits its metadata entry (the commit
- * point): of two writers racing for one path the first object stays, the other gets `conflict`.
+ * Encrypts and stores one artifact create-only, then commits its entry (the commit point: layout
+ * 1 appends it to metadata.json, layout 2 writes its own entry object create-only): of two
+ * writers racing for one path the first object stays, the other gets `conflict`.
  */
 export async function writeArtifact(
   ctx: UploadContext,
@@ -54,11 +58,12 @@ export async function writeArtifact(
   const chunkSize = DEFAULT_CHUNK_SIZE;
   let size: number;
   let stored: { etag: string; size: number };
+  const started = performance.now();
   const input = await readHead(body, chunkSize, ctx.maxBytes, ctx.signal);
   const taken = () => new ConflictError(`artifact ${path} is being uploaded by another writer to operation ${operationId}`);
   const put = (object: Buffer | Readable, options: PutOptions) =>
     backend.put(key, object, options).catch(async (error: unknown) => {
-      throw error instanceof KeyClashError ? await clash(backend, operationId, path) : error;
+      throw error instanceof KeyClashError ? await clash(ctx, operationId, path) : error;
     });
   if (input.rest === undefined) {
     // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
@@ -67,7 +72,7 @@ export async function writeArtifact(
     try {
       stored = await put(object, { ifAbsent: true });
     } catch (error) {
-      if (!(error instanceof PreconditionFailedError) || !(await removeLeftover(backend, operationId, path))) {
+      if (!(error instanceof PreconditionFailedError) || !(await removeLeftover(ctx, operationId, path))) {
         throw error instanceof PreconditionFailedError ? taken() : error;
       }
       stored = await put(object, { ifAbsent: true }).catch((e: unknown) => {
@@ -81,7 +86,7 @@ export async function writeArtifact(
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       // A stream cannot be sent twice: clear a crash leftover so that the client's retry succeeds.
-      if (await removeLeftover(backend, operationId, path)) {
+      if (await removeLeftover(ctx, operationId, path)) {
         throw new ConflictError(
           `artifact ${path} had a leftover of an interrupted upload in operation ${operationId}; it was removed, retry the upload`,
         );
@@ -104,8 +109,20 @@ export async function writeArtifact(
     createdAt: ctx.now().toISOString(),
     etag: stored.etag,
   };
+  if (metadata.version === 2) {
+    // Another upload may take this path once our object is LEFTOVER_AGE_MS old and unreferenced:
+    // never commit that late (the object stays as a leftover for the retry or the sweep).
+    if (performance.now() - started > LEFTOVER_AGE_MS / 2) {
+      throw new StorageUnavailableError(`upload of ${path} took too long to commit; retry it`);
+    }
+    // An upload racing a delete or an expiry may land an entry under a prefix whose
+    // metadata.json is gone (never readable, swept as an orphan) or of an earlier incarnation.
+    await commitEntry(backend, metadata, entry, ctx.now().getTime());
+    return entry;
+  }
   try {
     await ctx.writer.update(operationId, (m) => {
+      if (m.version !== 1) throw new ConflictError(`operation ${operationId} changed layout during the upload; retry it`);
       if (m.artifacts.some((a) => a.path === path)) {
         throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
       }
@@ -120,9 +137,8 @@ export async function writeArtifact(
 }
 
 /** `path` and another artifact where one is the other's folder, on storage that keeps paths as files and folders. */
-async function clash(backend: Backend, operationId: string, path: string): Promise<ConflictError> {
-  const current = await readMetadata(backend, operationId);
-  const other = current?.metadata.artifacts.find((a) => a.path.startsWith(`${path}/`) || path.startsWith(`${a.path}/`))?.path;
+async function clash(ctx: UploadContext, operationId: string, path: string): Promise<ConflictError> {
+  const other = (await ctx.entries().catch(() => [])).find((a) => a.path.startsWith(`${path}/`) || path.startsWith(`${a.path}/`))?.path;
   const folder = other === undefined ? "a folder on its path" : other.length < path.length ? other : path;
   return new ConflictError(
     `artifact ${path} cannot be stored beside ${other === undefined ? "another artifact being uploaded" : `artifact ${other}`} in operation ${operationId}: ` +
@@ -135,10 +151,11 @@ async function clash(backend: Backend, operationId: string, path: string): Promi
  * about to commit (seconds old) or the leftover of a crash between write and commit. Removes
  * it only in the second case (older than LEFTOVER_AGE_MS, still unreferenced); true if removed.
  */
-async function removeLeftover(backend: Backend, operationId: string, path: string): Promise<boolean> {
+async function removeLeftover(ctx: UploadContext, operationId: string, path: string): Promise<boolean> {
+  const { backend } = ctx;
   const key = artifactObjectKey(operationId, path);
-  const [object, current] = await Promise.all([backend.head(key), readMetadata(backend, operationId)]);
-  if (current?.metadata.artifacts.some((a) => a.path === path)) {
+  const [object, current] = await Promise.all([backend.head(key), ctx.entries()]);
+  if (current.some((a) => a.path === path)) {
     throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
   }
   if (object !== null && Date.now() - object.lastModified.getTime() < LEFTOVER_AGE_MS) return false;

@@ -2,15 +2,15 @@ import { NotFoundError } from "../errors.js";
 import type { ArtifactEntry, OperationMetadata } from "../metadata.js";
 import type { ArtifactInfo, OperationInfo } from "./types.js";
 
-export function findEntry(metadata: OperationMetadata, path: string): ArtifactEntry {
-  const entry = metadata.artifacts.find((a) => a.path === path);
-  if (entry === undefined) throw new NotFoundError(`artifact ${path} not found in operation ${metadata.operationId}`);
+export function findEntry(entries: readonly ArtifactEntry[], operationId: string, path: string): ArtifactEntry {
+  const entry = entries.find((a) => a.path === path);
+  if (entry === undefined) throw new NotFoundError(`artifact ${path} not found in operation ${operationId}`);
   return entry;
 }
 
-/** The operation's artifacts in path order (byte order: paths are ASCII). */
-export function sortedEntries(metadata: OperationMetadata): ArtifactEntry[] {
-  return [...metadata.artifacts].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+/** Artifacts in path order (byte order: paths are ASCII). */
+export function sortedEntries(entries: readonly ArtifactEntry[]): ArtifactEntry[] {
+  return [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 export function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
@@ -18,15 +18,16 @@ export function artifactInfo(entry: ArtifactEntry): ArtifactInfo {
   return { path, size, encryptedSize, contentType, chunkSize, createdAt, etag };
 }
 
-export function operationInfo(m: OperationMetadata): OperationInfo {
+export function operationInfo(m: OperationMetadata, entries: readonly ArtifactEntry[]): OperationInfo {
   return {
     operationId: m.operationId,
     agent: m.agent,
     grantee: m.grantee,
     createdAt: m.createdAt,
     expiresAt: m.expiresAt,
-    artifactCount: m.artifacts.length,
-    totalBytes: m.artifacts.reduce((sum, a) => sum + a.size, 0),
-    encryptedBytes: m.artifacts.reduce((sum, a) => sum + a.encryptedSize, 0),
+    layout: m.version,
+    artifactCount: entries.length,
+    totalBytes: entries.reduce((sum, a) => sum + a.size, 0),
+    encryptedBytes: entries.reduce((sum, a) => sum + a.encryptedSize, 0),
   };
 }

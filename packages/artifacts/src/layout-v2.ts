@@ -1,0 +1,204 @@
+/**
+ * Storage layout 2 (docs/format.md#layout-2): metadata.json is written once; each committed
+ * artifact has its own immutable entry object, written create-only after the artifact object
+ * (the commit point), under a name that sorts by commit time; a compacted index saves readers
+ * one GET per entry. No key is written by two commits of one operation.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { Backend } from "./backends/types.js";
+import { IntegrityError } from "./errors.js";
+import { type ArtifactEntry, isArtifactEntry, type MetadataV2, type OperationMetadata, operationPrefix } from "./metadata.js";
+
+/**
+ * How far behind "now" an index may claim to be complete. A writer names its entry by its own
+ * clock just before writing it, so an entry can land with a name older than the newest one
+ * already listed by up to the writers' clock skew plus one write's duration. S3 and R2 refuse
+ * requests signed more than 15 minutes off their clock, which bounds the skew of anyone who can
+ * write at all; on local disk every writer shares one clock.
+ */
+export const INDEX_MARGIN_MS = { local: 60_000, remote: 16 * 60_000 } as const;
+/** A listing that had to GET at least this many entries writes the index (sweeps: any). */
+const COMPACT_AFTER = 32;
+/** One process writes one operation's index at most this often (R2: one write per second per key). */
+const INDEX_PACE_MS = 2000;
+const ENTRY_NAME = /^(\d{13})-([0-9a-f]{32})\.json$/;
+const GET_PARALLEL = 16;
+
+export const newIncarnation = (): string => randomBytes(16).toString("hex");
+
+/** `operations/<id>/entries/<incarnation>/`: this incarnation's entries. */
+export function entriesPrefix(m: Pick<MetadataV2, "operationId" | "incarnation">): string {
+  return `${operationPrefix(m.operationId)}entries/${m.incarnation}/`;
+}
+
+export function indexKey(operationId: string): string {
+  return `${operationPrefix(operationId)}index.json`;
+}
+
+/** First 32 hex digits of SHA-256 of the path's UTF-8 bytes. */
+export function pathHash(path: string): string {
+  return createHash("sha256").update(path, "utf8").digest("hex").slice(0, 32);
+}
+
+/** `<13-digit epoch ms>-<pathHash>.json`: sorts by commit time; unique per path. */
+export function entryName(ms: number, path: string): string {
+  return `${String(Math.max(0, Math.floor(ms))).padStart(13, "0")}-${pathHash(path)}.json`;
+}
+
+export function serializeEntry(entry: ArtifactEntry): Buffer {
+  const { path, size, encryptedSize, contentType, chunkSize, createdAt, etag } = entry;
+  return Buffer.from(`${JSON.stringify({ path, size, encryptedSize, contentType, chunkSize, createdAt, etag })}\n`);
+}
+
+/** Parses an entry object; its name must carry its path's hash (`integrity` otherwise). */
+export function parseEntry(bytes: Buffer, name: string, operationId: string): ArtifactEntry {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString());
+  } catch (error) {
+    throw new IntegrityError(`entry ${name} of ${operationId} is not valid JSON`, { cause: error });
+  }
+  if (!isArtifactEntry(value) || ENTRY_NAME.exec(name)?.[2] !== pathHash(value.path)) {
+    throw new IntegrityError(`entry ${name} of ${operationId} is malformed`);
+  }
+  return value;
+}
+
+/** Writes an entry create-only: the commit point. Two writers never write one name (the object key decided the path's winner). */
+export async function commitEntry(backend: Backend, m: MetadataV2, entry: ArtifactEntry, nowMs: number): Promise<void> {
+  await backend.put(entriesPrefix(m) + entryName(nowMs, entry.path), serializeEntry(entry), { ifAbsent: true });
+}
+
+/** index.json: every entry named up to `covers` (and possibly later ones), in name order. */
+export interface EntryIndex {
+  layout: 2;
+  incarnation: string;
+  /** Entry name up to which (inclusive) the index lists every entry; "" when none. */
+  covers: string;
+  entries: NamedEntry[];
+}
+
+export interface IndexRead {
+  index: EntryIndex;
+  etag: string;
+}
+
+/** Reads index.json; null when absent or unusable (it is a cache of the entries, which stay the truth). */
+export async function readIndex(backend: Backend, operationId: string): Promise<IndexRead | null> {
+  const got = await backend.getBytes(indexKey(operationId));
+  if (got === null) return null;
+  try {
+    const index = JSON.parse(got.body.toString()) as Partial<EntryIndex>;
+    const ok =
+      index.layout === 2 &&
+      typeof index.incarnation === "string" &&
+      typeof index.covers === "string" &&
+      Array.isArray(index.entries) &&
+      index.entries.every((e) => isArtifactEntry(e) && typeof e.name === "string" && ENTRY_NAME.exec(e.name)?.[2] === pathHash(e.path));
+    return ok ? { index: index as EntryIndex, etag: got.etag } : { index: { layout: 2, incarnation: "", covers: "", entries: [] }, etag: got.etag };
+  } catch {
+    return { index: { layout: 2, incarnation: "", covers: "", entries: [] }, etag: got.etag };
+  }
+}
+
+/** Paces index writes per operation in this process. */
+export class IndexPacer {
+  /** Index writes that reached storage (for tests and metrics). */
+  writes = 0;
+  private readonly last = new Map<string, number>();
+
+  take(operationId: string, nowMs: number): boolean {
+    const previous = this.last.get(operationId);
+    if (previous !== undefined && nowMs - previous < INDEX_PACE_MS && nowMs >= previous) return false;
+    this.last.set(operationId, nowMs);
+    if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value!);
+    return true;
+  }
+}
+
+export interface ListContext {
+  backend: Backend;
+  now: Date;
+  pacer: IndexPacer | undefined;
+  /** Write the index when any entry had to be fetched (the sweep), not only past COMPACT_AFTER. */
+  compactAlways?: boolean;
+}
+
+/** An entry with its object's name under the incarnation's prefix. */
+export type NamedEntry = ArtifactEntry & { name: string };
+
+/**
+ * Lists an operation's entries: index.json (read in parallel with metadata.json by the caller),
+ * then one LIST after the index's `covers` (byte order = commit order), then a GET of each
+ * listed entry the index lacks. Writes the index back, paced, when that took many GETs.
+ */
+export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Promise<IndexRead | null>): Promise<NamedEntry[]> {
+  const { backend } = ctx;
+  const prefix = entriesPrefix(m);
+  const read = await indexRead;
+  const index = read?.index.incarnation === m.incarnation ? read.index : undefined;
+  const covers = index?.covers ?? "";
+  const known = new Map((index?.entries ?? []).map((e) => [e.name, e]));
+  const names = (index?.entries ?? []).filter((e) => e.name <= covers).map((e) => e.name);
+  const missing: string[] = [];
+  for await (const object of backend.list(prefix, covers === "" ? {} : { startAfter: prefix + covers })) {
+    const name = object.key.slice(prefix.length);
+    if (!ENTRY_NAME.test(name)) continue; // not an entry (the sweep collects it once old)
+    names.push(name);
+    if (!known.has(name)) missing.push(name);
+  }
+  for (let i = 0; i < missing.length; i += GET_PARALLEL) {
+    await Promise.all(
+      missing.slice(i, i + GET_PARALLEL).map(async (name) => {
+        const got = await backend.getBytes(prefix + name);
+        // Gone since the LIST: the operation is being deleted; the caller's next read says so.
+        if (got !== null) known.set(name, { ...parseEntry(got.body, name, m.operationId), name });
+      }),
+    );
+  }
+  const seen = new Set<string>();
+  const entries: NamedEntry[] = [];
+  for (const name of names) {
+    const entry = known.get(name);
+    if (entry === undefined || seen.has(entry.path)) continue;
+    seen.add(entry.path);
+    entries.push(entry);
+  }
+  const wanted = missing.length >= (ctx.compactAlways ? 1 : COMPACT_AFTER);
+  if (wanted && ctx.pacer?.take(m.operationId, ctx.now.getTime())) {
+    await writeIndex(ctx, m, read, entries, covers);
+  }
+  return entries;
+}
+
+/** Best effort: a lost race (412) or any storage error leaves the index as it was; readers do not need it. */
+async function writeIndex(
+  ctx: ListContext,
+  m: MetadataV2,
+  read: IndexRead | null,
+  entries: NamedEntry[],
+  previousCovers: string,
+): Promise<void> {
+  const margin = ctx.backend.kind === "local" ? INDEX_MARGIN_MS.local : INDEX_MARGIN_MS.remote;
+  const cutoff = String(ctx.now.getTime() - margin).padStart(13, "0");
+  const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let covers = previousCovers;
+  for (const e of sorted) if (e.name.slice(0, 13) < cutoff && e.name > covers) covers = e.name;
+  const index: EntryIndex = { layout: 2, incarnation: m.incarnation, covers, entries: sorted };
+  const body = Buffer.from(`${JSON.stringify(index)}\n`);
+  try {
+    await ctx.backend.putConditional(indexKey(m.operationId), body, read === null ? { ifNoneMatch: "*" } : { ifMatch: read.etag });
+    ctx.pacer!.writes++;
+  } catch {
+    // Another reader wrote it first, or storage is busy: the next listing tries again.
+  }
+}
+
+/**
+ * An operation's committed entries in either layout, for tools that read storage directly (the
+ * CLI): layout 1's metadata.json lists them; layout 2 lists them without writing an index.
+ */
+export async function entriesOf(backend: Backend, m: OperationMetadata, now: Date): Promise<ArtifactEntry[]> {
+  if (m.version === 1) return m.artifacts;
+  return listEntries({ backend, now, pacer: undefined }, m, readIndex(backend, m.operationId));
+}
