@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArtifactError, type ArtifactStore } from "@personal-server/artifacts";
 import { DEFAULT_CHUNK_SIZE, HEADER_BYTES } from "@personal-server/artifacts/internal";
-import { GRANTEE, KINDS, type Harness, OTHER_MASTER_KEY, drain, openHarness, random } from "./helpers.js";
+import { GRANTEE, LAYOUT_CASES, type Harness, OTHER_MASTER_KEY, drain, listKeys, openHarness, random } from "./helpers.js";
 
 const C = DEFAULT_CHUNK_SIZE;
 const T = 16;
@@ -101,10 +101,10 @@ async function attempt(
   return { released, error };
 }
 
-describe.each(KINDS)("tampering on %s", (kind) => {
+describe.each(LAYOUT_CASES)("tampering on %s, layout %i", (kind, layout) => {
   let h: Harness;
   beforeAll(async () => {
-    h = await openHarness(kind);
+    h = await openHarness(kind, {}, layout);
   });
   afterAll(async () => {
     await h.close();
@@ -170,15 +170,39 @@ describe.each(KINDS)("tampering on %s", (kind) => {
     await expectRefused(h.store, operationId, "a.bin", plaintext, "expired");
     await edit((m) => (m.operationId = "another-op"));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
-    await edit((m) => (m.artifacts[0].size += 1));
+    await h.raw.put(metaKey, original);
+    // The entry: metadata.json's `artifacts` (layout 1) or its own object (layout 2).
+    const [entryKey] = (await listKeys(h.raw, `operations/${operationId}/entries/`)).filter((k) => k.endsWith(".json"));
+    const originalEntry = layout === 2 ? (await h.raw.getBytes(entryKey!))!.body : undefined;
+    const editEntry = async (change: (e: Record<string, any>) => void) => {
+      if (layout === 1) return edit((m) => change(m.artifacts[0]));
+      const e = JSON.parse(originalEntry!.toString());
+      change(e);
+      await h.raw.put(entryKey!, Buffer.from(JSON.stringify(e)));
+    };
+    await editEntry((e) => (e.size += 1));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
-    await edit((m) => {
-      m.artifacts[0].size -= C;
-      m.artifacts[0].encryptedSize -= STORED_CHUNK;
+    await editEntry((e) => {
+      e.size -= C;
+      e.encryptedSize -= STORED_CHUNK;
     });
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
-    await edit((m) => (m.artifacts[0].path = "renamed.bin"));
-    await expectRefused(h.store, operationId, "a.bin", plaintext, "not_found");
+    // Layout 2 names each entry by its path's hash: a renamed entry is malformed, not another artifact.
+    await editEntry((e) => (e.path = "renamed.bin"));
+    await expectRefused(h.store, operationId, "a.bin", plaintext, layout === 2 ? "integrity" : "not_found");
+    if (layout === 2) {
+      await h.raw.put(entryKey!, Buffer.from("{not json"));
+      await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
+      await h.raw.put(entryKey!, originalEntry!);
+      // Another incarnation: the entries are an earlier operation's, never this one's.
+      await edit((m) => (m.incarnation = "0".repeat(32)));
+      await expectRefused(h.store, operationId, "a.bin", plaintext, "not_found");
+      // A layout this release does not know: upgrade (the grantee only; a stranger sees nothing).
+      await edit((m) => (m.version = 3));
+      await expectRefused(h.store, operationId, "a.bin", plaintext, "unsupported_layout");
+      const stranger3 = await h.store.getArtifact(operationId, "a.bin", { requester: stranger }).catch((e: ArtifactError) => e);
+      expect((stranger3 as ArtifactError).code).toBe("not_found");
+    }
     await h.raw.put(metaKey, Buffer.from("{not json"));
     await expectRefused(h.store, operationId, "a.bin", plaintext, "integrity");
     await h.raw.put(metaKey, original);

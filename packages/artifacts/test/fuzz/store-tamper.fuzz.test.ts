@@ -736,7 +736,8 @@ const LAYOUT: Record<string, [string, number, number][]> = {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "psa-fuzz-"));
   config = loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEY: MASTER_KEY });
-  store = createArtifactStore(config);
+  // Layout 1: the metadata surgery below edits metadata.json's artifacts[] (layout 2 entry edits: store.tamper.test.ts).
+  store = createArtifactStore(config, { createLayout: 1 });
   const grantees: Record<string, string> = { "fuzz-a": G1, "fuzz-b": G1, "fuzz-c": G2 };
   for (const [id, layout] of Object.entries(LAYOUT)) {
     // Mixed case on purpose: the store lower-cases, reads compare case-insensitively.

@@ -28,7 +28,7 @@ let store: ArtifactStore;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "psa-fuzz-reg-"));
-  store = createArtifactStore(loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEY: MASTER_KEY }));
+  store = createArtifactStore(loadConfig({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_MASTER_KEY: MASTER_KEY }), { createLayout: 1 });
 });
 afterEach(async () => {
   await store.close();
