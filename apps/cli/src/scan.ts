@@ -1,11 +1,12 @@
-import { IntegrityError, OPERATIONS_PREFIX } from "@personal-server/artifacts";
+import { IntegrityError, OPERATIONS_PREFIX, UnsupportedLayoutError } from "@personal-server/artifacts";
 import {
+  type ArtifactEntry,
   type Backend,
   type ObjectInfo,
   type OperationMetadata,
   ORPHAN_GRACE_MS,
-  artifactObjectKey,
   metadataKey,
+  operationReferences,
   parseMetadata,
 } from "@personal-server/artifacts/internal";
 
@@ -17,7 +18,12 @@ export interface ScannedOperation {
   operationId: string;
   /** Parsed metadata.json; undefined when absent (a crash leftover) or malformed. */
   metadata: OperationMetadata | undefined;
-  /** Set when metadata.json exists but does not parse (IntegrityError message). */
+  /** Committed artifacts (layout 1: metadata.json's; layout 2: the entry objects); empty without metadata. */
+  entries: ArtifactEntry[];
+  /**
+   * Set when metadata.json or an entry exists but does not parse (IntegrityError message), or
+   * is a layout newer than this release (the sweep leaves both alone).
+   */
   malformed: string | undefined;
   /** Every object under the prefix. */
   objects: ObjectInfo[];
@@ -56,27 +62,29 @@ async function finish(backend: Backend, operationId: string, objects: ObjectInfo
   const metaKey = metadataKey(operationId);
   let metadata: OperationMetadata | undefined;
   let malformed: string | undefined;
+  let entries: ArtifactEntry[] = [];
+  let referenced = (key: string) => malformed !== undefined && key === metaKey;
   if (objects.some((o) => o.key === metaKey)) {
     const got = await backend.getBytes(metaKey);
     if (got !== null) {
       try {
         metadata = parseMetadata(got.body, operationId);
+        ({ entries, referenced } = await operationReferences({ backend, now }, metadata));
       } catch (error) {
-        if (!(error instanceof IntegrityError)) throw error;
+        if (!(error instanceof IntegrityError || error instanceof UnsupportedLayoutError)) throw error;
+        metadata = undefined;
         malformed = error.message;
       }
     }
   }
-  const referenced = new Set<string>();
-  if (metadata !== undefined || malformed !== undefined) referenced.add(metaKey);
-  for (const a of metadata?.artifacts ?? []) referenced.add(artifactObjectKey(operationId, a.path));
   return {
     operationId,
     metadata,
+    entries,
     malformed,
     objects,
     storedBytes: objects.reduce((sum, o) => sum + o.size, 0),
-    unreferenced: objects.filter((o) => !referenced.has(o.key)),
+    unreferenced: objects.filter((o) => !referenced(o.key)),
     expired: metadata !== undefined && now.getTime() >= Date.parse(metadata.expiresAt),
   };
 }

@@ -20,7 +20,6 @@ export {
   type OperationMetadata,
 } from "./metadata.js";
 export {
-  entriesOf,
   entriesPrefix,
   entryName,
   indexKey,
@@ -44,3 +43,4 @@ export {
   type WrappedKey,
 } from "./crypto.js";
 export { freeBytes } from "./free-bytes.js";
+export { operationReferences, type OperationReferences } from "./references.js";

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Backend } from "./backends/types.js";
 import { IntegrityError } from "./errors.js";
-import { type ArtifactEntry, isArtifactEntry, type MetadataV2, type OperationMetadata, operationPrefix } from "./metadata.js";
+import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix } from "./metadata.js";
 
 /**
  * How far behind "now" an index may claim to be complete. A writer names its entry by its own
@@ -119,7 +119,8 @@ export class IndexPacer {
 export interface ListContext {
   backend: Backend;
   now: Date;
-  pacer: IndexPacer | undefined;
+  /** Absent: never write the index (read-only storage, the CLI's reports). */
+  pacer?: IndexPacer;
   /** Write the index when any entry had to be fetched (the sweep), not only past COMPACT_AFTER. */
   compactAlways?: boolean;
 }
@@ -194,11 +195,3 @@ async function writeIndex(
   }
 }
 
-/**
- * An operation's committed entries in either layout, for tools that read storage directly (the
- * CLI): layout 1's metadata.json lists them; layout 2 lists them without writing an index.
- */
-export async function entriesOf(backend: Backend, m: OperationMetadata, now: Date): Promise<ArtifactEntry[]> {
-  if (m.version === 1) return m.artifacts;
-  return listEntries({ backend, now, pacer: undefined }, m, readIndex(backend, m.operationId));
-}

@@ -314,7 +314,7 @@ class Store implements ArtifactStore {
 
   /**
    * Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise.
-   * `withIndex`: also read layout 2's index.json, in parallel (a listing or read follows).
+   * `withIndex`: also start reading layout 2's index.json (a listing or read follows).
    */
   private async locate(operationId: string, withIndex = false): Promise<Located> {
     const backend = await this.primary;
@@ -330,11 +330,12 @@ class Store implements ArtifactStore {
   }
 
   private async readFrom(backend: Backend, operationId: string, fallback: boolean, withIndex: boolean): Promise<Located | null> {
-    const index = withIndex ? readIndex(backend, operationId) : undefined;
-    index?.catch(() => {}); // awaited (and its error surfaced) only by a layout 2 listing
     const read = await readMetadata(backend, operationId);
     if (read === null) return null;
-    return { backend, metadata: read.metadata, fallback, index: read.metadata.version === 2 ? index : undefined };
+    // After metadata.json, not beside it: a layout 1 operation has no index to ask for.
+    const index = withIndex && read.metadata.version === 2 ? readIndex(backend, operationId) : undefined;
+    index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
+    return { backend, metadata: read.metadata, fallback, index };
   }
 
   /** The operation's committed entries, one per path. */
@@ -342,7 +343,7 @@ class Store implements ArtifactStore {
     const { backend, metadata } = located;
     if (metadata.version === 1) return metadata.artifacts;
     // The fallback directory is read-only: no index written there.
-    const ctx = { backend, now: this.now(), pacer: located.fallback ? undefined : this.pacer };
+    const ctx = { backend, now: this.now(), ...(located.fallback ? {} : { pacer: this.pacer }) };
     return listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
   }
 

@@ -11,8 +11,10 @@ import {
   type Backend,
   PreconditionFailedError,
   artifactObjectKey,
+  entriesPrefix,
   metadataKey,
   operationPrefix,
+  operationReferences,
   parseMetadata,
 } from "@personal-server/artifacts/internal";
 import { backendFor, config, describeStorage } from "../context.js";
@@ -95,10 +97,14 @@ export async function migrate(
       continue;
     }
     report.operations.total++;
+    const { entries } = await operationReferences({ backend: source, now: opts.now }, parsed);
+    const objects = entries.map((a) => ({ key: artifactObjectKey(operationId, a.path), size: a.encryptedSize }));
+    // Layout 2: the entry objects too, after the artifacts they commit (index.json is a cache: readers rebuild it).
+    if (parsed.version === 2) for await (const o of source.list(entriesPrefix(parsed))) objects.push({ key: o.key, size: o.size });
     plans.push({
       operationId,
       metadataBytes: got.body,
-      objects: parsed.artifacts.map((a) => ({ key: artifactObjectKey(operationId, a.path), size: a.encryptedSize })),
+      objects,
       expired: opts.now.getTime() >= Date.parse(parsed.expiresAt),
     });
   }

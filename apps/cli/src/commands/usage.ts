@@ -66,15 +66,15 @@ export function usageCommand(io: Io, setExit: (code: number) => void): Command {
             continue;
           }
           report.operations++;
-          report.artifacts += op.metadata.artifacts.length;
-          report.plaintextBytes += op.metadata.artifacts.reduce((s, a) => s + a.size, 0);
+          report.artifacts += op.entries.length;
+          report.plaintextBytes += op.entries.reduce((s, a) => s + a.size, 0);
           if (op.expired) {
             report.expired.operations++;
             report.expired.bytes += op.storedBytes;
           }
           report.largest.push({
             operationId: op.operationId,
-            artifacts: op.metadata.artifacts.length,
+            artifacts: op.entries.length,
             storedBytes: op.storedBytes,
             expiresAt: op.metadata.expiresAt,
             expired: op.expired,

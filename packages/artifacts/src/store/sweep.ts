@@ -1,8 +1,9 @@
 import { OPERATIONS_PREFIX } from "../constants.js";
-import { IntegrityError } from "../errors.js";
+import { IntegrityError, UnsupportedLayoutError } from "../errors.js";
 import type { Backend, ObjectInfo } from "../backends/types.js";
-import { entriesPrefix, type IndexPacer, indexKey, listEntries, readIndex } from "../layout-v2.js";
-import { artifactObjectKey, metadataKey, type MetadataWriter, readMetadata } from "../metadata.js";
+import type { IndexPacer } from "../layout-v2.js";
+import { metadataKey, type MetadataWriter, readMetadata } from "../metadata.js";
+import { operationReferences } from "../references.js";
 import { isOperationId } from "../validate.js";
 import type { SweepOptions, SweepResult } from "./types.js";
 
@@ -69,7 +70,8 @@ async function sweepOperation(
     try {
       read = await readMetadata(backend, operationId);
     } catch (error) {
-      if (error instanceof IntegrityError) return; // malformed metadata: leave it for a human (doctor reports it)
+      // Malformed metadata: leave it for a human (doctor reports it); a newer layout: for a newer release.
+      if (error instanceof IntegrityError || error instanceof UnsupportedLayoutError) return;
       throw error;
     }
   }
@@ -81,30 +83,17 @@ async function sweepOperation(
     result.deletedObjects += objects.length;
     return;
   }
-  const referenced = new Set<string>();
-  let current = (_key: string) => false;
+  let referenced = (_key: string) => false;
   if (read !== null) {
-    const m = read.metadata;
-    referenced.add(metaKey);
-    let entries;
-    if (m.version === 1) entries = m.artifacts;
-    else {
-      referenced.add(indexKey(operationId));
-      const prefix = entriesPrefix(m);
-      current = (key) => key.startsWith(prefix);
-      try {
-        entries = await listEntries({ backend, now, pacer, compactAlways: true }, m, readIndex(backend, operationId));
-      } catch (error) {
-        if (error instanceof IntegrityError) return; // a malformed entry: leave the operation for a human
-        throw error;
-      }
+    try {
+      ({ referenced } = await operationReferences({ backend, now, pacer, compactAlways: true }, read.metadata));
+    } catch (error) {
+      if (error instanceof IntegrityError) return; // a malformed entry: leave the operation for a human
+      throw error;
     }
-    for (const a of entries) referenced.add(artifactObjectKey(operationId, a.path));
   }
   const cutoff = now.getTime() - ORPHAN_GRACE_MS;
-  const orphans = objects
-    .filter((o) => !referenced.has(o.key) && !current(o.key) && o.lastModified.getTime() <= cutoff)
-    .map((o) => o.key);
+  const orphans = objects.filter((o) => !referenced(o.key) && o.lastModified.getTime() <= cutoff).map((o) => o.key);
   await backend.delete(orphans);
   result.deletedObjects += orphans.length;
 }
