@@ -1,23 +1,28 @@
 // Several replicas on one bucket: three server processes (the real entry point, configured from the
-// environment) on one moto bucket, behind a round-robin loopback proxy that is their audience, with
-// the shared nonce store on redis-server and the expiry sweep every second on each of them.
+// environment) on one moto bucket behind the R2-limits proxy (one write per second per key),
+// behind a round-robin loopback proxy that is their audience, with the shared nonce store on
+// redis-server and the expiry sweep every second on each of them.
 // - concurrent uploads to one operation, spread over the replicas, are all listed and read back
-//   (the conditional metadata.json writes are the only coordination);
+//   (layout 2: the create-only object and entry writes are the only coordination; no 429);
+// - writers racing for one path through different replicas: exactly one wins, the rest get 409;
+// - uploads racing a delete or an expiry leave nothing readable, and nothing a sweep never collects;
 // - sweeps running on all three at once leave no expired operation behind and fail nowhere;
 // - downloads while they sweep either succeed with the right bytes or answer 410/404 cleanly.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { createArtifactStore, loadConfig } from "@personal-server/artifacts";
 import { openBackend, type Backend } from "@personal-server/artifacts/internal";
 import { createGranteeClient, createWriterClient, type WriterClient } from "@personal-server/artifacts/client";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startRoundRobinProxy, type RoundRobinProxy } from "../../../test-support/round-robin-proxy.js";
-import { freshBucket, type FreshBucket } from "../../../test-support/s3.js";
+import { startR2LimitsProxy, type R2LimitsProxy } from "../../../test-support/r2-limits.js";
+import { freshBucket, motoEndpoint, type FreshBucket } from "../../../test-support/s3.js";
 import { TEST_MASTER_KEY, WRITER_TOKEN, collect, patternBytes, sha256, wallet } from "./helpers.js";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");
 const REPLICAS = 3;
-const WRITERS = 45;
+const WRITERS = 60;
 
 interface Replica {
   child: ChildProcess;
@@ -66,6 +71,7 @@ async function metric(replica: Replica, name: string, label: string): Promise<nu
 
 describe("three replicas on one bucket behind a round-robin proxy", () => {
   let lb: RoundRobinProxy;
+  let r2: R2LimitsProxy;
   let bucket: FreshBucket;
   let raw: Backend;
   let replicas: Replica[] = [];
@@ -74,9 +80,11 @@ describe("three replicas on one bucket behind a round-robin proxy", () => {
   beforeAll(async () => {
     lb = await startRoundRobinProxy();
     bucket = await freshBucket(undefined, "replicas");
+    r2 = await startR2LimitsProxy(motoEndpoint());
     raw = await openBackend(bucket.storage, { timeoutMs: 20_000, connectTimeoutMs: 5000 });
     const env = {
       ...bucket.env,
+      S3_ENDPOINT: r2.url,
       ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY,
       ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN,
       ARTIFACTS_AUDIENCE: lb.url,
@@ -104,6 +112,7 @@ describe("three replicas on one bucket behind a round-robin proxy", () => {
     );
     await raw?.close();
     await lb?.close();
+    await r2?.close();
   });
 
   it(`${WRITERS} concurrent uploads to one operation through the ${REPLICAS} replicas are all listed and read back`, async () => {
@@ -111,7 +120,9 @@ describe("three replicas on one bucket behind a round-robin proxy", () => {
     const { operationId } = await writer.createOperation({ grantee: grantee.address, agent: "replicas" });
     const bodies = Array.from({ length: WRITERS }, (_, i) => patternBytes(1000 + 97 * i, i + 1));
     const before = lb.served;
+    const throttledBefore = r2.limits.throttled;
     await Promise.all(bodies.map((body, i) => writer.upload(operationId, `part-${i}.bin`, body)));
+    expect(r2.limits.throttled - throttledBefore).toBe(0);
     const spread = lb.served.map((n, i) => n - before[i]!);
     expect(spread.every((n) => n >= WRITERS / REPLICAS - 1)).toBe(true);
 
@@ -185,5 +196,68 @@ describe("three replicas on one bucket behind a round-robin proxy", () => {
       `replicas: ${OPS} expired operations swept by ${REPLICAS} replicas at once (sweeps ${runs.join("/")}, deletedOperations ${deleted.join("+")} = ${summed}); ` +
         `downloads meanwhile: ${outcomes.ok} ok, ${outcomes.expired} 410, ${outcomes.notFound} 404, ${violations.length} other`,
     );
+  });
+
+  it("writers racing for one path through different replicas: exactly one wins each path, the others get 409", async () => {
+    const grantee = wallet();
+    const { operationId } = await writer.createOperation({ grantee: grantee.address, agent: "race" });
+    const PATHS = 5;
+    const RACERS = 6;
+    const attempts = Array.from({ length: PATHS * RACERS }, (_, n) => ({ path: `p-${n % PATHS}.bin`, body: patternBytes(2000 + n, n + 1) }));
+    const results = await Promise.all(
+      attempts.map(({ path, body }) =>
+        writer.upload(operationId, path, body).then(
+          () => "won" as const,
+          (error: { code?: string }) => (error.code === "conflict" ? ("lost" as const) : `failed: ${error.code}`),
+        ),
+      ),
+    );
+    expect(results.filter((r) => r !== "won" && r !== "lost")).toEqual([]);
+    const reader = createGranteeClient({ baseUrl: lb.url, account: grantee });
+    const listing = await reader.list(operationId);
+    expect(listing.artifacts.map((a) => a.path).sort()).toEqual(Array.from({ length: PATHS }, (_, i) => `p-${i}.bin`));
+    for (let p = 0; p < PATHS; p++) {
+      const winners = attempts.filter((a, n) => a.path === `p-${p}.bin` && results[n] === "won");
+      expect(winners).toHaveLength(1);
+      expect(sha256(await collect(await reader.download(operationId, `p-${p}.bin`)))).toBe(sha256(winners[0]!.body));
+    }
+  });
+
+  it("uploads racing a delete and an expiry leave nothing readable, and a later sweep leaves nothing behind", async () => {
+    const grantee = wallet();
+    const reader = createGranteeClient({ baseUrl: lb.url, account: grantee });
+    const body = patternBytes(4000, 9);
+    // A delete while 20 uploads are in flight, then the same id again: the earlier incarnation's entries never show.
+    const { operationId: deleted } = await writer.createOperation({ grantee: grantee.address, operationId: `race-del-${Date.now()}` });
+    const uploads = Array.from({ length: 20 }, (_, i) => writer.upload(deleted, `u-${i}.bin`, body).then(() => "ok", (e: { code?: string }) => e.code));
+    await new Promise((r) => setTimeout(r, 30));
+    await writer.deleteOperation(deleted).catch(() => {});
+    const outcomes = await Promise.all(uploads);
+    expect(outcomes.filter((o) => o !== "ok" && o !== "not_found" && o !== "conflict")).toEqual([]);
+    await expect(reader.list(deleted)).rejects.toMatchObject({ code: "not_found" });
+    await writer.createOperation({ grantee: grantee.address, operationId: deleted });
+    expect((await reader.list(deleted)).artifacts).toEqual([]);
+    // Uploads running past an expiry: each succeeds or is refused; the replicas' sweeps delete the operation.
+    const { operationId: expiring } = await writer.createOperation({ grantee: grantee.address, agent: "race-exp", ttlSeconds: 2 });
+    const late: string[] = [];
+    const started = Date.now();
+    for (let i = 0; Date.now() - started < 3500; i++) {
+      late.push(await writer.upload(expiring, `e-${i}.bin`, body).then(() => "ok", (e: { code?: string }) => e.code ?? "?"));
+    }
+    expect(late.filter((o) => o !== "ok" && o !== "expired" && o !== "not_found")).toEqual([]);
+    expect(late).toContain("ok");
+    await expect(reader.list(expiring)).rejects.toMatchObject({ code: expect.stringMatching(/^(expired|not_found)$/) });
+    // A day later, whatever the races left (entries without metadata, an earlier incarnation's) is collected.
+    const sweeper = createArtifactStore(loadConfig({ ...bucket.env, ARTIFACTS_MASTER_KEY: TEST_MASTER_KEY, ARTIFACTS_S3_TIMEOUT_MS: "20000" }));
+    try {
+      await sweeper.sweepExpired({ now: new Date(Date.now() + 25 * 3600_000) });
+    } finally {
+      await sweeper.close();
+    }
+    const left: string[] = [];
+    for await (const object of raw.list(`operations/${deleted}/`)) left.push(object.key);
+    for await (const object of raw.list(`operations/${expiring}/`)) left.push(object.key);
+    expect(left.filter((k) => !k.endsWith("/metadata.json") && !k.endsWith("/index.json"))).toEqual([]);
+    expect(left).toContain(`operations/${deleted}/metadata.json`);
   });
 });

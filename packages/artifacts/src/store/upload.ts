@@ -63,7 +63,10 @@ export async function writeArtifact(
   const taken = () => new ConflictError(`artifact ${path} is being uploaded by another writer to operation ${operationId}`);
   const put = (object: Buffer | Readable, options: PutOptions) =>
     backend.put(key, object, options).catch(async (error: unknown) => {
-      throw error instanceof KeyClashError ? await clash(ctx, operationId, path) : error;
+      if (error instanceof KeyClashError) throw await clash(ctx, operationId, path);
+      // R2 answers 429 to a write of a key written within the last second: another writer's upload of this path.
+      if (error instanceof StorageUnavailableError && error.details?.throttled === true) throw taken();
+      throw error;
     });
   if (input.rest === undefined) {
     // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
@@ -158,7 +161,8 @@ async function removeLeftover(ctx: UploadContext, operationId: string, path: str
   if (current.some((a) => a.path === path)) {
     throw new ConflictError(`artifact ${path} already exists in operation ${operationId}; artifacts are immutable`);
   }
-  if (object !== null && Date.now() - object.lastModified.getTime() < LEFTOVER_AGE_MS) return false;
+  if (object === null) return true; // gone meanwhile: nothing to remove (never delete what another writer may be creating)
+  if (Date.now() - object.lastModified.getTime() < LEFTOVER_AGE_MS) return false;
   await backend.delete([key]);
   return true;
 }
