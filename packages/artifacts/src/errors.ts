@@ -16,12 +16,12 @@ export const ERROR_STATUS = {
   config: 500,
   /** An unexpected failure (a bug): the server answers it without details, which go to its log. */
   internal: 500,
-  storage_unavailable: 503,
   /**
    * The operation is stored in a layout newer than this release reads (docs/format.md#layouts):
    * upgrade. Answered only to the grantee and the writer; anyone else gets `not_found`.
    */
   unsupported_layout: 501,
+  storage_unavailable: 503,
   /** Local storage is out of space (ENOSPC/EDQUOT): not retried like 503, an operator must free space. */
   insufficient_storage: 507,
 } as const;

@@ -187,7 +187,7 @@ class Store implements ArtifactStore {
   async statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    return artifactInfo(await this.findEntry(await this.authorize(operationId, options), path));
+    return artifactInfo(await this.readEntry(await this.authorize(operationId, options), path, options));
   }
 
   async getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult> {
@@ -196,7 +196,7 @@ class Store implements ArtifactStore {
     checkRange(options.range);
     const located = await this.authorize(operationId, options);
     const { backend, metadata } = located;
-    const entry = await this.findEntry(located, path);
+    const entry = await this.readEntry(located, path, options);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
       // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
       if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options);
@@ -210,7 +210,7 @@ class Store implements ArtifactStore {
     validateArtifactPath(path);
     const located = await this.authorize(operationId, options);
     const { backend, metadata } = located;
-    const entry = await this.findEntry(located, path);
+    const entry = await this.readEntry(located, path, options);
     return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
   }
 
@@ -356,6 +356,14 @@ class Store implements ArtifactStore {
       if (hit !== undefined && hit.name <= read!.index.covers) return hit;
     }
     return findEntry(await this.entries(located), located.metadata.operationId, path);
+  }
+
+  /** `findEntry` for a read: a path missing because the operation was deleted or swept meanwhile answers that (404/410). */
+  private async readEntry(located: Located, path: string, options: ReadOptions): Promise<ArtifactEntry> {
+    return this.findEntry(located, path).catch(async (error: unknown) => {
+      if (error instanceof NotFoundError && located.metadata.version === 2) await this.authorize(located.metadata.operationId, options);
+      throw error;
+    });
   }
 
   /**

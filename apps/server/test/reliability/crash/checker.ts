@@ -1,7 +1,7 @@
 /**
  * The crash harness's independent checker (issue 14). It reads storage on its own (files on disk,
- * or raw HTTP to moto, never through the store or a backend) and decrypts with format v1 as
- * docs/format.md specifies it (node:crypto's HKDF and AES-GCM, none of the SDK's crypto code),
+ * or raw HTTP to moto, never through the store or a backend), lists layouts 1 and 2 and decrypts
+ * with format v1 as docs/format.md specifies them (node:crypto's HKDF and AES-GCM, none of the SDK's crypto code),
  * so a bug in the store's read path cannot hide a bug in its write path.
  */
 import { createDecipheriv, createHash, hkdfSync } from "node:crypto";
@@ -191,6 +191,69 @@ export interface CheckResult {
   decrypted: number;
 }
 
+interface Entry {
+  path: string;
+  size: number;
+  encryptedSize: number;
+  chunkSize: number;
+}
+
+/**
+ * Layout 2 (docs/format.md): the entries are the objects `operations/<id>/entries/<incarnation>/
+ * <13-digit ms>-<first 32 hex of SHA-256(path)>.json`, in name order, the first per path; an
+ * index.json of this incarnation may list only entries that exist.
+ */
+async function layout2Entries(
+  view: StorageView,
+  objects: readonly StoredObject[],
+  id: string,
+  meta: Record<string, unknown>,
+  referenced: Set<string>,
+  v: (text: string) => void,
+): Promise<Entry[] | undefined> {
+  if (typeof meta.incarnation !== "string" || !/^[0-9a-f]{32}$/.test(meta.incarnation)) return undefined;
+  const prefix = `operations/${id}/entries/${meta.incarnation}/`;
+  const names = objects
+    .filter((o) => o.key.startsWith(prefix))
+    .map((o) => o.key.slice(prefix.length))
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const entries: Entry[] = [];
+  const seen = new Set<string>();
+  for (const name of names) {
+    referenced.add(prefix + name);
+    const bytes = await view.read(prefix + name);
+    if (bytes === null) continue;
+    let entry: Entry;
+    try {
+      entry = JSON.parse(bytes.toString("utf8")) as Entry;
+    } catch {
+      v(`entry ${prefix}${name} does not parse (half-written?)`);
+      continue;
+    }
+    const hash = createHash("sha256").update(entry.path, "utf8").digest("hex").slice(0, 32);
+    if (!new RegExp(`^\\d{13}-${hash}\\.json$`).test(name)) v(`entry ${prefix}${name} is not named after its path ${entry.path}`);
+    if (seen.has(entry.path)) v(`${id} has two entries for ${entry.path}`);
+    seen.add(entry.path);
+    entries.push(entry);
+  }
+  const indexKey = `operations/${id}/index.json`;
+  referenced.add(indexKey);
+  const index = await view.read(indexKey);
+  if (index !== null) {
+    let parsed: { incarnation?: string; entries?: { name: string }[] };
+    try {
+      parsed = JSON.parse(index.toString("utf8")) as typeof parsed;
+    } catch {
+      v(`index.json of ${id} does not parse (half-written?)`);
+      return entries;
+    }
+    if (parsed.incarnation === meta.incarnation) {
+      for (const e of parsed.entries ?? []) if (!names.includes(e.name)) v(`index.json of ${id} lists ${e.name}, which is no entry`);
+    }
+  }
+  return entries;
+}
+
 /** Objects already verified, by key + version + expected hash: unchanged bytes need no second decrypt. */
 const verified = new Set<string>();
 
@@ -224,9 +287,13 @@ export async function checkStorage(view: StorageView, expected: Expected, option
       v(`metadata.json of ${id} does not parse: ${(error as Error).message}`);
       continue;
     }
-    const artifacts = meta.artifacts as { path: string; size: number; encryptedSize: number; chunkSize: number }[] | undefined;
-    if (meta.version !== 1 || meta.operationId !== id || !Array.isArray(artifacts) || typeof meta.expiresAt !== "string") {
+    if ((meta.version !== 1 && meta.version !== 2) || meta.operationId !== id || typeof meta.expiresAt !== "string") {
       v(`metadata.json of ${id} has the wrong shape`);
+      continue;
+    }
+    const artifacts = meta.version === 1 ? (meta.artifacts as Entry[] | undefined) : await layout2Entries(view, objects, id, meta, referenced, v);
+    if (!Array.isArray(artifacts)) {
+      v(`metadata.json of ${id} has no artifacts`);
       continue;
     }
     let dataKey: Buffer;

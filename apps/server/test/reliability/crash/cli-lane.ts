@@ -85,10 +85,12 @@ async function populate(
 ): Promise<string[]> {
   const clock = options.expired ? () => new Date(Date.now() - 48 * HOUR) : () => new Date();
   const store = createArtifactStore(loadConfig(env), { now: clock });
+  const legacy = createArtifactStore(loadConfig(env), { now: clock, createLayout: 1 });
   const ids: string[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const op = await store.createOperation({ grantee: wallet().address, ttlSeconds: options.expired ? 3600 : 86_400 });
+      // Layouts 1 and 2 alike: the CLI's kills land on both.
+      const op = await (i % 2 === 0 ? store : legacy).createOperation({ grantee: wallet().address, ttlSeconds: options.expired ? 3600 : 86_400 });
       const artifacts = new Map<string, { sha256: string; acknowledged: boolean }>();
       expected.operations.set(op.operationId, { acknowledged: true, expiresAt: Date.parse(op.expiresAt), artifacts });
       for (let j = 0, n = int(r, 1, 3); j < n; j++) {
@@ -101,7 +103,7 @@ async function populate(
       ids.push(op.operationId);
     }
   } finally {
-    await store.close();
+    await Promise.all([store.close(), legacy.close()]);
   }
   return ids;
 }

@@ -1,5 +1,6 @@
 /** The crash harness's server lanes (issue 14): see points.ts for the event points. */
 import { rmSync } from "node:fs";
+import { createArtifactStore, loadConfig } from "@personal-server/artifacts";
 import { createGranteeClient, createWriterClient } from "@personal-server/artifacts/client";
 import { startRecordingProxy, type RecordingProxy } from "../../../../../test-support/proxy.js";
 import { freshBucket, motoEndpoint } from "../../../../../test-support/s3.js";
@@ -23,8 +24,11 @@ import { armProxy, countKill, DEFAULT_KEYS, describePoint, eventPoint, fsKillEnv
 /**
  * The server on one storage (`local`: a directory; `s3`: a moto bucket behind the counting proxy).
  * Trials alternate between streamed uploads (killed after byte N of a body, or at a storage event)
- * and 4-6 concurrent uploads to one new operation (coalesced metadata commits). Operations and
- * artifacts accumulate over the lane, so every kill is checked against everything earlier too.
+ * and 4-6 concurrent uploads to one new operation. Half the new operations are layout 2 (created
+ * through the server), half layout 1 (written beside it by the kept v1 writer, as the release
+ * before layout 2 left them; their uploads take the coalesced metadata commits), so the kills are
+ * split between the two. Operations and artifacts accumulate over the lane, so every kill is
+ * checked against everything earlier too.
  */
 export async function serverLane(
   storage: "local" | "s3",
@@ -37,22 +41,27 @@ export async function serverLane(
   const r = rng(`${seed}:${report.lane}`);
   const expected: Expected = { operations: new Map() };
   let env: Record<string, string>;
+  /** The same storage, not through the counting proxy: where layout 1 operations are made. */
+  let direct: Record<string, string>;
   let view: StorageView;
   let proxy: RecordingProxy | undefined;
   let root = "";
   if (storage === "local") {
     root = tempDir("crash-server");
     env = { ARTIFACTS_LOCAL_DIR: root, ARTIFACTS_MASTER_KEY: MASTER_KEY, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN };
+    direct = env;
     view = localView(root);
   } else {
     const bucket = await freshBucket(motoEndpoint(), "crash-server");
     proxy = await startRecordingProxy(motoEndpoint());
     env = { ...bucket.env, S3_ENDPOINT: proxy.url, ARTIFACTS_MASTER_KEY: MASTER_KEY, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN };
+    direct = { ...bucket.env, ARTIFACTS_MASTER_KEY: MASTER_KEY };
     view = s3View(motoEndpoint(), bucket.bucket);
   }
   const account = wallet();
   const grantee = account.address;
   let current: string | undefined;
+  let currentLayout: 1 | 2 = 2;
   let alive: ChildServer | undefined;
   try {
     for (let trial = 0; report.kills < quota && trial < quota * 2; trial++) {
@@ -60,7 +69,7 @@ export async function serverLane(
       const t0 = Date.now();
       const concurrent = r() < 0.35;
       const newOperation = r() < 0.3; // drawn every trial, so later draws do not depend on outcomes
-      const work = concurrent ? "concurrent uploads" : "streamed upload";
+      const drawnLayout: 1 | 2 = r() < 0.5 ? 1 : 2;
       const eventKind = storage === "s3" ? "s3" : "fs";
       const plan = concurrent
         ? { create: true, sizes: Array.from({ length: int(r, 4, 6) }, () => (r() < 0.5 ? int(r, 1, 200_000) : int(r, MIB + 1, 1.6 * MIB))) }
@@ -72,6 +81,8 @@ export async function serverLane(
               return r() < 0.1 && options.large ? int(r, 9 * MIB, 10 * MIB) : size;
             }),
           };
+      const layout = plan.create ? drawnLayout : currentLayout;
+      const work = `${concurrent ? "concurrent uploads" : "streamed upload"}, layout ${layout}`;
       let point: Point;
       if (!concurrent && r() < 0.4) {
         const upload = int(r, 0, plan.sizes.length - 1);
@@ -100,10 +111,14 @@ export async function serverLane(
           const operationId = `crash_${storage}_${seed.replace(/[^a-z0-9]/gi, "").toLowerCase().slice(0, 16)}_${trial}`;
           const op = { acknowledged: false, expiresAt: Date.now() + 24 * HOUR, artifacts: new Map() };
           expected.operations.set(operationId, op);
-          const created = await writer.createOperation({ grantee, operationId, ttlSeconds: 86_400 });
+          const created =
+            layout === 2
+              ? await writer.createOperation({ grantee, operationId, ttlSeconds: 86_400 })
+              : await withV1Writer(direct, (store) => store.createOperation({ grantee, operationId, ttlSeconds: 86_400 }));
           op.expiresAt = Date.parse(created.expiresAt);
           op.acknowledged = true;
           current = operationId;
+          currentLayout = layout;
         }
         const operationId = current!;
         const artifacts = expected.operations.get(operationId)!.artifacts;
@@ -190,3 +205,13 @@ export async function serverLane(
   return report;
 }
 
+
+/** The release before layout 2's operations, made by the store's kept v1 writer. */
+async function withV1Writer<T>(env: Record<string, string>, work: (store: ReturnType<typeof createArtifactStore>) => Promise<T>): Promise<T> {
+  const store = createArtifactStore(loadConfig(env), { createLayout: 1 });
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
