@@ -21,9 +21,9 @@ afterAll(() => {
 });
 
 /** One operation with a one-chunk and a streamed artifact, written by the SDK, and what the test knows of it. */
-async function populated(env: Record<string, string>): Promise<{ expected: Expected; operationId: string; raw: Backend }> {
+async function populated(env: Record<string, string>, createLayout: 1 | 2 = 1): Promise<{ expected: Expected; operationId: string; raw: Backend }> {
   const config = loadConfig({ ...env, ARTIFACTS_MASTER_KEY: MASTER_KEY });
-  const store = createArtifactStore(config);
+  const store = createArtifactStore(config, { createLayout });
   const op = await store.createOperation({ grantee: wallet().address });
   const bodies = { "small.txt": Buffer.from("small\n"), "big.bin": patternBytes(1.5 * 1024 * 1024, 3) };
   const artifacts = new Map<string, { sha256: string; acknowledged: boolean }>();
@@ -47,6 +47,32 @@ async function problems(view: StorageView, expected: Expected, sweptAt = false):
 }
 
 describe("the crash checker", () => {
+  it("layout 2 on local storage: intact is clean; a lost, renamed or duplicated entry and an index naming no entry are reported", async () => {
+    const root = join(tempDir("checker-v2"), "store");
+    dirs.push(root);
+    const { expected, operationId, raw } = await populated({ ARTIFACTS_LOCAL_DIR: root }, 2);
+    const view = localView(root);
+    expect(await problems(view, expected)).toEqual([]);
+    const entries = (await view.list()).filter((o) => o.key.includes("/entries/")).map((o) => o.key);
+    expect(entries).toHaveLength(2);
+    const small = entries.find((k) => JSON.parse(readFileSync(join(root, k), "utf8")).path === "small.txt")!;
+    const bytes = readFileSync(join(root, small));
+    rmSync(join(root, small));
+    expect(await problems(view, expected)).toEqual([`lost artifact ${operationId}/small.txt`]);
+    const renamed = small.replace(/\/\d{13}-/, "/0000000000000-").replace(/-[0-9a-f]{32}\.json$/, `-${"0".repeat(32)}.json`);
+    writeFileSync(join(root, renamed), bytes);
+    expect(await problems(view, expected)).toEqual([expect.stringMatching(/is not named after its path small\.txt$/)]);
+    rmSync(join(root, renamed));
+    writeFileSync(join(root, small), bytes);
+    writeFileSync(join(root, small.replace(/\/\d{13}-/, "/9999999999999-")), bytes);
+    expect(await problems(view, expected)).toEqual([expect.stringMatching(/has two entries for small\.txt$/)]);
+    rmSync(join(root, small.replace(/\/\d{13}-/, "/9999999999999-")));
+    const incarnation = small.split("/")[3]!;
+    writeFileSync(join(root, `operations/${operationId}/index.json`), JSON.stringify({ layout: 2, incarnation, covers: "", entries: [{ name: "0000000000001-x.json" }] }));
+    expect(await problems(view, expected)).toEqual([expect.stringMatching(/index\.json of \S+ lists 0000000000001-x\.json, which is no entry$/)]);
+    await raw.close();
+  });
+
   it("local storage: intact is clean; each kind of damage is reported", async () => {
     const root = join(tempDir("checker"), "store");
     dirs.push(root);

@@ -232,7 +232,10 @@ async function layout2Entries(
     }
     const hash = createHash("sha256").update(entry.path, "utf8").digest("hex").slice(0, 32);
     if (!new RegExp(`^\\d{13}-${hash}\\.json$`).test(name)) v(`entry ${prefix}${name} is not named after its path ${entry.path}`);
-    if (seen.has(entry.path)) v(`${id} has two entries for ${entry.path}`);
+    if (seen.has(entry.path)) {
+      v(`${id} has two entries for ${entry.path}`);
+      continue;
+    }
     seen.add(entry.path);
     entries.push(entry);
   }
