@@ -1,5 +1,5 @@
 /**
- * Storage layout 2 (docs/format.md#layout-2): metadata.json is written once; each committed
+ * Storage layout 2 (docs/format.md#layouts): metadata.json is written once; each committed
  * artifact has its own immutable entry object, written create-only after the artifact object
  * (the commit point), under a name that sorts by commit time; a compacted index saves readers
  * one GET per entry. No key is written by two commits of one operation.

@@ -171,7 +171,10 @@ async function startOn(kind: Backend): Promise<{ server: ChildServer; listObject
           }
         };
         walk(dir);
-        return out.filter((p) => !/^(operations\/[^/]+\/(metadata\.json|artifacts\/.+)|\.spent-nonces)$/.test(p));
+        // Layout 2 keeps each committed artifact's entry beside them (and maybe an index.json).
+        return out.filter(
+          (p) => !/^(operations\/[^/]+\/(metadata\.json|index\.json|artifacts\/.+|entries\/[0-9a-f]{32}\/\d{13}-[0-9a-f]{32}\.json)|\.spent-nonces)$/.test(p),
+        );
       },
     };
   }

@@ -305,9 +305,14 @@ export interface InProcessServer {
 export async function startInProcess(
   env: Record<string, string>,
   watch: SecretWatch,
-  options: Omit<BuildServerOptions, "store" | "logger"> & { rawStorage?: ArtifactsConfig["storage"]; logLevel?: string } = {},
+  options: Omit<BuildServerOptions, "store" | "logger"> & {
+    rawStorage?: ArtifactsConfig["storage"];
+    logLevel?: string;
+    /** Layout of the operations the server creates (1: as the release before layout 2 did). */
+    createLayout?: 1 | 2;
+  } = {},
 ): Promise<InProcessServer> {
-  const { rawStorage, logLevel, ...serverOptions } = options;
+  const { rawStorage, logLevel, createLayout, ...serverOptions } = options;
   const config = loadConfig({
     ARTIFACTS_MASTER_KEY: MASTER_KEY,
     ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN,
@@ -315,7 +320,7 @@ export async function startInProcess(
     PORT: "0",
     ...env,
   });
-  const store = createArtifactStore(config);
+  const store = createArtifactStore(config, { createLayout });
   const logs: string[] = [];
   const app = await buildServer(config, {
     ...serverOptions,

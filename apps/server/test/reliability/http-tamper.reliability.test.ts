@@ -243,7 +243,8 @@ async function get(art: Art, reader: typeof owner, range?: { start: number; end:
 
 beforeAll(async () => {
   dir = tempDir("http-tamper");
-  server = await startInProcess({ ARTIFACTS_LOCAL_DIR: dir }, watch);
+  // Layout 1: the surgery edits metadata.json's artifacts[] (layout 2 entry edits: the SDK's store.tamper.test.ts).
+  server = await startInProcess({ ARTIFACTS_LOCAL_DIR: dir }, watch, { createLayout: 1 });
   const layout: [string, number, number][] = [
     ["empty.bin", 0, C],
     ["tiny.txt", 100, C],
