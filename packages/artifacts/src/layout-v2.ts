@@ -142,10 +142,12 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
   const known = new Map((index?.entries ?? []).map((e) => [e.name, e]));
   const names = (index?.entries ?? []).filter((e) => e.name <= covers).map((e) => e.name);
   const missing: string[] = [];
+  let listed = 0;
   for await (const object of backend.list(prefix, covers === "" ? {} : { startAfter: prefix + covers })) {
     const name = object.key.slice(prefix.length);
     if (!ENTRY_NAME.test(name)) continue; // not an entry (the sweep collects it once old)
     names.push(name);
+    listed++;
     if (!known.has(name)) missing.push(name);
   }
   for (let i = 0; i < missing.length; i += GET_PARALLEL) {
@@ -165,26 +167,26 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
     seen.add(entry.path);
     entries.push(entry);
   }
-  const wanted = missing.length >= (ctx.compactAlways ? 1 : COMPACT_AFTER);
-  if (wanted && ctx.pacer?.take(m.operationId, ctx.now.getTime())) {
-    await writeIndex(ctx, m, read, entries, covers);
-  }
+  // Worth a write when entries had to be fetched, or the LIST after `covers` has grown long.
+  const threshold = ctx.compactAlways ? 1 : COMPACT_AFTER;
+  const next = advancedCovers(ctx, entries, covers);
+  const wanted = missing.length >= threshold || (listed >= threshold && next !== covers);
+  if (wanted && ctx.pacer?.take(m.operationId, ctx.now.getTime())) await writeIndex(ctx, m, read, entries, next);
   return entries;
 }
 
-/** Best effort: a lost race (412) or any storage error leaves the index as it was; readers do not need it. */
-async function writeIndex(
-  ctx: ListContext,
-  m: MetadataV2,
-  read: IndexRead | null,
-  entries: NamedEntry[],
-  previousCovers: string,
-): Promise<void> {
+/** The newest entry name older than the margin (never behind the current `covers`). */
+function advancedCovers(ctx: ListContext, entries: readonly NamedEntry[], covers: string): string {
   const margin = ctx.backend.kind === "local" ? INDEX_MARGIN_MS.local : INDEX_MARGIN_MS.remote;
   const cutoff = String(ctx.now.getTime() - margin).padStart(13, "0");
+  let next = covers;
+  for (const e of entries) if (e.name.slice(0, 13) < cutoff && e.name > next) next = e.name;
+  return next;
+}
+
+/** Best effort: a lost race (412) or any storage error leaves the index as it was; readers do not need it. */
+async function writeIndex(ctx: ListContext, m: MetadataV2, read: IndexRead | null, entries: NamedEntry[], covers: string): Promise<void> {
   const sorted = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  let covers = previousCovers;
-  for (const e of sorted) if (e.name.slice(0, 13) < cutoff && e.name > covers) covers = e.name;
   const index: EntryIndex = { layout: 2, incarnation: m.incarnation, covers, entries: sorted };
   const body = Buffer.from(`${JSON.stringify(index)}\n`);
   try {
