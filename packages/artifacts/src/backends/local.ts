@@ -6,6 +6,7 @@ import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { streamToFile, writeAll } from "./file-sink.js";
 import { acquireLock, LOCK_DIR } from "./local-lock.js";
+import { errno, etagOf, infoOf, isMissing, listFolders, walkKeys } from "./local-listing.js";
 import { ConfigError, InsufficientStorageError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import {
   KeyClashError,
@@ -43,41 +44,11 @@ const MAX_KEY_BYTES = 1024; // S3's limit, so a key that works locally works on 
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
-/**
- * Strong ETag of a local file: hex of size, mtime in nanoseconds and inode number.
- *
- * Every write is a new file renamed into place, so the inode changes on every write; inode
- * numbers can be reused once a file is gone, so each write also stamps its mtime with a random
- * sub-millisecond part (see `stampMtime`). Equal ETags therefore mean the same write, without
- * hashing multi-GB artifacts, and HEAD/list report the ETag that `put` returned.
- */
-function etagOf(st: BigIntStats): string {
-  return `${st.size.toString(16)}-${st.mtimeNs.toString(16)}-${st.ino.toString(16)}`;
-}
-
-function infoOf(key: string, st: BigIntStats): ObjectInfo {
-  return { key, size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeMs)) };
-}
-
-function errno(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 /** A rename into `dest` failed because a folder on its path is a file (ENOTDIR) or `dest` is a folder. */
 async function isClash(dest: string, e: unknown): Promise<boolean> {
   const code = errno(e);
   if (code === "ENOTDIR" || code === "EISDIR") return true;
   return code === "EEXIST" && (await stat(dest).then((st) => st.isDirectory(), () => false));
-}
-
-function isMissing(e: unknown): boolean {
-  const code = errno(e);
-  return code === "ENOENT" || code === "ENOTDIR";
-}
-
-/** Byte order of keys, as S3 lists them (UTF-8 bytes, not UTF-16 code units). */
-function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 /**
@@ -402,67 +373,16 @@ export class LocalBackend implements Backend {
     }
   }
 
-  // ---- listings ---------------------------------------------------------------------------
+  // ---- listings (local-listing.ts) -----------------------------------------------------------
 
-  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+  list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     this.checkPrefix(prefix);
-    yield* this.walk(prefix.slice(0, prefix.lastIndexOf("/") + 1), prefix, options.startAfter ?? "");
+    return walkKeys(this.root, prefix, options.startAfter ?? "", (key, e) => this.unavailable("list", key, e));
   }
 
-  /**
-   * Depth-first walk in key order. Siblings are sorted by `name + "/"` for directories and
-   * `name` for files: every key under directory `d` starts with `d/`, so this order of siblings
-   * is the byte order of the full keys ("a-c" before "a/b", as S3 lists them).
-   */
-  private async *walk(dirRel: string, prefix: string, after: string): AsyncIterable<ObjectInfo> {
-    let entries;
-    try {
-      entries = await readdir(join(this.root, dirRel), { withFileTypes: true });
-    } catch (e) {
-      if (isMissing(e)) return;
-      throw this.unavailable("list", dirRel, e);
-    }
-    const items = entries
-      .filter((e) => (e.isFile() || e.isDirectory()) && !(dirRel === "" && e.name.startsWith(".")))
-      .map((e) => ({ name: e.name, dir: e.isDirectory(), sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
-      .filter(({ sortKey }) => {
-        const full = dirRel + sortKey;
-        // A folder is walked when some key under it may come after `after`.
-        const late = byteCompare(full, after) > 0 || (sortKey.endsWith("/") && after.startsWith(full));
-        return late && (full.startsWith(prefix) || prefix.startsWith(full));
-      })
-      .sort((a, b) => byteCompare(a.sortKey, b.sortKey));
-    for (const item of items) {
-      if (item.dir) {
-        yield* this.walk(`${dirRel}${item.name}/`, prefix, after);
-        continue;
-      }
-      const key = dirRel + item.name;
-      if (!key.startsWith(prefix)) continue;
-      try {
-        yield infoOf(key, await stat(join(this.root, key), { bigint: true }));
-      } catch (e) {
-        if (!isMissing(e)) throw this.unavailable("list", key, e); // deleted while we listed: skip
-      }
-    }
-  }
-
-  async *listPrefixes(prefix: string): AsyncIterable<string> {
+  listPrefixes(prefix: string): AsyncIterable<string> {
     this.checkPrefix(prefix);
-    const dirRel = prefix.slice(0, prefix.lastIndexOf("/") + 1);
-    const partial = prefix.slice(dirRel.length);
-    let entries;
-    try {
-      entries = await readdir(join(this.root, dirRel), { withFileTypes: true });
-    } catch (e) {
-      if (isMissing(e)) return;
-      throw this.unavailable("list", dirRel, e);
-    }
-    const names = entries
-      .filter((e) => e.isDirectory() && e.name.startsWith(partial) && !(dirRel === "" && e.name.startsWith(".")))
-      .map((e) => `${e.name}/`)
-      .sort(byteCompare);
-    for (const name of names) yield dirRel + name;
+    return listFolders(this.root, prefix, (key, e) => this.unavailable("list", key, e));
   }
 
   // ---- maintenance ------------------------------------------------------------------------
