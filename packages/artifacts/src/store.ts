@@ -71,6 +71,8 @@ class Store implements ArtifactStore {
   private readonly fallback: Promise<Backend> | undefined;
   private writer: MetadataWriter | undefined;
   private readonly pacer = new IndexPacer();
+  /** Operations last seen in layout 2 (bounded): their index.json is read beside metadata.json. */
+  private readonly layout2 = new Set<string>();
   private readonly createLayout: 1 | 2;
   private readonly now: () => Date;
   /** `<operationId>/<path>` uploads in flight in this process: a second one is `conflict`. */
@@ -187,7 +189,7 @@ class Store implements ArtifactStore {
   async statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    return artifactInfo(await this.readEntry(await this.authorize(operationId, options), path, options));
+    return artifactInfo(await this.readEntry(await this.authorize(operationId, options), path));
   }
 
   async getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult> {
@@ -196,7 +198,7 @@ class Store implements ArtifactStore {
     checkRange(options.range);
     const located = await this.authorize(operationId, options);
     const { backend, metadata } = located;
-    const entry = await this.readEntry(located, path, options);
+    const entry = await this.readEntry(located, path);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
       // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
       if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options);
@@ -210,7 +212,7 @@ class Store implements ArtifactStore {
     validateArtifactPath(path);
     const located = await this.authorize(operationId, options);
     const { backend, metadata } = located;
-    const entry = await this.readEntry(located, path, options);
+    const entry = await this.readEntry(located, path);
     return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
   }
 
@@ -330,11 +332,20 @@ class Store implements ArtifactStore {
   }
 
   private async readFrom(backend: Backend, operationId: string, fallback: boolean, withIndex: boolean): Promise<Located | null> {
+    // Beside metadata.json for an operation this process has seen in layout 2 (a grantee's
+    // listing, then its downloads); after it otherwise, so a layout 1 operation costs no index read.
+    let index = withIndex && this.layout2.has(operationId) ? readIndex(backend, operationId) : undefined;
+    index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
     const read = await readMetadata(backend, operationId);
     if (read === null) return null;
-    // After metadata.json, not beside it: a layout 1 operation has no index to ask for.
-    const index = withIndex && read.metadata.version === 2 ? readIndex(backend, operationId) : undefined;
-    index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
+    if (read.metadata.version !== 2) {
+      this.layout2.delete(operationId);
+      return { backend, metadata: read.metadata, fallback };
+    }
+    if (this.layout2.size >= 10_000) this.layout2.delete(this.layout2.values().next().value!);
+    this.layout2.add(operationId);
+    if (withIndex) index ??= readIndex(backend, operationId);
+    index?.catch(() => {});
     return { backend, metadata: read.metadata, fallback, index };
   }
 
@@ -358,10 +369,19 @@ class Store implements ArtifactStore {
     return findEntry(await this.entries(located), located.metadata.operationId, path);
   }
 
-  /** `findEntry` for a read: a path missing because the operation was deleted or swept meanwhile answers that (404/410). */
-  private async readEntry(located: Located, path: string, options: ReadOptions): Promise<ArtifactEntry> {
+  /**
+   * `findEntry` for an authorized read: a path missing because the operation was deleted, swept
+   * or created anew meanwhile answers what the operation now is (404/410), as a missing object does.
+   */
+  private async readEntry(located: Located, path: string): Promise<ArtifactEntry> {
+    const { metadata } = located;
     return this.findEntry(located, path).catch(async (error: unknown) => {
-      if (error instanceof NotFoundError && located.metadata.version === 2) await this.authorize(located.metadata.operationId, options);
+      if (!(error instanceof NotFoundError) || metadata.version !== 2) throw error;
+      const now = await this.locate(metadata.operationId).catch((e: unknown) => {
+        throw e instanceof NotFoundError ? notShared(metadata.operationId) : e;
+      });
+      if (now.metadata.version !== 2 || now.metadata.incarnation !== metadata.incarnation) throw notShared(metadata.operationId);
+      this.checkNotExpired(now.metadata);
       throw error;
     });
   }

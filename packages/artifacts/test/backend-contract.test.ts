@@ -292,6 +292,12 @@ describe.each(["local", "moto", "r2sim"] as const)("Backend contract: %s", (kind
     expect(await collect(b.listPrefixes(`${prefix}o1/`))).toEqual([`${prefix}o1/artifacts/`]);
     expect(await collect(b.listPrefixes(`${prefix}o1`))).toEqual([`${prefix}o1-x/`, `${prefix}o1.5/`, `${prefix}o1/`]);
     expect(await collect(b.listPrefixes("listing-none/"))).toEqual([]);
+
+    // After a key (S3 StartAfter, in byte order; the key itself need not exist): layout 2 lists new entries this way.
+    for (const after of [`${prefix}o1/artifacts/a-b.txt`, `${prefix}o1/artifacts/a`, `${prefix}o1/artifacts/a/`, `${prefix}o3/artifacts/n17`, `${prefix}zzz`]) {
+      expect((await collect(b.list(prefix, { startAfter: after }))).map((o) => o.key), after).toEqual(expected.filter((k) => byteOrder(k, after) > 0));
+    }
+    expect((await collect(b.list(`${prefix}o3/`, { startAfter: `${prefix}o1` }))).map((o) => o.key)).toEqual(expected.filter((k) => k.startsWith(`${prefix}o3/`)));
   });
 
   it("deletes in batches, ignores missing keys, and leaves the rest", async () => {

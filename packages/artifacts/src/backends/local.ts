@@ -375,14 +375,14 @@ export class LocalBackend implements Backend {
 
   // ---- listings (local-listing.ts) -----------------------------------------------------------
 
-  list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     this.checkPrefix(prefix);
-    return walkKeys(this.root, prefix, options.startAfter ?? "", (key, e) => this.unavailable("list", key, e));
+    yield* walkKeys(this.root, prefix, options.startAfter ?? "", (key, e) => this.unavailable("list", key, e));
   }
 
-  listPrefixes(prefix: string): AsyncIterable<string> {
+  async *listPrefixes(prefix: string): AsyncIterable<string> {
     this.checkPrefix(prefix);
-    return listFolders(this.root, prefix, (key, e) => this.unavailable("list", key, e));
+    yield* listFolders(this.root, prefix, (key, e) => this.unavailable("list", key, e));
   }
 
   // ---- maintenance ------------------------------------------------------------------------
