@@ -123,6 +123,30 @@ export interface ListContext {
   pacer?: IndexPacer;
   /** Write the index when any entry had to be fetched (the sweep), not only past COMPACT_AFTER. */
   compactAlways?: boolean;
+  /** The LIST after a `covers` this process saw before, started beside the index read (see `prefetchNames`). */
+  prefetched?: PrefetchedNames;
+}
+
+/** What a process remembers of an operation's index: enough to start the next LIST early. */
+export interface IndexHint {
+  incarnation: string;
+  covers: string;
+}
+
+export interface PrefetchedNames extends IndexHint {
+  names: Promise<string[]>;
+}
+
+/**
+ * Starts the LIST of entry names after a `covers` seen before, so that a repeated listing makes
+ * its three requests at once. `covers` only moves forward, so this LIST holds everything after
+ * the index read next, plus entries that index covers (the listing skips those).
+ */
+export function prefetchNames(backend: Backend, operationId: string, hint: IndexHint): PrefetchedNames {
+  const prefix = entriesPrefix({ operationId, incarnation: hint.incarnation });
+  const names = listNames(backend, prefix, hint.covers);
+  names.catch(() => {}); // awaited (and its error surfaced) only when used
+  return { ...hint, names };
 }
 
 /** An entry with its object's name under the incarnation's prefix. */
@@ -133,7 +157,7 @@ export type NamedEntry = ArtifactEntry & { name: string };
  * then one LIST after the index's `covers` (byte order = commit order), then a GET of each
  * listed entry the index lacks. Writes the index back, paced, when that took many GETs.
  */
-export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Promise<IndexRead | null>): Promise<NamedEntry[]> {
+export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Promise<IndexRead | null>): Promise<NamedEntry[] & { covers?: string }> {
   const { backend } = ctx;
   const prefix = entriesPrefix(m);
   const read = await indexRead;
@@ -143,8 +167,10 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
   const names = (index?.entries ?? []).filter((e) => e.name <= covers).map((e) => e.name);
   const missing: string[] = [];
   let listed = 0;
-  for await (const object of backend.list(prefix, covers === "" ? {} : { startAfter: prefix + covers })) {
-    const name = object.key.slice(prefix.length);
+  const early = ctx.prefetched;
+  const usable = early !== undefined && early.incarnation === m.incarnation && early.covers <= covers;
+  const after = usable ? (await early.names).filter((name) => name > covers) : await listNames(backend, prefix, covers);
+  for (const name of after) {
     if (!ENTRY_NAME.test(name)) continue; // not an entry (the sweep collects it once old)
     names.push(name);
     listed++;
@@ -172,7 +198,13 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
   const next = advancedCovers(ctx, entries, covers);
   const wanted = missing.length >= threshold || (listed >= threshold && next !== covers);
   if (wanted && ctx.pacer?.take(m.operationId, ctx.now.getTime())) await writeIndex(ctx, m, read, entries, next);
-  return entries;
+  return Object.assign(entries, { covers });
+}
+
+async function listNames(backend: Backend, prefix: string, covers: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of backend.list(prefix, covers === "" ? {} : { startAfter: prefix + covers })) out.push(o.key.slice(prefix.length));
+  return out;
 }
 
 /** The newest entry name older than the margin (never behind the current `covers`). */

@@ -6,7 +6,7 @@ import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
 import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, UnsupportedLayoutError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
-import { IndexPacer, type IndexRead, listEntries, newIncarnation, readIndex } from "./layout-v2.js";
+import { type IndexHint, IndexPacer, type IndexRead, listEntries, newIncarnation, prefetchNames, type PrefetchedNames, readIndex } from "./layout-v2.js";
 import { type ArtifactEntry, metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
@@ -56,6 +56,9 @@ export function createArtifactStore(config: ArtifactsConfig = loadConfig(undefin
   return new Store(config, options);
 }
 
+/** What follows finding an operation: a read of one artifact, or a listing of all. */
+type Then = "read" | "listing";
+
 interface Located {
   backend: Backend;
   metadata: OperationMetadata;
@@ -63,6 +66,8 @@ interface Located {
   fallback: boolean;
   /** Layout 2: index.json, read beside metadata.json. */
   index?: Promise<IndexRead | null>;
+  /** Layout 2, seen before by this process: the LIST after the index, started beside both. */
+  prefetched?: PrefetchedNames;
 }
 
 class Store implements ArtifactStore {
@@ -71,8 +76,11 @@ class Store implements ArtifactStore {
   private readonly fallback: Promise<Backend> | undefined;
   private writer: MetadataWriter | undefined;
   private readonly pacer = new IndexPacer();
-  /** Operations last seen in layout 2 (bounded): their index.json is read beside metadata.json. */
-  private readonly layout2 = new Set<string>();
+  /**
+   * Operations last seen in layout 2 (bounded), with their incarnation and index `covers`: a read
+   * of one asks for metadata.json, index.json and the LIST after `covers` at once.
+   */
+  private readonly layout2 = new Map<string, IndexHint>();
   private readonly createLayout: 1 | 2;
   private readonly now: () => Date;
   /** `<operationId>/<path>` uploads in flight in this process: a second one is `conflict`. */
@@ -176,7 +184,7 @@ class Store implements ArtifactStore {
 
   async listArtifacts(operationId: string, options: ReadOptions) {
     validateOperationId(operationId);
-    const located = await this.authorize(operationId, options);
+    const located = await this.authorize(operationId, options, "listing");
     const { metadata } = located;
     return {
       operationId,
@@ -218,7 +226,7 @@ class Store implements ArtifactStore {
 
   async deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing> {
     validateOperationId(operationId);
-    const located = await this.authorize(operationId, options);
+    const located = await this.authorize(operationId, options, "listing");
     const { backend, metadata } = located;
     const ctx = this.ticketContext(options);
     const dataKey = this.unwrap(metadata);
@@ -251,7 +259,7 @@ class Store implements ArtifactStore {
 
   async getOperation(operationId: string): Promise<OperationInfo> {
     validateOperationId(operationId);
-    const located = await this.locate(operationId, true);
+    const located = await this.locate(operationId, "listing");
     return operationInfo(located.metadata, await this.entries(located));
   }
 
@@ -316,37 +324,45 @@ class Store implements ArtifactStore {
 
   /**
    * Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise.
-   * `withIndex`: also start reading layout 2's index.json (a listing or read follows).
+   * `then`: what follows (layout 2): a read of one artifact starts index.json early, a listing
+   * also the LIST after it.
    */
-  private async locate(operationId: string, withIndex = false): Promise<Located> {
+  private async locate(operationId: string, then?: Then): Promise<Located> {
     const backend = await this.primary;
-    const found = await this.readFrom(backend, operationId, false, withIndex);
+    const found = await this.readFrom(backend, operationId, false, then);
     if (found !== null) return found;
-    const fallback = await this.readFallback(operationId, withIndex);
+    const fallback = await this.readFallback(operationId, then);
     if (fallback !== null) return fallback;
     throw new NotFoundError(`operation ${operationId} not found`);
   }
 
-  private async readFallback(operationId: string, withIndex = false): Promise<Located | null> {
-    return this.fallback === undefined ? null : this.readFrom(await this.fallback, operationId, true, withIndex);
+  private async readFallback(operationId: string, then?: Then): Promise<Located | null> {
+    return this.fallback === undefined ? null : this.readFrom(await this.fallback, operationId, true, then);
   }
 
-  private async readFrom(backend: Backend, operationId: string, fallback: boolean, withIndex: boolean): Promise<Located | null> {
+  private async readFrom(backend: Backend, operationId: string, fallback: boolean, then: Then | undefined): Promise<Located | null> {
+    const withIndex = then !== undefined;
     // Beside metadata.json for an operation this process has seen in layout 2 (a grantee's
     // listing, then its downloads); after it otherwise, so a layout 1 operation costs no index read.
-    let index = withIndex && this.layout2.has(operationId) ? readIndex(backend, operationId) : undefined;
+    const hint = withIndex ? this.layout2.get(operationId) : undefined;
+    let index = hint === undefined ? undefined : readIndex(backend, operationId);
     index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
+    // A read of one artifact usually finds it in the index: no LIST (Class A on R2) for it.
+    const prefetched = hint === undefined || then !== "listing" ? undefined : prefetchNames(backend, operationId, hint);
     const read = await readMetadata(backend, operationId);
     if (read === null) return null;
-    if (read.metadata.version !== 2) {
+    const { metadata } = read;
+    if (metadata.version !== 2) {
       this.layout2.delete(operationId);
-      return { backend, metadata: read.metadata, fallback };
+      return { backend, metadata, fallback };
     }
-    if (this.layout2.size >= 10_000) this.layout2.delete(this.layout2.values().next().value!);
-    this.layout2.add(operationId);
+    if (!this.layout2.has(operationId)) {
+      if (this.layout2.size >= 10_000) this.layout2.delete(this.layout2.keys().next().value!);
+      this.layout2.set(operationId, { incarnation: metadata.incarnation, covers: "" });
+    }
     if (withIndex) index ??= readIndex(backend, operationId);
     index?.catch(() => {});
-    return { backend, metadata: read.metadata, fallback, index };
+    return { backend, metadata, fallback, index, prefetched };
   }
 
   /** The operation's committed entries, one per path. */
@@ -354,8 +370,10 @@ class Store implements ArtifactStore {
     const { backend, metadata } = located;
     if (metadata.version === 1) return metadata.artifacts;
     // The fallback directory is read-only: no index written there.
-    const ctx = { backend, now: this.now(), ...(located.fallback ? {} : { pacer: this.pacer }) };
-    return listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
+    const ctx = { backend, now: this.now(), prefetched: located.prefetched, ...(located.fallback ? {} : { pacer: this.pacer }) };
+    const entries = await listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
+    if (this.layout2.has(metadata.operationId)) this.layout2.set(metadata.operationId, { incarnation: metadata.incarnation, covers: entries.covers ?? "" });
+    return entries;
   }
 
   /** One artifact's entry: from layout 2's index when it is there and covered, else from the full listing. */
@@ -391,9 +409,9 @@ class Store implements ArtifactStore {
    * exactly the answer of a missing operation (no existence oracle); the grantee then gets 410
    * once it expired.
    */
-  private async authorize(operationId: string, { requester, onGrantee }: ReadOptions): Promise<Located> {
+  private async authorize(operationId: string, { requester, onGrantee }: ReadOptions, then: Then = "read"): Promise<Located> {
     const isGrantee = (grantee: string | undefined) => typeof requester === "string" && requester.toLowerCase() === grantee;
-    const located = await this.locate(operationId, true).catch(async (error: unknown) => {
+    const located = await this.locate(operationId, then).catch(async (error: unknown) => {
       if (error instanceof NotFoundError) throw notShared(operationId);
       if (error instanceof UnsupportedLayoutError) {
         // A newer layout: only its grantee learns that it exists (and that this release cannot read it).
