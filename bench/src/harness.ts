@@ -14,7 +14,7 @@ export type Target =
   /** ours / baseline must be at most `ratio` (a cost: lower is better). */
   | { kind: "max-ratio"; ratio: number }
   /** Peak memory: `ours` at most `max` (in the row's unit) and ours / baseline at most `growth`. */
-  | { kind: "max-and-flat"; max: number; growth: number };
+  | { kind: "max-and-flat"; max: number; growth: number; /** Of `max`; default MiB. */ unit?: string };
 
 /** One measured row of the table. */
 export interface MeasuredRow {

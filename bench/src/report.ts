@@ -35,7 +35,7 @@ function number(value: number, unit: string): string {
 export function describeTarget(target: Target): string {
   if (target.kind === "min-ratio") return `>= ${target.ratio}x`;
   if (target.kind === "max-ratio") return `<= ${target.ratio}x`;
-  return `<= ${target.max} MiB, ratio <= ${target.growth}x`;
+  return `<= ${target.max} ${target.unit ?? "MiB"}, ratio <= ${target.growth}x`;
 }
 
 const cell = (s: string) => s.replace(/\|/g, "\\|");

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BenchReport } from "../src/report.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const EXPECTED_IDS = ["1", "2", "3a", "3b", "4a", "4b", "5", "6", "7", "8", "9", "10", "11", "12a", "12b"];
+const EXPECTED_IDS = ["1", "2", "3a", "3b", "4a", "4b", "5", "6", "7", "8", "9", "10", "11", "12a", "12b", "13", "14", "15", "16", "16b"];
 const HEADER = "| # | figure | ours | baseline | ratio | target | met? |";
 
 interface Run {
