@@ -1,5 +1,6 @@
 // docs/format.md is the specification a third party implements a reader from: every constant,
 // worked number and example in it must be what the code does and what the vectors hold.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -96,6 +97,28 @@ describe("docs/format.md", () => {
     expect(blocks(nonces)).toContain("nonce(i, final) = i as an 11-byte big-endian integer || (0x01 if final else 0x00)");
     expect(nonces).toContain(`chunk 0 of a longer object has the nonce \`${buf(chunkNonce(0, false)).toString("hex")}\``);
     expect(nonces).toContain(`chunk 258\nas the last chunk has \`${buf(chunkNonce(258, true)).toString("hex")}\``);
+  });
+
+  it("names layout 2's keys, entry and index as the store writes them", async () => {
+    const { entriesPrefix, entryName, INDEX_MARGIN_MS, pathHash, serializeEntry } = await import("../src/layout-v2.js");
+    const { LAYOUT_VERSION } = await import("../src/metadata.js");
+    const layouts = section("Layouts");
+    expect(LAYOUT_VERSION).toBe(2);
+    expect(layouts).toContain("operations/<operationId>/entries/<incarnation>/<ms>-<hash>.json");
+    expect(entriesPrefix({ operationId: "op", incarnation: "ab".repeat(16) })).toBe(`operations/op/entries/${"ab".repeat(16)}/`);
+    // 13 decimal digits of ms, then the first 32 hex digits of SHA-256 of the path's UTF-8 bytes.
+    expect(entryName(1796600000000, "a/b.txt")).toBe(`1796600000000-${pathHash("a/b.txt")}.json`);
+    expect(entryName(5, "x")).toMatch(/^0000000000005-[0-9a-f]{32}\.json$/);
+    expect(pathHash("a/b.txt")).toBe(createHash("sha256").update("a/b.txt").digest("hex").slice(0, 32));
+    expect(layouts).toContain("`^\\d{13}-[0-9a-f]{32}\\.json$`");
+    // The margins the page states.
+    expect(INDEX_MARGIN_MS).toEqual({ local: 60_000, remote: 16 * 60_000 });
+    expect(layouts).toContain("(16 minutes on S3/R2");
+    expect(layouts).toContain("1 minute on local disk");
+    // The entry example's fields, in the order the store writes them.
+    const example = blocks(layouts).find((b) => b.startsWith('{"path"'))!;
+    const written = serializeEntry({ path: "p", size: 0, encryptedSize: 57, contentType: "t", chunkSize: 1, createdAt: "c", etag: "e" }).toString();
+    expect(Object.keys(JSON.parse(written))).toEqual([...example.matchAll(/"(\w+)":/g)].map((m) => m[1]));
   });
 
   it("describes the committed vectors as they are", () => {
