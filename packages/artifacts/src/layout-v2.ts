@@ -65,8 +65,10 @@ export function parseEntry(bytes: Buffer, name: string, operationId: string): Ar
 }
 
 /** Writes an entry create-only: the commit point. Two writers never write one name (the object key decided the path's winner). */
-export async function commitEntry(backend: Backend, m: MetadataV2, entry: ArtifactEntry, nowMs: number): Promise<void> {
-  await backend.put(entriesPrefix(m) + entryName(nowMs, entry.path), serializeEntry(entry), { ifAbsent: true });
+export async function commitEntry(backend: Backend, m: MetadataV2, entry: ArtifactEntry, nowMs: number): Promise<NamedEntry> {
+  const name = entryName(nowMs, entry.path);
+  await backend.put(entriesPrefix(m) + name, serializeEntry(entry), { ifAbsent: true });
+  return { ...entry, name };
 }
 
 /** index.json: every entry named up to `covers` (and possibly later ones), in name order. */
@@ -107,9 +109,14 @@ export class IndexPacer {
   writes = 0;
   private readonly last = new Map<string, number>();
 
-  take(operationId: string, nowMs: number): boolean {
+  /** Whether `take` would allow a write now (nothing taken). */
+  ready(operationId: string, nowMs: number): boolean {
     const previous = this.last.get(operationId);
-    if (previous !== undefined && nowMs - previous < INDEX_PACE_MS && nowMs >= previous) return false;
+    return previous === undefined || nowMs - previous >= INDEX_PACE_MS || nowMs < previous;
+  }
+
+  take(operationId: string, nowMs: number): boolean {
+    if (!this.ready(operationId, nowMs)) return false;
     this.last.set(operationId, nowMs);
     if (this.last.size > 10_000) this.last.delete(this.last.keys().next().value!);
     return true;
@@ -125,6 +132,8 @@ export interface ListContext {
   compactAlways?: boolean;
   /** The LIST after a `covers` this process saw before, started beside the index read (see `prefetchNames`). */
   prefetched?: PrefetchedNames;
+  /** Entries of this incarnation this process committed itself, by name: no GET for them. */
+  committed?: ReadonlyMap<string, NamedEntry>;
 }
 
 /** What a process remembers of an operation's index: enough to start the next LIST early. */
@@ -167,6 +176,7 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
   const names = (index?.entries ?? []).filter((e) => e.name <= covers).map((e) => e.name);
   const missing: string[] = [];
   let listed = 0;
+  let unindexed = 0;
   const early = ctx.prefetched;
   const usable = early !== undefined && early.incarnation === m.incarnation && early.covers <= covers;
   const after = usable ? (await early.names).filter((name) => name > covers) : await listNames(backend, prefix, covers);
@@ -174,7 +184,11 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
     if (!ENTRY_NAME.test(name)) continue; // not an entry (the sweep collects it once old)
     names.push(name);
     listed++;
-    if (!known.has(name)) missing.push(name);
+    if (known.has(name)) continue;
+    unindexed++;
+    const mine = ctx.committed?.get(name);
+    if (mine === undefined) missing.push(name);
+    else known.set(name, mine);
   }
   for (let i = 0; i < missing.length; i += GET_PARALLEL) {
     await Promise.all(
@@ -193,10 +207,10 @@ export async function listEntries(ctx: ListContext, m: MetadataV2, indexRead: Pr
     seen.add(entry.path);
     entries.push(entry);
   }
-  // Worth a write when entries had to be fetched, or the LIST after `covers` has grown long.
+  // Worth a write when the index lacks entries, or the LIST after `covers` has grown long.
   const threshold = ctx.compactAlways ? 1 : COMPACT_AFTER;
   const next = advancedCovers(ctx, entries, covers);
-  const wanted = missing.length >= threshold || (listed >= threshold && next !== covers);
+  const wanted = unindexed >= threshold || (listed >= threshold && next !== covers);
   if (wanted && ctx.pacer?.take(m.operationId, ctx.now.getTime())) await writeIndex(ctx, m, read, entries, next);
   return Object.assign(entries, { covers });
 }

@@ -6,8 +6,18 @@ import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
 import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, UnsupportedLayoutError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import type { Backend } from "./backends/types.js";
-import { type IndexHint, IndexPacer, type IndexRead, listEntries, newIncarnation, prefetchNames, type PrefetchedNames, readIndex } from "./layout-v2.js";
-import { type ArtifactEntry, metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
+import {
+  type IndexHint,
+  IndexPacer,
+  type IndexRead,
+  listEntries,
+  type NamedEntry,
+  newIncarnation,
+  prefetchNames,
+  type PrefetchedNames,
+  readIndex,
+} from "./layout-v2.js";
+import { type ArtifactEntry, metadataKey, type MetadataV2, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
 import { sweep } from "./store/sweep.js";
@@ -81,6 +91,8 @@ class Store implements ArtifactStore {
    * of one asks for metadata.json, index.json and the LIST after `covers` at once.
    */
   private readonly layout2 = new Map<string, IndexHint>();
+  /** Layout 2 entries this process committed, per operation (bounded): its index writes need no GETs for them. */
+  private readonly commits = new Map<string, { incarnation: string; entries: Map<string, NamedEntry> }>();
   private readonly createLayout: 1 | 2;
   private readonly now: () => Date;
   /** `<operationId>/<path>` uploads in flight in this process: a second one is `conflict`. */
@@ -171,6 +183,7 @@ class Store implements ArtifactStore {
         backend,
         writer,
         entries: async () => this.entries({ backend, metadata: (await this.locate(operationId)).metadata, fallback: false }),
+        committed: metadata.version === 2 ? (entry: NamedEntry) => this.compactAfterCommit(backend, metadata, entry) : undefined,
         dataKey: this.unwrap(metadata),
         maxBytes: this.config.maxBytes,
         now: this.now,
@@ -270,6 +283,7 @@ class Store implements ArtifactStore {
     // metadata.json first (the commit point), then every object under the operation.
     await backend.delete([metadataKey(operationId)]);
     this.writer?.forget(operationId);
+    this.commits.delete(operationId);
     const keys: string[] = [];
     for await (const object of backend.list(operationPrefix(operationId))) keys.push(object.key);
     await backend.delete(keys);
@@ -370,10 +384,37 @@ class Store implements ArtifactStore {
     const { backend, metadata } = located;
     if (metadata.version === 1) return metadata.artifacts;
     // The fallback directory is read-only: no index written there.
-    const ctx = { backend, now: this.now(), prefetched: located.prefetched, ...(located.fallback ? {} : { pacer: this.pacer }) };
+    const mine = this.commits.get(metadata.operationId);
+    const ctx = {
+      backend,
+      now: this.now(),
+      prefetched: located.prefetched,
+      committed: mine?.incarnation === metadata.incarnation ? mine.entries : undefined,
+      ...(located.fallback ? {} : { pacer: this.pacer }),
+    };
     const entries = await listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
     if (this.layout2.has(metadata.operationId)) this.layout2.set(metadata.operationId, { incarnation: metadata.incarnation, covers: entries.covers ?? "" });
     return entries;
+  }
+
+  /**
+   * The writer keeps the index up to date: every 32 commits to an operation (paced like any index
+   * write), it lists the entries (index.json and one LIST; its own need no GET) and writes the
+   * index, so the first reader of a large operation does not GET every entry. Best effort.
+   */
+  private async compactAfterCommit(backend: Backend, metadata: MetadataV2, entry: NamedEntry): Promise<void> {
+    const { operationId, incarnation } = metadata;
+    let mine = this.commits.get(operationId);
+    if (mine?.incarnation !== incarnation) {
+      if (this.commits.size >= 100) this.commits.delete(this.commits.keys().next().value!);
+      mine = { incarnation, entries: new Map() };
+      this.commits.set(operationId, mine);
+    }
+    if (mine.entries.size >= 50_000) mine.entries.clear();
+    mine.entries.set(entry.name, entry);
+    if (mine.entries.size % 32 !== 0 || !this.pacer.ready(operationId, this.now().getTime())) return;
+    const ctx = { backend, now: this.now(), pacer: this.pacer, committed: mine.entries, compactAlways: true };
+    await listEntries(ctx, metadata, readIndex(backend, operationId)).catch(() => {});
   }
 
   /** One artifact's entry: from layout 2's index when it is there and covered, else from the full listing. */

@@ -15,12 +15,16 @@ describe.each(["local", "moto"] as const)("layout 2 on %s", (kind) => {
   });
   const names = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `f/${String(from + i).padStart(3, "0")}.txt`);
 
-  it("a listing past the index's margin writes an index covering every entry; later entries are found after it", async () => {
+  it("the writer indexes every 32 commits; a listing past the margin writes an index covering every entry; later entries are found after it", async () => {
     const t0 = new Date();
     h.clock.now = t0;
     try {
       const op = await h.store.createOperation({ grantee: GRANTEE });
       for (const path of names(40)) await h.store.putArtifact(op.operationId, path, path);
+      // The writer wrote the index at its 32nd commit (from what it committed: no GET per entry).
+      const byWriter = JSON.parse((await h.raw.getBytes(indexKey(op.operationId)))!.body.toString());
+      // (The test clock stands still: the names differ by path hash only.)
+      expect(byWriter.entries.map((e: { path: string }) => e.path).sort()).toEqual(names(32));
       const writes = h.store.stats.indexWrites;
       // 20 minutes later: past the margin (16 min on S3, 1 min locally), so the index covers all 40.
       h.clock.now = new Date(t0.getTime() + 20 * 60_000);

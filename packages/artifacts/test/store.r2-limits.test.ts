@@ -66,7 +66,6 @@ describe("R2's limits in front of moto", () => {
       for (let i = 0; i < 50; i++) await store.putArtifact(op.operationId, names[i]!, bodies[i]!);
       const sequentialMs = performance.now() - started;
       await Promise.all(names.slice(50).map((name, i) => store.putArtifact(op.operationId, name, bodies[50 + i]!)));
-      // Listed twice: the first listing GETs the entries and writes the index, the second reads it.
       await store.listArtifacts(op.operationId, { requester: GRANTEE });
       const list = await store.listArtifacts(op.operationId, { requester: GRANTEE });
       expect(list.artifacts.map((a) => a.path)).toEqual(names);
@@ -78,7 +77,10 @@ describe("R2's limits in front of moto", () => {
       console.log(`[R2 limits, layout 2] 50 sequential uploads in ${sequentialMs.toFixed(0)} ms; ${throttled} answered 429; ${store.stats.indexWrites} index writes`);
       expect(throttled).toBe(0);
       expect(store.stats.metadataWrites).toBe(1);
-      expect(store.stats.indexWrites).toBe(1);
+      // The index is the one key written more than once: by the writer every 32 commits and by
+      // listings, paced (at most one write per 2 s per operation per process), so never a 429.
+      expect(store.stats.indexWrites).toBeGreaterThanOrEqual(1);
+      expect(store.stats.indexWrites).toBeLessThanOrEqual(100 / 32 + 1);
     } finally {
       await store.close();
     }

@@ -4,7 +4,7 @@ import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
 import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
 import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, StorageUnavailableError, TooLargeError } from "../errors.js";
-import { commitEntry } from "../layout-v2.js";
+import { commitEntry, type NamedEntry } from "../layout-v2.js";
 import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata } from "../metadata.js";
 import { isContentType } from "../validate.js";
 
@@ -34,6 +34,8 @@ export interface UploadContext {
   writer: MetadataWriter;
   /** The operation's committed entries, read afresh (only on the rare paths: a key taken or clashing). */
   entries: () => Promise<ArtifactEntry[]>;
+  /** Layout 2: called once the entry is committed, with its object's name. */
+  committed?: (entry: NamedEntry) => Promise<void>;
   dataKey: Buffer;
   maxBytes: number;
   now: () => Date;
@@ -120,7 +122,7 @@ export async function writeArtifact(
     }
     // An upload racing a delete or an expiry may land an entry under a prefix whose
     // metadata.json is gone (never readable, swept as an orphan) or of an earlier incarnation.
-    await commitEntry(backend, metadata, entry, ctx.now().getTime());
+    await ctx.committed?.(await commitEntry(backend, metadata, entry, ctx.now().getTime()));
     return entry;
   }
   try {
