@@ -384,14 +384,8 @@ class Store implements ArtifactStore {
     const { backend, metadata } = located;
     if (metadata.version === 1) return metadata.artifacts;
     // The fallback directory is read-only: no index written there.
-    const mine = this.commits.get(metadata.operationId);
-    const ctx = {
-      backend,
-      now: this.now(),
-      prefetched: located.prefetched,
-      committed: mine?.incarnation === metadata.incarnation ? mine.entries : undefined,
-      ...(located.fallback ? {} : { pacer: this.pacer }),
-    };
+    // What this process committed is not used here: a read goes by what storage holds.
+    const ctx = { backend, now: this.now(), prefetched: located.prefetched, ...(located.fallback ? {} : { pacer: this.pacer }) };
     const entries = await listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
     if (this.layout2.has(metadata.operationId)) this.layout2.set(metadata.operationId, { incarnation: metadata.incarnation, covers: entries.covers ?? "" });
     return entries;
