@@ -392,11 +392,14 @@ class Store implements ArtifactStore {
   }
 
   /**
-   * The writer keeps the index up to date: every 32 commits to an operation (paced like any index
+   * On S3/R2 the writer keeps the index up to date: every 32 commits to an operation (paced like any index
    * write), it lists the entries (index.json and one LIST; its own need no GET) and writes the
    * index, so the first reader of a large operation does not GET every entry. Best effort.
    */
   private async compactAfterCommit(backend: Backend, metadata: MetadataV2, entry: NamedEntry): Promise<void> {
+    // Locally a reader's GET of an entry is a small file read, and a listing walks the whole
+    // entries folder: not worth doing on the upload path (row 7 of docs/performance.md).
+    if (backend.kind === "local") return;
     const { operationId, incarnation } = metadata;
     let mine = this.commits.get(operationId);
     if (mine?.incarnation !== incarnation) {
