@@ -9,11 +9,8 @@ import { resolveWriterToken } from "./writer-token.js";
 
 function fail(error: unknown): never {
   if (error instanceof ArtifactError) {
+    // A configuration error's message already lists each problem, one line each.
     console.error(`artifacts server: ${error.message}`);
-    const problems = error.details?.problems;
-    if (Array.isArray(problems)) {
-      for (const p of problems as { variable: string; message: string }[]) console.error(`  ${p.variable}: ${p.message}`);
-    }
     if (error.hint !== undefined) console.error(`  hint: ${error.hint}`);
   } else if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
     console.error(`artifacts server: ${(error as Error).message}; set PORT to a free port`);
@@ -57,6 +54,7 @@ async function main(): Promise<void> {
     `  audience:     ${config.audience ?? `http://localhost:${running.port} or http://127.0.0.1:${running.port}`}`,
     `  nonce store:  ${config.nonceStore.kind === "redis" ? config.nonceStore.display : "memory (one process: replicas need ARTIFACTS_NONCE_STORE)"}`,
   ];
+  // One human-readable block on stdout, before any JSON log line (the log is JSON lines from here on).
   process.stdout.write(`${lines.join("\n")}\n`);
   if (config.storage.kind === "local" && underTmpdir(config.storage.dir)) {
     process.stderr.write(

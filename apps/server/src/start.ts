@@ -12,7 +12,15 @@ export interface RunningServer {
 
 /** Starts listening on `host`:`port` (port 0 picks a free one). */
 export async function startServer(app: FastifyInstance, listen: { host: string; port: number }): Promise<RunningServer> {
-  await app.listen({ host: listen.host, port: listen.port });
+  // Fastify logs its own "Server listening at" as a JSON line; main.ts prints the address in its
+  // human-readable start-up summary instead, so the start-up output is not a mix of both.
+  const level = app.log.level;
+  app.log.level = "warn";
+  try {
+    await app.listen({ host: listen.host, port: listen.port });
+  } finally {
+    app.log.level = level;
+  }
   const { port } = app.server.address() as AddressInfo;
   const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
   return { url: `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${port}`, port, close: () => app.close() };

@@ -131,6 +131,10 @@ describe("the server process", () => {
     const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) });
     expect(proc.url).toBe(`http://127.0.0.1:${port}`);
     const out = proc.stdout();
+    // The start-up summary is one human-readable block, with no JSON log line before or inside it.
+    const summary = out.split("\n").slice(0, 6);
+    expect(summary[0]).toBe(`artifacts server listening on http://127.0.0.1:${port}`);
+    expect(summary.slice(1).every((line) => line.startsWith("  ") && !line.includes("{"))).toBe(true);
     expect(out).toContain(`  storage:      local (${dir})`);
     expect(out).toContain(`  master key:   ${dir}/.master-key (mode 0600, generated now; whoever holds it can read every artifact)`);
     expect(out).toContain(`  writer token: ${dir}/.writer-token (mode 0600, generated now)`);
@@ -228,6 +232,19 @@ describe("the server process", () => {
     // The AWS SDK's S3 client is loaded here: no runtime version or deprecation notice in the log.
     expect(proc.stdout() + proc.stderr()).not.toMatch(/deprecat|NodeVersionSupport|no longer supported/i);
   }, 120_000);
+
+  it("refuses a malformed configuration naming each problem once, then the hint", async () => {
+    const proc = startProcess({ ARTIFACTS_LOCAL_DIR: tempDir("psa-bad-"), S3_ENDPOINT: "http://127.0.0.1:1", ARTIFACTS_TTL: "a week", PORT: String(await freePort()) });
+    expect(await proc.exited).toEqual({ code: 1, signal: null });
+    const lines = proc.stderr().trimEnd().split("\n");
+    expect(lines[0]).toBe("artifacts server: invalid configuration:");
+    expect(lines.at(-1)).toBe("  hint: every variable is described in docs/configuration.md (and listed in .env.example)");
+    const problems = lines.slice(1, -1);
+    expect(problems).toContain('  ARTIFACTS_TTL: invalid duration "a week": use a whole number with a unit s, m, h or d (e.g. 7d, 36h, 90m, 3600s)');
+    expect(problems).toContain("  S3_BUCKET: required when any S3_* variable is set");
+    expect(new Set(problems).size).toBe(problems.length);
+    expect(proc.stdout()).toBe("");
+  }, 60_000);
 
   it("refuses to start on S3 without a writer token, saying why", async () => {
     const bucket = await freshBucket(undefined, "notoken");
