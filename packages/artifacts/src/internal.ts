@@ -11,6 +11,7 @@ export {
   parseMetadata,
   readMetadata,
   serializeMetadata,
+  MetadataWriter,
   type ArtifactEntry,
   type OperationMetadata,
 } from "./metadata.js";

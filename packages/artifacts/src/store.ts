@@ -48,7 +48,7 @@ const inFallback = (operationId: string) =>
 export function createArtifactStore(config: ArtifactsConfig = loadConfig(undefined, { create: true }), options: StoreOptions = {}): ArtifactStore {
   if (config.masterKeySource.kind === "missing") {
     throw new ConfigError(
-      `no master key: ${config.masterKeySource.path} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+      `no master key: ${config.masterKeySource.path} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; check ARTIFACTS_LOCAL_DIR names the directory that holds it, or set ARTIFACTS_MASTER_KEYS`,
       { details: { problems: [{ variable: "ARTIFACTS_MASTER_KEY", message: `no key variable and no ${config.masterKeySource.path}` }] } },
     );
   }

@@ -87,7 +87,7 @@ describe("loadConfig", () => {
     expect(config.shutdownGraceSeconds).toBe(5);
     expect(existsSync(dir)).toBe(false);
     expect(() => createArtifactStore(config)).toThrow(
-      `no master key: ${join(dir, ".master-key")} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+      `no master key: ${join(dir, ".master-key")} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; check ARTIFACTS_LOCAL_DIR names the directory that holds it, or set ARTIFACTS_MASTER_KEYS`,
     );
     expect(existsSync(dir)).toBe(false);
     // Keys from the environment need no file; the directory is still not created.
