@@ -1,6 +1,8 @@
 # The commands of docs/deployment.md: `make build && make up && make smoke`. Each target exits non-zero,
 # naming the fix, when what it was to do did not happen (podman-compose 1.0.3 exits 0 on failures).
 # COMPOSE: `docker compose` when available, else podman-compose. URL: where `make smoke` finds the server.
+# The checkout (this Makefile's directory), so `make -f <checkout>/Makefile` works from elsewhere too.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo podman-compose)
 ENGINE := $(if $(findstring podman,$(COMPOSE)),podman,docker)
 IMAGE := $(or $(ARTIFACTS_IMAGE),personal-server-artifacts:latest)
@@ -18,16 +20,16 @@ export COMPOSE ENGINE IMAGE LOCAL_BASE HEALTH_TIMEOUT
 # podman with no containers.conf of yours: the settings hosts without systemd need (runc, cgroupfs,
 # ulimits; deploy/make/containers.conf). With your own, add them there (docs/deployment.md).
 ifeq ($(ENGINE)$(CONTAINERS_CONF)$(wildcard /etc/containers/containers.conf $(HOME)/.config/containers/containers.conf),podman)
-export CONTAINERS_CONF := $(CURDIR)/deploy/make/containers.conf
+export CONTAINERS_CONF := $(HERE)deploy/make/containers.conf
 endif
 
 .PHONY: base build up down logs smoke test
 
 base:
-	ENGINE=$(ENGINE) deploy/make/local-base.sh $(LOCAL_BASE) $${TMPDIR:-/tmp}/psa-local-base
+	ENGINE=$(ENGINE) $(HERE)deploy/make/local-base.sh $(LOCAL_BASE) $${TMPDIR:-/tmp}/psa-local-base
 
 build:
-	@BASE=$(BASE) deploy/make/build.sh
+	@BASE=$(BASE) $(HERE)deploy/make/build.sh
 
 # Nothing configured yet: start from the example (all commented out = local storage on the volume).
 .env:
@@ -35,7 +37,7 @@ build:
 	cp .env.example .env
 
 up: $(ENV_FILE)
-	@deploy/make/up.sh
+	@$(HERE)deploy/make/up.sh
 
 # 30 s: longer than ARTIFACTS_SHUTDOWN_GRACE (25 s); podman-compose ignores compose.yaml's stop_grace_period.
 down:

@@ -2,13 +2,16 @@
 // the CLI's real entry point, against the two S3 peers that run here: Cloudflare's R2 simulator,
 // and moto behind the R2-limits proxy (one write per second per key, 412 for If-Match on a missing
 // key). Each peer's table is asserted row by row: what the peer does and does not implement.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "@personal-server/artifacts";
 import { openBackend } from "@personal-server/artifacts/internal";
 import { startR2LimitsProxy, type R2LimitsProxy } from "../../../test-support/r2-limits.js";
 import { motoEndpoint, putBucketCors } from "../../../test-support/s3.js";
 import type { DeepResult } from "../src/commands/doctor.js";
-import { type Env, putLifecycle, runChild, s3Env, tempDir } from "./helpers.js";
+import { DEEP_CHECKS } from "../src/doctor/deep/run.js";
+import { type Env, REPO_ROOT, putLifecycle, runChild, s3Env, tempDir } from "./helpers.js";
 
 type Report = { ok: boolean; prefix: string; results: DeepResult[] };
 const ORIGIN = "https://web.example.com";
@@ -52,6 +55,13 @@ afterAll(async () => {
 });
 
 describe("doctor --deep", () => {
+  it("docs/operations.md describes every row, in the table's order", () => {
+    const doc = readFileSync(join(REPO_ROOT, "docs/operations.md"), "utf8");
+    const section = doc.slice(doc.indexOf("## The acceptance check for your bucket"));
+    const described = [...section.matchAll(/^\| ([^|]+?) \| [^|]/gm)].map((m) => m[1]!).filter((name) => name !== "row" && name !== "---");
+    expect(described).toEqual([...DEEP_CHECKS.map((c) => c.name), "cleanup"]);
+  });
+
   it("on the R2 simulator: writes, presigned URLs, listings and ranges pass; CORS and lifecycle are not supported (501)", async () => {
     const env = await s3Env("deep-r2sim", { ARTIFACTS_CORS_ORIGINS: ORIGIN }, "r2sim");
     await putNeighbour(env);

@@ -3,12 +3,12 @@
 // and a SIGTERM that arrives in the middle of a download.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { createWriterClient } from "@personal-server/artifacts/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freshBucket } from "../../../test-support/s3.js";
@@ -160,50 +160,6 @@ describe("the server process", () => {
       expect(text).not.toContain(token);
       expect(text).not.toContain(key);
     }
-  }, 120_000);
-
-  it("serves the README's two HTTP examples as written: the writer's curl upload and the grantee's client download", async () => {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    const block = (title: string, lang: string): string => {
-      const section = readme.slice(readme.indexOf(`## ${title}\n`));
-      const match = new RegExp("```" + lang + "\\n([\\s\\S]*?)\\n```").exec(section);
-      if (!readme.includes(`## ${title}\n`) || match === null) throw new Error(`README has no ${lang} block under "## ${title}"`);
-      return match[1]!;
-    };
-    const which = await run("bash", ["-c", "command -v curl"], {});
-    if (which.code !== 0) throw new Error("curl is not installed: the README's writer example uses it (apt-get install curl)");
-    // `pnpm start` with nothing configured: local storage under $TMPDIR/artifacts, as the README says.
-    const tmp = tempDir("psa-readme-");
-    const proc = await startListening({ TMPDIR: tmp, PORT: String(await freePort()) });
-    const onServer = (text: string) => text.replaceAll("http://127.0.0.1:8080", proc.url);
-    const work = tempDir("psa-readme-cwd-");
-    writeFileSync(join(work, "privacy_audit.md"), "# Privacy audit\nNo findings.\n");
-
-    const curl = await run("bash", ["-euo", "pipefail", "-c", `${onServer(block("Over HTTP: the writer uploads", "bash"))}\necho; echo "OP=$OP"`], { TMPDIR: tmp }, work);
-    expect(curl.code, curl.stderr).toBe(0);
-    expect(curl.stdout).toMatch(/^\{"path":"privacy_audit\.md","size":29,"contentType":"text\/markdown"\}\nOP=[a-z0-9_-]+\n$/);
-    const operationId = /OP=(.+)\n$/.exec(curl.stdout)![1]!;
-    rmSync(join(work, "privacy_audit.md")); // the download below writes it again
-
-    // The grantee snippet, run as a module of this package (so its imports resolve as a user's
-    // would), with the two names it leaves to the reader: the worked example's key, whose address
-    // the curl example names as grantee, and the operation just created.
-    const snippetDir = mkdtempSync(join(ROOT, "apps/server/test/.readme-"));
-    scratch.push(snippetDir);
-    const snippet = join(snippetDir, "grantee.ts");
-    writeFileSync(
-      snippet,
-      `const granteeKey = "0x${"11".repeat(32)}";\nconst operationId = ${JSON.stringify(operationId)};\n` +
-        `${onServer(block("Over HTTP: the grantee downloads", "ts"))}\nconsole.log(JSON.stringify(artifacts.map((a) => a.path)));\n`,
-    );
-    const tsx = pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-    const grantee = await run(process.execPath, ["--conditions=source", "--import", tsx, snippet], {}, work);
-    expect(grantee.code, grantee.stderr).toBe(0);
-    expect(grantee.stdout).toBe('["privacy_audit.md"]\n');
-    expect(readFileSync(join(work, "privacy_audit.md"), "utf8")).toBe("# Privacy audit\nNo findings.\n");
-
-    proc.child.kill("SIGTERM");
-    expect(await proc.exited).toEqual({ code: 0, signal: null });
   }, 120_000);
 
   it("runs on S3 (moto) with the configured secrets and passes pnpm smoke", async () => {

@@ -46,7 +46,7 @@ async function cleanup(ctx: DeepContext): Promise<DeepResult> {
     const left: string[] = [];
     for (const key of keys) if ((await ctx.backend.head(key)) !== null) left.push(key);
     if (left.length > 0) return { name: "cleanup", status: "fail", detail: `still there after deleting: ${left.join(", ")}` };
-    return { name: "cleanup", status: "pass", detail: `deleted the ${keys.length} keys it wrote under ${ctx.prefix}, each by its exact key` };
+    return { name: "cleanup", status: "pass", detail: `deleted its ${keys.length} keys under ${ctx.prefix}, each by its exact key; none is left` };
   } catch (error) {
     return { name: "cleanup", status: "fail", detail: `deleting ${keys.length} keys under ${ctx.prefix} failed: ${messageOf(error)}` };
   }
