@@ -6,14 +6,16 @@
 set -uo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-args=(build)
-[ -n "${BASE:-}" ] && args+=(--build-arg "BASE=$BASE")
+# Always passed: podman-compose 1.0.3 turns compose.yaml's ${BASE:-...} into an empty value when
+# BASE is set but empty. The default is the Dockerfile's.
+BASE=${BASE:-node:24-bookworm-slim}
+args=(build --build-arg "BASE=$BASE")
 echo "+ $COMPOSE ${args[*]}"
 # shellcheck disable=SC2086 # COMPOSE is a command with arguments ("docker compose", "podman-compose -p x").
 $COMPOSE "${args[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [ "$status" = 0 ] && ! grep -qE '^exit code: [1-9]' "$log" && $ENGINE image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "make build: built $IMAGE (base ${BASE:-node:24-bookworm-slim})"
+  echo "make build: built $IMAGE (base $BASE)"
   exit 0
 fi
 {
@@ -24,7 +26,7 @@ fi
     echo "make build: FAILED: there is no image $IMAGE (the output above says why)"
   fi
   if grep -qiE 'pinging container registry|no such host|dial tcp|TLS handshake|i/o timeout|manifest unknown|pull access denied|failed to resolve source metadata|initializing source' "$log"; then
-    echo "  the base image ${BASE:-node:24-bookworm-slim} could not be pulled. No registry access? Build a local"
+    echo "  the base image $BASE could not be pulled. No registry access? Build a local"
     echo "  base once (as root, with debootstrap, and Node 24 on PATH): make base; then make build uses $LOCAL_BASE."
   elif grep -qiE 'rlimit|crun|cgroup' "$log"; then
     echo "  the container runtime failed: see \"podman on a host without systemd\" in docs/deployment.md."
