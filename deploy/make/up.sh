@@ -39,10 +39,13 @@ echo "+ $COMPOSE up -d"
 # shellcheck disable=SC2086 # COMPOSE is a command with arguments.
 $COMPOSE up -d 2>&1 | tee "$log"
 
-# The artifacts service's container (podman-compose also prints its own command lines: keep the ids).
+# The artifacts service's container, running or not (docker compose lists stopped ones with -a;
+# podman-compose lists all without it, and prints its own command lines too: keep the ids).
 container=""
+all=""
+[ "$ENGINE" = docker ] && all="-a"
 # shellcheck disable=SC2086
-for id in $($COMPOSE ps -q 2>/dev/null | grep -Ex '[0-9a-f]{12,64}'); do
+for id in $($COMPOSE ps $all -q 2>/dev/null | grep -Ex '[0-9a-f]{12,64}'); do
   service=$($ENGINE inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$id" 2>/dev/null)
   [ "$service" = artifacts ] && container=$id
 done
