@@ -158,15 +158,20 @@ export interface BackendTimeouts {
 
 /** Thrown by `Backend.putConditional` when the write condition does not hold (HTTP 412). Internal to the SDK. */
 export class PreconditionFailedError extends Error {
+  readonly #status: number | undefined;
+
   /**
    * @param status The storage's HTTP answer (412; 404 where a store answers If-Match on a
    * missing key that way, as moto does); undefined for local storage.
    */
-  constructor(
-    key: string,
-    readonly status?: number,
-  ) {
+  constructor(key: string, status?: number) {
     super(`precondition failed for ${key}`);
     this.name = "PreconditionFailedError";
+    this.#status = status;
+  }
+
+  /** The storage's HTTP status, for `doctor --deep`. A getter, not an own field, so the backends' refusals stay equal. */
+  get status(): number | undefined {
+    return this.#status;
   }
 }

@@ -3,6 +3,8 @@ import { type ArtifactsConfig, StorageUnavailableError } from "@personal-server/
 import type { Backend } from "@personal-server/artifacts/internal";
 import { DOCTOR_PREFIX } from "../../scan.js";
 
+export { messageOf } from "../check.js";
+
 /** One row of the `doctor --deep` table. Only `fail` makes it exit non-zero. */
 export interface DeepResult {
   name: string;
@@ -60,7 +62,3 @@ export class DeepContext {
 }
 
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
