@@ -45,7 +45,8 @@ const provider = (window as unknown as { ethereum?: Eip1193Provider }).ethereum;
 let client: BrowserClient | undefined;
 let worker: DownloadWorker | null = null;
 let listing: TicketListing | undefined;
-const forcedMode = params.get("save") as SaveMode | null;
+const SAVE_MODES: readonly SaveMode[] = ["service-worker", "opfs", "blob"];
+const forcedMode = SAVE_MODES.find((mode) => mode === params.get("save")) ?? null;
 /** The save paths still to try, best first: a forced one alone; a path that could not start is dropped. */
 let saveModes: SaveMode[] = [];
 

@@ -50,6 +50,8 @@ function docsRows(): Record<EngineName, EngineRow> {
   ) as Record<EngineName, EngineRow>;
 }
 
+const ROWS = docsRows();
+
 /** The save paths each engine can use at all when one is forced (the others fail with `save_path`). */
 const FORCEABLE: Record<EngineName, SaveMode[]> = {
   chromium: ["service-worker", "opfs", "blob"],
@@ -189,11 +191,10 @@ afterAll(async () => {
 for (const name of ENGINES) {
   describe(name, () => {
     let engine: Engine;
-    let row: EngineRow;
+    const row = ROWS[name];
     const counts = { passed: 0, failed: 0 };
 
     beforeAll(async () => {
-      row = docsRows()[name];
       engine = await launch(name);
     }, 60_000);
     beforeEach((context) => {
@@ -357,7 +358,7 @@ for (const name of ENGINES) {
     }
 
     // Each path the engine chooses by itself, made to reject: the page goes on to the next path; forced, it says so.
-    const chain = docsRows()[name] === undefined ? [] : availableInOrder(docsRows()[name].chosen);
+    const chain = fromChosen(row.chosen);
     for (const [i, mode] of chain.entries()) {
       if (mode === "blob") continue;
       for (const stub of REJECTS[mode]) {
@@ -535,7 +536,7 @@ for (const name of ENGINES) {
 }
 
 /** The paths the page tries, in order, starting at the one it chose. */
-function availableInOrder(chosen: SaveMode): SaveMode[] {
+function fromChosen(chosen: SaveMode): SaveMode[] {
   const all: SaveMode[] = ["service-worker", "opfs", "blob"];
   return all.slice(all.indexOf(chosen));
 }
