@@ -107,7 +107,8 @@ async function launchWebKit(downloads: string): Promise<Engine> {
   writeFileSync(join(home, ".config", "user-dirs.dirs"), 'XDG_DOWNLOAD_DIR="$HOME/Downloads"\n');
   const port = await freePort();
   const driverProcess: ChildProcess = spawn("xvfb-run", ["-a", "-s", "-screen 0 1280x1024x24", BINARIES.webkit.path, `--port=${port}`], {
-    env: { ...process.env, HOME: home },
+    // TMPDIR too: xvfb-run's own temp folder goes when the home does (it is killed, so it cannot clean up).
+    env: { ...process.env, HOME: home, TMPDIR: home },
     stdio: "ignore",
     detached: true,
   });
