@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactStore } from "@personal-server/artifacts";
 import { type FreshBucket, freshBucket, motoEndpoint, rawS3 } from "../../../test-support/s3.js";
 import { type RecordedRequest, type RecordingProxy, startRecordingProxy } from "../../../test-support/proxy.js";
-import { estimateCost, sweepRequests } from "../src/cost-model.js";
+import { estimateCost, sweepRequests } from "@personal-server/artifacts/internal";
 import { S3_PART_SIZE } from "../src/sdk-facts.js";
 import { GRANTEE, KEY_A, readAll, storeFor } from "./helpers.js";
 

@@ -28,3 +28,17 @@ export {
   type WrappedKey,
 } from "./crypto.js";
 export { freeBytes } from "./free-bytes.js";
+export { PRICES, type R2StorageClass } from "./cost/pricing.js";
+export {
+  estimateCost,
+  metadataBytes,
+  storageCost,
+  sweepRequests,
+  LIST_PAGE_KEYS,
+  type BillLine,
+  type CostEstimate,
+  type CostInput,
+  type RequestCounts,
+  type StorageCost,
+  type SweepCounts,
+} from "./cost/model.js";
