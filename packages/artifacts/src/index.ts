@@ -25,4 +25,6 @@ export {
   type StoreOptions,
   type SweepOptions,
   type SweepResult,
+  type StoredUsage,
 } from "./store.js";
+export type { StorageObserver, StorageOperation } from "./backends/observed.js";

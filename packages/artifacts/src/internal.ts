@@ -42,3 +42,4 @@ export {
   type StorageCost,
   type SweepCounts,
 } from "./cost/model.js";
+export { STORAGE_OPERATIONS, observeBackend } from "./backends/observed.js";

@@ -5,6 +5,7 @@ import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
 import { ConfigError, ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
+import { observeBackend } from "./backends/observed.js";
 import type { Backend } from "./backends/types.js";
 import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
@@ -78,7 +79,8 @@ class Store implements ArtifactStore {
     this.kind = config.storage.kind;
     this.now = options.now ?? (() => new Date());
     const timeouts = { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs };
-    this.primary = openBackend(config.storage, timeouts);
+    const observe = options.onStorageCall;
+    this.primary = openBackend(config.storage, timeouts).then((b) => (observe === undefined ? b : observeBackend(b, observe)));
     this.primary.catch(() => {}); // surfaced by the first call that needs it
     if (config.fallbackLocalDir !== undefined) {
       const fallback = openBackend({ kind: "local", dir: config.fallbackLocalDir }, timeouts);
