@@ -56,6 +56,7 @@ async function main(): Promise<void> {
       : "  writer token: from ARTIFACTS_WRITER_TOKEN",
     `  audience:     ${config.audience ?? `http://localhost:${running.port} or http://127.0.0.1:${running.port}`}`,
     `  nonce store:  ${config.nonceStore.kind === "redis" ? config.nonceStore.display : "memory (one process: replicas need ARTIFACTS_NONCE_STORE)"}`,
+    `  metrics:      ${running.metricsUrl === undefined ? "off (ARTIFACTS_METRICS_LISTEN=off)" : `${running.metricsUrl}/metrics (${config.metricsToken === undefined ? "no token: anyone who reaches this address" : "bearer ARTIFACTS_METRICS_TOKEN"}); never on the API port`}`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
   if (config.storage.kind === "local" && underTmpdir(config.storage.dir)) {

@@ -23,7 +23,7 @@ const START = (JSON.parse(readFileSync(join(ROOT, "apps/server/package.json"), "
 
 function run(command: string, args: string[], env: Record<string, string>, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env } });
+    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -77,7 +77,7 @@ function startProcess(env: Record<string, string>): ServerProcess {
   expect(START[0]).toBe("node");
   const child = spawn(process.execPath, START.slice(1), {
     cwd: tempDir("psa-cwd-"),
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env },
   });
   started.push(child);
   let out = "";
@@ -352,7 +352,7 @@ describe("shutdown and start paths", () => {
     // pnpm runs the script from the repository root; only this environment (plus PATH/HOME) reaches it.
     const child = spawn("pnpm", ["start"], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) },
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port), ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0" },
     });
     started.push(child);
     let out = "";
