@@ -158,6 +158,22 @@ describe("the server process", () => {
     }
   }, 120_000);
 
+  it("refuses to start when the metrics listener cannot listen, naming ARTIFACTS_METRICS_LISTEN", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const proc = startProcess({ ARTIFACTS_LOCAL_DIR: join(tempDir("psa-proc-"), "data"), PORT: "0", ARTIFACTS_METRICS_LISTEN: `127.0.0.1:${port}` });
+      expect(await proc.exited).toEqual({ code: 1, signal: null });
+      expect(proc.stderr()).toContain(
+        `artifacts server: cannot serve metrics on 127.0.0.1:${port} (EADDRINUSE): set ARTIFACTS_METRICS_LISTEN to a free ADDRESS:PORT, or off\n  ARTIFACTS_METRICS_LISTEN: 127.0.0.1:${port}: EADDRINUSE\n`,
+      );
+      expect(proc.stdout()).not.toContain("listening on");
+    } finally {
+      taken.close();
+    }
+  });
+
   it("serves the README's two HTTP examples as written: the writer's curl upload and the grantee's client download", async () => {
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     const block = (title: string, lang: string): string => {
