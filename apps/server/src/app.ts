@@ -14,10 +14,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { bearerChecker } from "./auth/bearer.js";
 import { authFailureLimit } from "./auth/failure-limit.js";
 import { failureReason } from "./auth/failure-reason.js";
-import { NonceCache } from "./auth/nonce-cache.js";
+import { NonceCache, nonceJournalPath } from "./auth/nonce-cache.js";
 import type { NonceStore } from "./auth/nonce-store.js";
-import { EMPTY_BODY_HASH, acceptedAudiences, verifyWeb3Signed } from "./auth/web3signed.js";
-import type { Context, Handler } from "./context.js";
+import { EMPTY_BODY_HASH, acceptedAudiences, spendNonce, verifyWeb3Signed } from "./auth/web3signed.js";
+import type { Context, Handler, Signer } from "./context.js";
 import { applyCors } from "./cors.js";
 import { createOperation } from "./handlers/create-operation.js";
 import { deleteOperation } from "./handlers/delete-operation.js";
@@ -58,6 +58,11 @@ export interface BuildServerOptions {
   idleTimeoutMs?: number;
   /** Upper bound on Web3Signed nonces remembered in memory (no ARTIFACTS_NONCE_STORE). Default 100 000. */
   nonceCacheSize?: number;
+  /**
+   * Without ARTIFACTS_NONCE_STORE: the file that keeps spent nonces across a crash and restart.
+   * Default `<ARTIFACTS_LOCAL_DIR>/.spent-nonces` (whatever the storage).
+   */
+  nonceJournal?: string;
   /** Where the built grantee page is, served at `/` when `config.webUi`. Default: the `@personal-server/web` package's `dist`. */
   webUiDir?: string;
   /** Run the expiry sweep on `config.sweepIntervalSeconds` (and once at start) while listening. Default true. */
@@ -84,6 +89,13 @@ const HANDLERS: Record<RouteName, Handler> = {
   artifact: (ctx, request, reply, match) =>
     request.method === "PUT" ? putArtifact(ctx, request, reply, match) : getArtifact(ctx, request, reply, match),
 };
+
+/**
+ * The body of every 503 but those whose message was written for clients (`details.publicMessage`):
+ * storage errors name the endpoint, the bucket and the object key, which are the operator's (the
+ * log has them), never a client's.
+ */
+const STORAGE_UNAVAILABLE = "storage is unavailable or too slow; retry shortly";
 
 /** Response headers of a failed or half-built answer that must not survive into an error body. */
 const ENTITY_HEADERS = [
@@ -166,9 +178,11 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     config.nonceStore.kind === "redis"
       ? // Loaded only when configured: ioredis alone adds ~9 MiB to the server's resident memory.
         new (await import("./auth/redis-nonce-store.js")).RedisNonceStore(config.nonceStore, (message) => app.log.warn(message))
-      : new NonceCache(options.nonceCacheSize);
+      : new NonceCache(options.nonceCacheSize, options.nonceJournal ?? nonceJournalPath(config.localDir));
 
-  const authenticated = await authFailureLimit(app, config.authFailureLimit);
+  const { authenticated, fail } = await authFailureLimit(app, config.authFailureLimit);
+  // Requests whose signature was recovered, and whether the signer turned out to be the grantee.
+  const signed = new WeakMap<FastifyRequest, { granted: boolean }>();
 
   const audiencePort = (): number => {
     if (config.port !== 0) return config.port;
@@ -183,18 +197,28 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024,
     port: audiencePort,
     requireWriter: (request) => authenticated(request, () => checkWriter(request.headers.authorization)),
-    requireSigner: (request) =>
-      authenticated(request, async () => {
-        const { address } = await verifyWeb3Signed(request.headers.authorization, {
+    requireSigner: async (request): Promise<Signer> => {
+      const { address, payload } = await authenticated(request, () =>
+        verifyWeb3Signed(request.headers.authorization, {
           audiences: acceptedAudiences(config.audience, audiencePort()),
           method: request.method,
           target: request.raw.url ?? "",
           bodyHash: EMPTY_BODY_HASH,
           now: Math.floor(Date.now() / 1000),
           nonces,
-        });
-        return address;
-      }),
+        }),
+      );
+      const state = { granted: false };
+      signed.set(request, state);
+      let spent: Promise<void> | undefined;
+      return {
+        requester: address,
+        onGrantee: () =>
+          (spent ??= spendNonce(nonces, payload, Math.floor(Date.now() / 1000)).then(() => {
+            state.granted = true;
+          })),
+      };
+    },
   };
 
   const sendError = (request: FastifyRequest, reply: FastifyReply, error: unknown): void => {
@@ -224,7 +248,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     if (known && code === "rate_limited") reply.header("Retry-After", String(error.details?.retryAfterSeconds ?? 60));
     // A body we did not read may be gigabytes: close the connection instead of draining it.
     if (bodyUnread(request.raw)) reply.header("Connection", "close");
-    const message = known ? error.message : "internal server error";
+    const message = !known ? "internal server error" : status === 503 && error.details?.publicMessage !== true ? STORAGE_UNAVAILABLE : error.message;
     reply
       .code(status)
       .header("Cache-Control", "no-store")
@@ -267,6 +291,9 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
       await HANDLERS[match.name](ctx, request, reply, match);
     } catch (error) {
       sendError(request, reply, error);
+    } finally {
+      // A recovered signature costs what a failed one does unless its signer is the grantee.
+      if (signed.get(request)?.granted === false) await fail(request).catch(() => {});
     }
   };
 

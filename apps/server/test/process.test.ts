@@ -254,6 +254,13 @@ describe("the server process", () => {
     );
   }, 60_000);
 
+  it("refuses to start with a trusted proxy range the proxy matching cannot take (0.0.0.0/0), as a config error, never a TypeError", async () => {
+    const proc = startProcess({ ARTIFACTS_LOCAL_DIR: join(tempDir("psa-proc-"), "data"), ARTIFACTS_TRUSTED_PROXIES: "10.0.0.0/8,0.0.0.0/0", PORT: String(await freePort()) });
+    expect(await proc.exited).toEqual({ code: 1, signal: null });
+    expect(proc.stderr()).toContain('ARTIFACTS_TRUSTED_PROXIES: "0.0.0.0/0" would trust every address');
+    expect(proc.stderr()).not.toContain("TypeError");
+  }, 60_000);
+
   it("SIGTERM during a download: no new connections, the download finishes intact, exit 0", async () => {
     const dir = join(tempDir("psa-proc-"), "data");
     const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_WRITER_TOKEN: WRITER_TOKEN, PORT: String(await freePort()) });

@@ -267,6 +267,29 @@ describe("the grantee page", () => {
     await page.context().close();
   });
 
+  it("an artifact whose stored object is missing is listed with its error and no Download button; the other still downloads", async () => {
+    const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
+    const kept = randomBytes(1000);
+    await s.writer.upload(id, "gone.bin", randomBytes(10));
+    await s.writer.upload(id, "kept.bin", kept);
+    await s.raw.delete([`operations/${id}/artifacts/gone.bin`]);
+    const page = await openPage(grantee, "");
+    await openOperation(page, id);
+    expect(await page.locator("#alert").isHidden()).toBe(true);
+    const gone = page.locator('li[data-path="gone.bin"]');
+    expect([await gone.getAttribute("data-state"), await gone.getAttribute("data-code"), await gone.locator(".status").textContent()]).toEqual([
+      "error",
+      "integrity",
+      "Cannot be downloaded: object of gone.bin is missing",
+    ]);
+    expect(await gone.locator("button").count()).toBe(0);
+    const downloading = page.waitForEvent("download");
+    await pressDownload(page, "kept.bin");
+    expect(sha256(readFileSync(await (await downloading).path()))).toBe(sha256(kept));
+    expect((await itemState(page, "kept.bin")).state).toBe("done");
+    await page.context().close();
+  });
+
   it("downloads all artifacts one after another, each with its own progress bar", async () => {
     const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
     const parts = [randomBytes(C + 7), randomBytes(10), randomBytes(2 * C)];

@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { readMonitoring } from "./config-monitoring.js";
 import { readNonceStore } from "./config-nonce-store.js";
 import type { ArtifactsConfig, MasterKeys, R2Jurisdiction, StorageConfig } from "./config-types.js";
 import { DEFAULT_RETENTION_DAYS } from "./constants.js";
+import { readEnvironment } from "./env-file.js";
 import { ConfigError } from "./errors.js";
 import { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 import { parseDuration } from "./validate.js";
@@ -47,7 +48,8 @@ export interface LoadConfigOptions {
 
 /**
  * Reads and validates the configuration. With no `env`: the process environment, then `.env`
- * in the working directory, then `.env` at the repository root, for variables still unset.
+ * in the working directory, then `.env` at the repository root, for variables still unset
+ * (`readEnvironment`).
  * Empty values count as unset. Throws one `ConfigError` naming every missing or malformed variable.
  *
  * With `{ create: true }` and local storage without master keys, generates
@@ -389,8 +391,14 @@ function readTrustedProxies(
     const [address, bits, extra] = entry.split("/");
     const family = isIP(address ?? "");
     const maxBits = family === 6 ? 128 : 32;
-    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
-    if (family === 0 || !bitsOk || extra !== undefined) {
+    // A prefix of 1 to 32 (IPv4) or 128 (IPv6) bits: what the server's proxy matching takes.
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= maxBits);
+    if (bits !== undefined && /^0+$/.test(bits) && family !== 0 && extra === undefined) {
+      problem(
+        "ARTIFACTS_TRUSTED_PROXIES",
+        `"${entry}" would trust every address, so any client could choose its own with X-Forwarded-For; list the proxy's address (e.g. 127.0.0.1)`,
+      );
+    } else if (family === 0 || !bitsOk || extra !== undefined) {
       problem("ARTIFACTS_TRUSTED_PROXIES", `"${entry}" is not an IP address or CIDR range like 10.0.0.0/8 or ::1`);
     }
   }
@@ -427,51 +435,4 @@ function checkPrivateDir(dir: string): void {
       details: { problems: [{ variable: "ARTIFACTS_LOCAL_DIR", message: "writable by group or others" }] },
     });
   }
-}
-
-/**
- * The variables `loadConfig()` reads: the process environment, then `.env` in the working
- * directory, then `.env` at the repository root, for variables still unset (empty = unset).
- * The CLI's `doctor` uses it to check variables one by one.
- */
-export function readEnvironment(): Env {
-  const env = process.env;
-  const merged: Env = {};
-  const files = [join(process.cwd(), ".env")];
-  const root = findRepoRoot(process.cwd());
-  if (root !== undefined && resolve(root) !== resolve(process.cwd())) files.push(join(root, ".env"));
-  for (const file of files.reverse()) {
-    if (existsSync(file)) Object.assign(merged, parseDotEnv(readFileSync(file, "utf8")));
-  }
-  for (const [key, value] of Object.entries(env)) {
-    if (value !== undefined && value.trim() !== "") merged[key] = value;
-  }
-  return merged;
-}
-
-function findRepoRoot(start: string): string | undefined {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "pnpm-workspace.yaml"))) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
-/** Parses `.env` text: `KEY=value`, optional `export `, quotes, `#` comments. */
-export function parseDotEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    let value = match[2]!;
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
-      value = value.slice(1, -1);
-    } else {
-      value = value.replace(/\s+#.*$/, "");
-    }
-    out[match[1]!] = value;
-  }
-  return out;
 }

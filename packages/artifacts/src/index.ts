@@ -5,7 +5,7 @@ export { DEFAULT_RETENTION_DAYS, OPERATIONS_PREFIX } from "./constants.js";
 export * from "./errors.js";
 export type { ArtifactsConfig, MasterKeys, MetricsListen, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
 export { loadConfig, type LoadConfigOptions } from "./config.js";
-export { MAX_PATH_BYTES, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
+export { AGENT, MAX_PATH_BYTES, MAX_SEGMENT_BYTES, OPERATION_ID, PATH_SEGMENT, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 export {
   createArtifactStore,
   DELIVERY_ROUTE,

@@ -1,7 +1,8 @@
 // `@personal-server/artifacts/internal`: what only this repository's server, CLI, tests and bench
 // use (storage backends, metadata and encryption primitives, `.env` parsing, the dev secret files).
 // Not covered by the package's semver promise: it changes with the server and CLI (see CHANGELOG.md).
-export { readEnvironment, parseDotEnv, r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
+export { readEnvironment, parseDotEnv, repositoryRoot, type EnvLocations } from "./env-file.js";
+export { r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
 export { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 export { ORPHAN_GRACE_MS } from "./store.js";
 export {

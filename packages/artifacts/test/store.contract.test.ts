@@ -167,6 +167,29 @@ describe.each(KINDS)("store contract on %s", (kind) => {
     }
   });
 
+  it("calls onGrantee for the grantee only, before the expiry check; what it throws is the answer", async () => {
+    const op = await h.store.createOperation({ grantee: GRANTEE, ttlSeconds: 60 });
+    await h.store.putArtifact(op.operationId, "x.txt", "x");
+    const calls: string[] = [];
+    const as = (requester: string) => ({ requester, onGrantee: async () => void calls.push(requester) });
+    await expect(h.store.listArtifacts(op.operationId, as(STRANGER))).rejects.toThrow(NotFoundError);
+    await expect(h.store.getArtifact("missing-op", "x.txt", as(GRANTEE))).rejects.toThrow(NotFoundError);
+    expect(calls).toEqual([]);
+    await h.store.statArtifact(op.operationId, "x.txt", as(GRANTEE));
+    await expect(h.store.getArtifact(op.operationId, "nope.txt", as(GRANTEE))).rejects.toThrow(NotFoundError);
+    expect(calls).toEqual([GRANTEE, GRANTEE]);
+    const refused = new Error("refused by the hook");
+    await expect(h.store.listArtifacts(op.operationId, { requester: GRANTEE, onGrantee: async () => Promise.reject(refused) })).rejects.toBe(refused);
+    const saved = h.clock.now;
+    h.clock.now = new Date(Date.parse(op.expiresAt));
+    try {
+      await expect(h.store.listArtifacts(op.operationId, as(GRANTEE))).rejects.toThrow(ExpiredError);
+      expect(calls).toHaveLength(3);
+    } finally {
+      h.clock.now = saved;
+    }
+  });
+
   it("refuses invalid names before any I/O and writes nothing", async () => {
     const op = await h.store.createOperation({ grantee: GRANTEE });
     const before = await listKeys(h.raw);

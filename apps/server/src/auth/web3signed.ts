@@ -1,5 +1,6 @@
-import { bodyHash, type Web3SignedPayload } from "@personal-server/artifacts/client";
+import { bodyHash, signatureFormProblem, type Web3SignedPayload } from "@personal-server/artifacts/client";
 import { type AuthFailureReason, unauthenticated } from "./failure-reason.js";
+import { repeatedKey } from "./json-keys.js";
 import type { NonceStore } from "./nonce-store.js";
 
 /** Longest accepted lifetime of a signed payload (`exp - iat`), in seconds. */
@@ -24,7 +25,8 @@ const FIELDS = ["aud", "bodyHash", "exp", "iat", "method", "nonce", "uri"] as co
 const HEADER = /^Web3Signed ([A-Za-z0-9_-]{1,4096})\.(0x[0-9a-fA-F]{130})$/i;
 const NONCE = /^[A-Za-z0-9_-]{22,256}$/;
 const BODY_HASH = /^sha256:[0-9a-f]{64}$/;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text, where JSON.parse refuses it: one accepted byte form.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** What the request must match, as this server received it. */
 export interface VerifyRequest {
@@ -54,8 +56,9 @@ function reject(reason: AuthFailureReason, message: string): never {
 
 /**
  * Verifies a `Web3Signed` Authorization header per docs/http-api.md#authentication and returns the signer. Throws
- * `unauthenticated` for anything malformed, stale, replayed or aimed at another request. Whether
- * the signer is the grantee is the store's check (404 otherwise), not this one.
+ * `unauthenticated` for anything malformed, stale, already spent or aimed at another request. Whether
+ * the signer is the grantee is the store's check (404 otherwise), not this one; the nonce is spent
+ * after that check, by {@link spendNonce}.
  *
  * Cheap refusals first: syntax, audience, method, URI, body hash, times and an already spent
  * nonce are all checked before the signature is recovered, the one costly step.
@@ -66,6 +69,8 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   if (match === null) reject("malformed", "Authorization must be Web3Signed <base64url payload>.<0x-hex 65-byte signature>");
   const encoded = match[1]!;
   const signature = match[2]! as `0x${string}`;
+  const form = signatureFormProblem(signature);
+  if (form !== undefined) reject("malformed", `Web3Signed signature ${form}`);
 
   const bytes = Buffer.from(encoded, "base64url");
   if (bytes.toString("base64url") !== encoded) reject("malformed", "Web3Signed payload is not unpadded base64url");
@@ -77,6 +82,8 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   } catch {
     reject("malformed", "Web3Signed payload is not UTF-8 JSON");
   }
+  const repeated = repeatedKey(text);
+  if (repeated !== undefined) reject("malformed", `Web3Signed payload has the field ${JSON.stringify(repeated)} twice`);
   const payload = checkShape(parsed);
 
   const prefix = request.audiences.get(payload.aud);
@@ -100,10 +107,18 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
   } catch {
     reject("bad_signature", "Web3Signed signature is invalid");
   }
-  // Spent once the signature verifies, whatever the answer turns out to be (even 404). A store
-  // that cannot answer throws storage_unavailable (503): the request is not served.
-  if ((await request.nonces.spend(payload.nonce, payload.exp, request.now)) === "spent") reject("replayed", "Web3Signed nonce was already used");
+  // Not spent here: only once the store finds the signer is the operation's grantee (spendNonce),
+  // so strangers' signatures never fill the spent-nonce store.
   return { address, payload };
+}
+
+/**
+ * Spends a verified payload's nonce, atomically: `unauthenticated` if it already was (a replay,
+ * perhaps a concurrent one), `storage_unavailable` (503) if the store cannot take it, and the
+ * request is then not served.
+ */
+export async function spendNonce(nonces: NonceStore, payload: Web3SignedPayload, now: number): Promise<void> {
+  if ((await nonces.spend(payload.nonce, payload.exp, now)) === "spent") reject("replayed", "Web3Signed nonce was already used");
 }
 
 function checkShape(value: unknown): Web3SignedPayload {

@@ -245,11 +245,16 @@ export function rawRequestBytes(
 
 // ---- storage snapshots ----------------------------------------------------------------------
 
-/** Every file and directory under `dir` (relative path -> size and hash; directories as "dir"). */
+/**
+ * Every file and directory under `dir` (relative path -> size and hash; directories as "dir"),
+ * but the server's journal of spent nonces (`.spent-nonces`: its state, not stored data; every
+ * grantee request appends to it).
+ */
 export function snapshotDir(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (current: string): void => {
     for (const name of readdirSync(current)) {
+      if (current === dir && name === ".spent-nonces") continue;
       const path = join(current, name);
       const st = statSync(path);
       const rel = relative(dir, path);
