@@ -114,7 +114,7 @@ async function connect(): Promise<BrowserClient> {
 }
 
 async function freshTicket(artifact: TicketedArtifact): Promise<DeliveryTicket> {
-  if (Date.parse(artifact.ticket.urlExpiresAt) - Date.now() > TICKET_MARGIN_MS) return artifact.ticket;
+  if (artifact.ticket !== undefined && Date.parse(artifact.ticket.urlExpiresAt) - Date.now() > TICKET_MARGIN_MS) return artifact.ticket;
   artifact.ticket = await client!.ticket(listing!.operationId, artifact.path);
   return artifact.ticket;
 }
@@ -150,6 +150,16 @@ function renderItem(artifact: TicketedArtifact): HTMLLIElement {
   status.className = "status";
   status.setAttribute("aria-live", "polite");
   item.append(name, meta, actions, progress, status);
+  if (artifact.error !== undefined) {
+    // The server could not vouch for this one's stored bytes: say so, offer nothing to download.
+    status.className = "status error";
+    status.textContent = `Cannot be downloaded: ${artifact.error.message}`;
+    item.dataset.state = "error";
+    item.dataset.code = artifact.error.code;
+    actions.remove();
+    progress.remove();
+    return item;
+  }
 
   download.addEventListener("click", () => void downloadOne(artifact, item));
   if (/^text\/|^application\/(json|xml)/.test(artifact.contentType) && artifact.size > 0) {
@@ -262,7 +272,7 @@ ui.downloadAll.addEventListener("click", async () => {
   // One at a time: each download holds its own connection and decrypt pipeline.
   for (const item of ui.list.querySelectorAll<HTMLLIElement>("li.item")) {
     const artifact = listing!.artifacts.find((a) => a.path === item.dataset.path)!;
-    await downloadOne(artifact, item);
+    if (artifact.error === undefined) await downloadOne(artifact, item);
   }
   ui.downloadAll.disabled = false;
 });

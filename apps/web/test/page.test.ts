@@ -259,6 +259,28 @@ for (const name of ENGINES) {
       await page.close();
     });
 
+    it("an artifact whose stored object is missing is listed with its error and no Download button; the other still downloads", async () => {
+      const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
+      const kept = randomBytes(1000);
+      await s.writer.upload(id, "gone.bin", randomBytes(10));
+      await s.writer.upload(id, "kept.bin", kept);
+      await s.raw.delete([`operations/${id}/artifacts/gone.bin`]);
+      const page = await openPage(grantee);
+      await openOperation(page, id);
+      expect(await attribute(page, "#alert", "hidden")).not.toBeNull();
+      const gone = 'li[data-path="gone.bin"]';
+      expect([await attribute(page, gone, "data-state"), await attribute(page, gone, "data-code"), await text(page, `${gone} .status`)]).toEqual([
+        "error",
+        "integrity",
+        "Cannot be downloaded: object of gone.bin is missing",
+      ]);
+      expect(await page.evaluate((sel) => document.querySelectorAll(`${sel} button`).length, gone)).toBe(0);
+      await download(page, "kept.bin");
+      expect((await itemState(page, "kept.bin")).state).toBe("done");
+      expect(sha256(await saved("kept.bin", kept.length))).toBe(sha256(kept));
+      await page.close();
+    });
+
     it("downloads all artifacts one after another, each with its own progress bar", async () => {
       const { operationId: id } = await s.writer.createOperation({ grantee: grantee.address });
       const parts = [randomBytes(C + 7), randomBytes(10), randomBytes(2 * C)];

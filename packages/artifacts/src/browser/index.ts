@@ -9,6 +9,6 @@ export type { PlainRange } from "./protocol.js";
 export { availableSaveModes, registerDownloadWorker, saveTicket, SavePathError, type DownloadWorker, type SaveMode, type SaveOptions } from "./save.js";
 export type { DeliveryTicket } from "../client/direct.js";
 export { serveDownloads, type DownloadWorkerScope } from "./worker.js";
-export type { ArtifactListing, RemoteArtifact, TicketListing } from "../client/listing.js";
+export type { ArtifactListing, RemoteArtifact, TicketedArtifact, TicketFailure, TicketListing } from "../client/listing.js";
 export type { MessageSigner } from "../client/web3signed-payload.js";
 export * from "../errors.js";
