@@ -16,6 +16,7 @@ const NAME = `psa-test-${process.pid}`;
 const VOLUME = `psa-test-data-${process.pid}`;
 let port: number;
 let baseUrl: string;
+let metricsPort: number;
 const timings: Record<string, number> = {};
 
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
@@ -46,11 +47,13 @@ beforeAll(async () => {
   await timed("image build", () => must("podman", ["build", "--format", "docker", "--build-arg", `BASE=${BASE_TAG}`, "-t", IMAGE, ROOT]));
   port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
+  metricsPort = await freePort();
   await run("podman", ["rm", "-f", NAME]);
   await run("podman", ["volume", "rm", "-f", VOLUME]);
   await podman(
     "run", "-d", "--name", NAME,
     "-p", `127.0.0.1:${port}:8080`,
+    "-p", `127.0.0.1:${metricsPort}:9464`,
     "-v", `${VOLUME}:/data`,
     "-e", `ARTIFACTS_AUDIENCE=${baseUrl}`,
     // No systemd here to run the health timer; the tests poll `podman healthcheck run`.
@@ -88,6 +91,15 @@ describe("the container image", () => {
     } finally {
       await run("podman", ["image", "unmount", IMAGE]);
     }
+  });
+
+  it("serves metrics on 9464 (all interfaces inside, published on loopback here), never on the API port", async () => {
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^artifacts_storage_info\{kind="local"\} 1$/m);
+    expect((await fetch(`${baseUrl}/metrics`)).status).toBe(404);
+    const logs = await run("podman", ["logs", NAME]);
+    expect(logs.stdout).toContain("  metrics:      http://127.0.0.1:9464/metrics (no token: anyone who reaches this address); never on the API port");
   });
 
   it("passes pnpm smoke against the container", async () => {
@@ -173,6 +185,7 @@ describe("compose.yaml and the Makefile (podman-compose)", () => {
   const volume = `${project}-data`;
   let scratch: string;
   let publishPort: number;
+  let metricsPort: number;
   let env: Record<string, string>;
   const make = (target: string, extra: Record<string, string> = {}) => run("make", ["--no-print-directory", target], { env: { ...env, ...extra } });
   const mustMake = async (target: string) => {
@@ -185,6 +198,7 @@ describe("compose.yaml and the Makefile (podman-compose)", () => {
     requireTools("make", "podman-compose");
     publishPort = await freePort();
     scratch = mkdtempSync(join(tmpdir(), "psa-compose-"));
+    metricsPort = await freePort();
     const envFile = join(scratch, "server.env");
     writeFileSync(envFile, `ARTIFACTS_AUDIENCE=http://127.0.0.1:${publishPort}\n`);
     env = {
@@ -195,6 +209,7 @@ describe("compose.yaml and the Makefile (podman-compose)", () => {
       ARTIFACTS_ENV_FILE: envFile,
       ARTIFACTS_PUBLISH: `127.0.0.1:${publishPort}`,
       ARTIFACTS_VOLUME: volume,
+      ARTIFACTS_METRICS_PORT: String(metricsPort),
       // `make smoke`'s own configuration: nothing from a developer's .env, no local storage of ours.
       ARTIFACTS_LOCAL_DIR: join(scratch, "unused"),
     };
@@ -219,6 +234,9 @@ describe("compose.yaml and the Makefile (podman-compose)", () => {
     expect(smoke).toContain(`smoke run against http://127.0.0.1:${publishPort}`);
     expect(smoke).toContain("smoke run passed: 14 checks");
     expect(await mustMake("logs")).toContain("artifacts server listening on http://127.0.0.1:8080");
+    // compose publishes the metrics listener on the host's loopback only.
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
+    expect(await podman("port", container)).toContain(`9464/tcp -> 127.0.0.1:${metricsPort}`);
     const key = await podman("exec", container, "sha256sum", "/data/.master-key");
     const down = await mustMake("down");
     expect(down).toContain(`podman stop -t 30 ${container}`);

@@ -1,11 +1,14 @@
 // The nginx recipe (deploy/nginx) for real: Debian's nginx on loopback with a self-signed
-// certificate made here, the server mounted at /psa with ARTIFACTS_AUDIENCE carrying the prefix,
-// a grantee download through TLS with the SDK's client (it signs the prefixed target), and
-// signatures aimed at the Host / X-Forwarded-* the proxy passes on refused.
+// certificate made here, the server mounted at /psa with the variables the recipe names
+// (ARTIFACTS_AUDIENCE carrying the prefix, ARTIFACTS_TRUSTED_PROXIES), a grantee download through
+// TLS with the SDK's client (it signs the prefixed target), signatures aimed at the Host /
+// X-Forwarded-* the proxy passes on refused, one client's failures locking out that client only
+// (clients on 127.0.0.2 and 127.0.0.3), and /metrics not served.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request as httpsRequest } from "node:https";
 import { getCACertificates, setDefaultCACertificates } from "node:tls";
 import { createGranteeClient, createWriterClient, signRequest } from "@personal-server/artifacts/client";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -20,6 +23,18 @@ let server: ServerProcess;
 let nginx: ChildProcess;
 let origin: string;
 let audience: string;
+
+/**
+ * The server's variables as the recipe's header names them (`#   NAME=value` lines), with the
+ * placeholder origin replaced by the test's.
+ */
+function recipeEnv(publicOrigin: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const m of readFileSync(RECIPE, "utf8").matchAll(/^#\s+(ARTIFACTS_[A-Z_]+)=(\S+)$/gm)) {
+    env[m[1]!] = m[2]!.replace("https://artifacts.example.com", publicOrigin);
+  }
+  return env;
+}
 
 /** The recipe with only its placeholders replaced: port, certificate and the upstream address. */
 function recipeFor(port: number, upstream: string, cert: string, key: string): string {
@@ -50,7 +65,9 @@ beforeAll(async () => {
   const port = await freePort();
   origin = `https://127.0.0.1:${port}`;
   audience = `${origin}/psa`;
-  server = await startServer({ ARTIFACTS_LOCAL_DIR: join(dir, "data"), ARTIFACTS_WRITER_TOKEN: TOKEN, ARTIFACTS_AUDIENCE: audience });
+  const env = recipeEnv(origin);
+  expect(env).toEqual({ ARTIFACTS_AUDIENCE: audience, ARTIFACTS_TRUSTED_PROXIES: "127.0.0.1" });
+  server = await startServer({ ARTIFACTS_LOCAL_DIR: join(dir, "data"), ARTIFACTS_WRITER_TOKEN: TOKEN, ...env });
 
   writeFileSync(join(dir, "site.conf"), recipeFor(port, server.url, cert, key));
   writeFileSync(
@@ -135,5 +152,54 @@ describe("nginx in front of the server at /psa with TLS", () => {
       "401 unauthenticated",
     );
     expect(await attempt("https://evil.example", target, { host: "evil.example" })).toBe("401 unauthenticated");
+  });
+});
+
+/** One HTTPS request from a given loopback source address (another client, as nginx sees it). */
+function from(localAddress: string, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; code?: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${origin}${path}`, { method, headers, localAddress, ca: readFileSync(join(dir, "cert.pem")) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        let code: string | undefined;
+        try {
+          code = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { error?: { code: string } }).error?.code;
+        } catch {
+          code = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, ...(code === undefined ? {} : { code }) });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("nginx recipe: clients and /metrics", () => {
+  it("one client's failed authentications lock out that client only", async () => {
+    const account = privateKeyToAccount(generatePrivateKey());
+    const writer = createWriterClient({ baseUrl: audience, token: TOKEN });
+    const { operationId } = await writer.createOperation({ grantee: account.address });
+    await writer.upload(operationId, "a.txt", "abc");
+    const target = `/psa/api/v1/operations/${operationId}/artifacts/a.txt`;
+    // 61 bad writer tokens from 127.0.0.2, claiming to be someone else as well: the last one is 429.
+    const bad = { authorization: "Bearer not-the-writer-token", "x-forwarded-for": "127.0.0.3" };
+    for (let i = 0; i < 60; i++) expect(await from("127.0.0.2", "DELETE", "/psa/api/v1/operations/nope", bad)).toEqual({ status: 401, code: "unauthenticated" });
+    expect(await from("127.0.0.2", "DELETE", "/psa/api/v1/operations/nope", bad)).toEqual({ status: 429, code: "rate_limited" });
+    const signed = () => signRequest(account, { audience, method: "GET", uri: target });
+    expect(await from("127.0.0.2", "GET", target, { authorization: await signed() })).toEqual({ status: 429, code: "rate_limited" });
+    // Another client (127.0.0.3): the writer and the grantee both work.
+    expect(await from("127.0.0.3", "GET", target, { authorization: await signed() })).toEqual({ status: 200 });
+    expect(await from("127.0.0.3", "DELETE", `/psa/api/v1/operations/${operationId}`, { authorization: `Bearer ${TOKEN}` })).toEqual({ status: 204 });
+  });
+
+  it("does not serve /metrics, in any spelling the server would answer", async () => {
+    for (const path of ["/psa/metrics", "/psa/metrics?x=1", "/psa/%6detrics", "/psa/./metrics"]) {
+      expect((await from("127.0.0.4", "GET", path, {})).status, path).toBe(404);
+    }
+    // The API port never serves it; the server's own metrics listener does (the operator scrapes that).
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+    expect((await fetch(server.metricsUrl!)).status).toBe(200);
   });
 });

@@ -2,7 +2,7 @@
 // the stores it describes; outputs must match once what differs between runs is masked
 // (transcripts.ts). `cost` needs no store and sends no request, so it must match byte for byte.
 // The doctor transcripts of Troubleshooting are replayed in docs-doctor.test.ts.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type CliResult, type Env, cli, s3Env, tempDir } from "./helpers.js";
@@ -65,10 +65,11 @@ describe("docs/operations.md transcripts", () => {
   it("Key rotation: keygen, keygen --env twice, rotate-key twice, doctor with the old key removed", async () => {
     const [keygen, keygenJson, env1, env2, ...rotation] = transcripts("Key rotation");
     await replay([keygen!, keygenJson!], [0, 0], {});
+    // A repository root of its own as the working directory (`pnpm artifacts` runs from the root);
+    // from anywhere else keygen --env writes the root of the repository the CLI runs from.
     const repo = tempDir("docs-repo");
     writeFileSync(join(repo, "pnpm-workspace.yaml"), "packages: []\n");
-    mkdirSync(join(repo, "work"));
-    await replay([env1!, env2!], [0, 1], { ARTIFACTS_LOCAL_DIR: join(repo, "data") }, { cwd: join(repo, "work") });
+    await replay([env1!, env2!], [0, 1], { ARTIFACTS_LOCAL_DIR: join(repo, "data") }, { cwd: repo });
     const bucket = await bucketWithRule("docs-rotate", K2026A);
     await storyOperations(bucket);
     await replay(rotation, [0, 0, 0], { ...bucket, ARTIFACTS_MASTER_KEYS: `${K2026B},${K2026A}` });

@@ -3,6 +3,7 @@ import {
   ArtifactError,
   ConfigError,
   InvalidInputError,
+  UnauthenticatedError,
   MethodNotAllowedError,
   NotFoundError,
   createArtifactStore,
@@ -12,10 +13,11 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { bearerChecker } from "./auth/bearer.js";
 import { authFailureLimit } from "./auth/failure-limit.js";
-import { NonceCache } from "./auth/nonce-cache.js";
+import { failureReason } from "./auth/failure-reason.js";
+import { NonceCache, nonceJournalPath } from "./auth/nonce-cache.js";
 import type { NonceStore } from "./auth/nonce-store.js";
-import { EMPTY_BODY_HASH, acceptedAudiences, verifyWeb3Signed } from "./auth/web3signed.js";
-import type { Context, Handler } from "./context.js";
+import { EMPTY_BODY_HASH, acceptedAudiences, spendNonce, verifyWeb3Signed } from "./auth/web3signed.js";
+import type { Context, Handler, Signer } from "./context.js";
 import { applyCors } from "./cors.js";
 import { createOperation } from "./handlers/create-operation.js";
 import { deleteOperation } from "./handlers/delete-operation.js";
@@ -23,12 +25,12 @@ import { delivery } from "./handlers/delivery.js";
 import { getArtifact } from "./handlers/get-artifact.js";
 import { health } from "./handlers/health.js";
 import { listArtifacts } from "./handlers/list-artifacts.js";
-import { metrics as metricsHandler } from "./handlers/metrics.js";
 import { putArtifact } from "./handlers/put-artifact.js";
 import { bodyUnread } from "./http/body.js";
 import { clientErrorHandler } from "./http/client-error.js";
 import { REDACT_PATHS, serializeRequest } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
+import { type MetricsListener, metricsListener } from "./metrics-listener.js";
 import { matchRoute, type RouteName } from "./routes.js";
 import { startSweeper } from "./sweep.js";
 import { defaultWebUiDir, webUiServer } from "./web-ui.js";
@@ -56,6 +58,11 @@ export interface BuildServerOptions {
   idleTimeoutMs?: number;
   /** Upper bound on Web3Signed nonces remembered in memory (no ARTIFACTS_NONCE_STORE). Default 100 000. */
   nonceCacheSize?: number;
+  /**
+   * Without ARTIFACTS_NONCE_STORE: the file that keeps spent nonces across a crash and restart.
+   * Default `<ARTIFACTS_LOCAL_DIR>/.spent-nonces` (whatever the storage).
+   */
+  nonceJournal?: string;
   /** Where the built grantee page is, served at `/` when `config.webUi`. Default: the `@personal-server/web` package's `dist`. */
   webUiDir?: string;
   /** Run the expiry sweep on `config.sweepIntervalSeconds` (and once at start) while listening. Default true. */
@@ -68,12 +75,13 @@ declare module "fastify" {
     artifactStore: ArtifactStore;
     /** This server's metrics registry. */
     artifactMetrics: ServerMetrics;
+    /** Where `/metrics` is served (started by `startServer`, closed with the app). */
+    artifactMetricsListener: MetricsListener;
   }
 }
 
 const HANDLERS: Record<RouteName, Handler> = {
   health,
-  metrics: metricsHandler,
   operations: createOperation,
   operation: deleteOperation,
   artifacts: listArtifacts,
@@ -81,6 +89,13 @@ const HANDLERS: Record<RouteName, Handler> = {
   artifact: (ctx, request, reply, match) =>
     request.method === "PUT" ? putArtifact(ctx, request, reply, match) : getArtifact(ctx, request, reply, match),
 };
+
+/**
+ * The body of every 503 but those whose message was written for clients (`details.publicMessage`):
+ * storage errors name the endpoint, the bucket and the object key, which are the operator's (the
+ * log has them), never a client's.
+ */
+const STORAGE_UNAVAILABLE = "storage is unavailable or too slow; retry shortly";
 
 /** Response headers of a failed or half-built answer that must not survive into an error body. */
 const ENTITY_HEADERS = [
@@ -107,10 +122,14 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     });
   }
   const ownStore = options.store === undefined;
-  const store = options.store ?? createArtifactStore(config);
-  const metrics = new ServerMetrics(store.kind);
+  const sweeping = options.sweep !== false && config.sweepIntervalSeconds > 0;
+  const metrics = new ServerMetrics(options.store?.kind ?? config.storage.kind, {
+    sweepIntervalSeconds: sweeping ? config.sweepIntervalSeconds : 0,
+    monthlyBudgetUsd: config.monthlyBudgetUsd,
+  });
+  const store = options.store ?? createArtifactStore(config, { onStorageCall: metrics.storageCall });
   const checkWriter = bearerChecker(writerToken, "writer token");
-  const checkMetricsToken = config.metricsToken === undefined ? undefined : bearerChecker(config.metricsToken, "metrics token");
+  const metricsServer = metricsListener(metrics, config.metricsToken);
 
   const loggerOptions =
     options.logger === false
@@ -154,13 +173,16 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   });
   app.decorate("artifactStore", store);
   app.decorate("artifactMetrics", metrics);
+  app.decorate("artifactMetricsListener", metricsServer);
   const nonces: NonceStore =
     config.nonceStore.kind === "redis"
       ? // Loaded only when configured: ioredis alone adds ~9 MiB to the server's resident memory.
         new (await import("./auth/redis-nonce-store.js")).RedisNonceStore(config.nonceStore, (message) => app.log.warn(message))
-      : new NonceCache(options.nonceCacheSize);
+      : new NonceCache(options.nonceCacheSize, options.nonceJournal ?? nonceJournalPath(config.localDir));
 
-  const authenticated = await authFailureLimit(app, config.authFailureLimit);
+  const { authenticated, fail } = await authFailureLimit(app, config.authFailureLimit);
+  // Requests whose signature was recovered, and whether the signer turned out to be the grantee.
+  const signed = new WeakMap<FastifyRequest, { granted: boolean }>();
 
   const audiencePort = (): number => {
     if (config.port !== 0) return config.port;
@@ -175,25 +197,36 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024,
     port: audiencePort,
     requireWriter: (request) => authenticated(request, () => checkWriter(request.headers.authorization)),
-    requireSigner: (request) =>
-      authenticated(request, async () => {
-        const { address } = await verifyWeb3Signed(request.headers.authorization, {
+    requireSigner: async (request): Promise<Signer> => {
+      const { address, payload } = await authenticated(request, () =>
+        verifyWeb3Signed(request.headers.authorization, {
           audiences: acceptedAudiences(config.audience, audiencePort()),
           method: request.method,
           target: request.raw.url ?? "",
           bodyHash: EMPTY_BODY_HASH,
           now: Math.floor(Date.now() / 1000),
           nonces,
-        });
-        return address;
-      }),
+        }),
+      );
+      const state = { granted: false };
+      signed.set(request, state);
+      let spent: Promise<void> | undefined;
+      return {
+        requester: address,
+        onGrantee: () =>
+          (spent ??= spendNonce(nonces, payload, Math.floor(Date.now() / 1000)).then(() => {
+            state.granted = true;
+          })),
+      };
+    },
   };
 
   const sendError = (request: FastifyRequest, reply: FastifyReply, error: unknown): void => {
     const known = error instanceof ArtifactError;
     const code = known ? error.code : "internal";
     const status = known ? error.status : 500;
-    metrics.errors.inc({ code });
+    if (error instanceof UnauthenticatedError) metrics.authFailures.inc({ reason: failureReason(error) });
+    else metrics.errors.inc({ code });
     if (status >= 500) request.log.error({ err: error }, "request failed");
     else request.log.info({ code, reason: (error as Error).message }, "request refused");
     if (reply.raw.headersSent) {
@@ -215,7 +248,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     if (known && code === "rate_limited") reply.header("Retry-After", String(error.details?.retryAfterSeconds ?? 60));
     // A body we did not read may be gigabytes: close the connection instead of draining it.
     if (bodyUnread(request.raw)) reply.header("Connection", "close");
-    const message = known ? error.message : "internal server error";
+    const message = !known ? "internal server error" : status === 503 && error.details?.publicMessage !== true ? STORAGE_UNAVAILABLE : error.message;
     reply
       .code(status)
       .header("Cache-Control", "no-store")
@@ -255,12 +288,12 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
         reply.header("Allow", match.methods.join(", "));
         throw new MethodNotAllowedError(`${request.method} is not allowed here; allowed: ${match.methods.join(", ")}`);
       }
-      if (match.name === "metrics" && checkMetricsToken !== undefined) {
-        await authenticated(request, () => checkMetricsToken(request.headers.authorization));
-      }
       await HANDLERS[match.name](ctx, request, reply, match);
     } catch (error) {
       sendError(request, reply, error);
+    } finally {
+      // A recovered signature costs what a failed one does unless its signer is the grantee.
+      if (signed.get(request)?.granted === false) await fail(request).catch(() => {});
     }
   };
 
@@ -283,7 +316,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   app.all("*", handle);
 
   let sweeper: { stop(): Promise<void> } | undefined;
-  if (options.sweep !== false && config.sweepIntervalSeconds > 0) {
+  if (sweeping) {
     app.addHook("onListen", async () => {
       sweeper = startSweeper(store, metrics, app.log, config.sweepIntervalSeconds);
     });
@@ -291,6 +324,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   // One hook, so the order is certain: no sweep may still be running when the store closes.
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await metricsServer.close();
     await nonces.close();
     if (ownStore) await store.close();
   });

@@ -17,8 +17,21 @@ export interface Context {
    * first, for a client past its authentication failures).
    */
   requireWriter(request: FastifyRequest): Promise<void>;
-  /** Verifies the request's Web3Signed header and returns the signer's address (401 otherwise; 429 as above). */
-  requireSigner(request: FastifyRequest): Promise<string>;
+  /**
+   * Verifies the request's Web3Signed header (401 otherwise; 429 as above) and returns what the
+   * store's read takes: the signer's address and the hook that spends the nonce once the store
+   * finds the signer is the grantee. A request whose signer never turns out to be the grantee
+   * counts as a failed authentication.
+   */
+  requireSigner(request: FastifyRequest): Promise<Signer>;
+}
+
+/** A verified grantee request as the store's reads take it (`ReadOptions`). */
+export interface Signer {
+  /** The recovered signer's address. */
+  readonly requester: string;
+  /** Spends the signature's nonce (once, however often called): 401 if it already was. */
+  readonly onGrantee: () => Promise<void>;
 }
 
 /** A route handler: answers through `reply` or throws an ArtifactError. */

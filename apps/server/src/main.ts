@@ -1,9 +1,10 @@
 // The server on the configured storage (local disk when nothing is configured). Production runs
 // `node apps/server/dist/main.js` (as PID 1 in the container); `pnpm start` builds first, then runs it.
 import { tmpdir } from "node:os";
-import { relative, resolve, isAbsolute } from "node:path";
+import { isAbsolute, relative, resolve } from "node:path";
 import { ArtifactError, loadConfig, type ArtifactsConfig } from "@personal-server/artifacts";
 import { buildServer } from "./app.js";
+import { nonceJournalPath } from "./auth/nonce-cache.js";
 import { shutdownOnSignals, startServer } from "./start.js";
 import { resolveWriterToken } from "./writer-token.js";
 
@@ -52,7 +53,12 @@ async function main(): Promise<void> {
       ? `  writer token: ${writer.source.path} (mode 0600${writer.source.created ? ", generated now" : ""})`
       : "  writer token: from ARTIFACTS_WRITER_TOKEN",
     `  audience:     ${config.audience ?? `http://localhost:${running.port} or http://127.0.0.1:${running.port}`}`,
-    `  nonce store:  ${config.nonceStore.kind === "redis" ? config.nonceStore.display : "memory (one process: replicas need ARTIFACTS_NONCE_STORE)"}`,
+    `  nonce store:  ${
+      config.nonceStore.kind === "redis"
+        ? config.nonceStore.display
+        : `memory, journaled in ${nonceJournalPath(config.localDir)} (one process: replicas need ARTIFACTS_NONCE_STORE)`
+    }`,
+    `  metrics:      ${running.metricsUrl === undefined ? "off (ARTIFACTS_METRICS_LISTEN=off)" : `${running.metricsUrl}/metrics (${config.metricsToken === undefined ? "no token: anyone who reaches this address" : "bearer ARTIFACTS_METRICS_TOKEN"}); never on the API port`}`,
   ];
   // One human-readable block on stdout, before any JSON log line (the log is JSON lines from here on).
   process.stdout.write(`${lines.join("\n")}\n`);

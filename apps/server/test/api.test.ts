@@ -97,6 +97,47 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     }
   });
 
+  it("an artifact and one inside it as a folder (d and d/c, either order): 409 saying why on local storage, both stored on S3", async () => {
+    const { id } = await newOperation();
+    for (const [first, second] of [["d", "d/c"], ["e/f", "e"]]) {
+      await s.writer.upload(id, first!, "first");
+      const res = await rawRequest(s.url, "PUT", `/api/v1/operations/${id}/artifacts/${second}`, bearer, "second");
+      if (kind === "local") {
+        const folder = first!.length < second!.length ? first : second;
+        expect({ status: res.status, body: res.json, retryAfter: res.headers["retry-after"] }).toEqual({
+          status: 409,
+          body: errorBody(
+            "conflict",
+            `artifact ${second} cannot be stored beside artifact ${first} in operation ${id}: local storage keeps paths as files and folders, and ${folder} cannot be both; choose another path`,
+          ),
+          retryAfter: undefined,
+        });
+      } else {
+        expect(res.status).toBe(201);
+      }
+    }
+    const paths = (await s.store.listArtifacts(id, { requester: (await s.store.getOperation(id)).grantee })).artifacts.map((a) => a.path);
+    expect(paths).toEqual(kind === "local" ? ["d", "e/f"] : ["d", "d/c", "e", "e/f"]);
+    expect((await storedKeys(s.raw, id)).filter((k) => k.includes("/artifacts/"))).toHaveLength(paths.length);
+  });
+
+  it("grantee addresses: all lower or all upper case, or mixed case with a valid EIP-55 checksum; a checksum typo is 400 naming the field", async () => {
+    const address = wallet().address;
+    const hex = address.slice(2);
+    const at = hex.search(/[a-fA-F]/);
+    const typo = `0x${hex.slice(0, at)}${hex[at] === hex[at]!.toLowerCase() ? hex[at]!.toUpperCase() : hex[at]!.toLowerCase()}${hex.slice(at + 1)}`;
+    for (const grantee of [address, address.toLowerCase(), `0x${hex.toUpperCase()}`]) {
+      const res = await rawRequest(s.url, "POST", "/api/v1/operations", { "content-type": "application/json", ...bearer }, JSON.stringify({ grantee }));
+      expect({ grantee, status: res.status, stored: (res.json as { grantee?: string }).grantee }).toEqual({ grantee, status: 201, stored: address.toLowerCase() });
+    }
+    const refused = await rawRequest(s.url, "POST", "/api/v1/operations", { "content-type": "application/json", ...bearer }, JSON.stringify({ grantee: typo }));
+    const message = "grantee has mixed case but not a valid EIP-55 checksum: check the address for a typo, or give it all in lower case";
+    expect({ status: refused.status, body: refused.json }).toEqual({ status: 400, body: errorBody("invalid_input", message) });
+    // The writer client refuses it before sending (same function, same message).
+    const offline = createWriterClient({ baseUrl: "http://127.0.0.1:9", token: WRITER_TOKEN });
+    await expect(offline.createOperation({ grantee: typo })).rejects.toThrow(message);
+  });
+
   it("PUT stores the raw body with its Content-Type (201); GET and HEAD serve it back with the download headers", async () => {
     const { grantee, id } = await newOperation();
     const target = `/api/v1/operations/${id}/artifacts/reports/privacy_audit.md`;
@@ -176,6 +217,7 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
       [target("a//b.txt"), bearer, 400, "invalid_input", "artifact path must be relative with no empty, '.' or '..' segments"],
       [target("dir/"), bearer, 400, "invalid_input", "artifact path must be relative with no empty, '.' or '..' segments"],
       [target("a:b.txt"), bearer, 400, "invalid_input", "artifact path segments may contain only letters, digits, '.', '_' and '-'"],
+      [target(`d/${"s".repeat(256)}`), bearer, 400, "invalid_input", "artifact path segments may be at most 255 bytes long"],
       [target("a.txt", "Upper"), bearer, 400, "invalid_input", "operationId must match ^[a-z0-9][a-z0-9_-]{0,127}$ (lower-case letters, digits, '_' and '-', at most 128)"],
       [target("a.txt", "no_such_operation"), bearer, 404, "not_found", "operation no_such_operation not found"],
       [target("a.txt"), { "content-type": "not a type" }, 401, "unauthenticated", "missing Authorization: Bearer <writer token>"],
@@ -186,6 +228,8 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
       expect({ t, status: res.status, body: res.json }).toEqual({ t, status, body: errorBody(code, message) });
     }
 
+    // A 255-byte segment is stored on every backend.
+    expect((await s.writer.upload(id, `d/${"s".repeat(255)}`, "long name")).size).toBe(9);
     await s.writer.upload(id, "a.txt", "first");
     const second = await rawRequest(s.url, "PUT", target("a.txt"), bearer, "second");
     expect({ status: second.status, body: second.json }).toEqual({
@@ -425,12 +469,16 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect((await collect(await s.grantee(grantee).download(id, "empty-first.bin"))).toString()).toBe("abc");
   });
 
-  it("GET /metrics exposes requests by route and status, bytes, errors by code and the storage kind", async () => {
+  it("GET /metrics on the metrics listener exposes requests by route and status, bytes, errors by code, auth failures by reason, storage calls and the storage kind", async () => {
     const { grantee, id } = await newOperation();
     await s.writer.upload(id, "m.txt", "12345");
     await collect(await s.grantee(grantee).download(id, "m.txt"));
     await rawRequest(s.url, "GET", "/api/v1/operations/nope/artifacts");
-    const res = await rawRequest(s.url, "GET", "/metrics");
+    // The API port never serves metrics: /metrics there is an unknown route.
+    const api = await rawRequest(s.url, "GET", "/metrics");
+    expect({ status: api.status, body: api.json }).toEqual({ status: 404, body: errorBody("not_found", "no route for GET /metrics") });
+    const url = new URL(s.metricsUrl);
+    const res = await rawRequest(url.origin, "GET", url.pathname);
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^text\/plain/);
     const text = res.body.toString();
@@ -438,7 +486,15 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations/:id/artifacts/:path*",method="PUT",status="201"}');
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations/:id/artifacts",method="GET",status="401"}');
     expect(text).toContain(`artifacts_storage_info{kind="${storageKind(kind)}"} 1`);
-    expect(text).toMatch(/^artifacts_errors_total\{code="unauthenticated"\} \d+$/m);
+    // 401s are counted once, by reason; every known label value exists from the start.
+    expect(text).toMatch(/^artifacts_auth_failures_total\{reason="missing"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^artifacts_auth_failures_total\{reason="replayed"\} \d+$/m);
+    expect(text).not.toContain('code="unauthenticated"');
+    expect(text).toMatch(/^artifacts_errors_total\{code="not_found"\} \d+$/m);
+    expect(text).toMatch(/^artifacts_storage_requests_total\{operation="put"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^artifacts_storage_errors_total\{operation="put"\} 0$/m);
+    expect(text).toMatch(/^artifacts_usage_stale 1$/m); // ARTIFACTS_SWEEP_INTERVAL=0 in tests: never refreshed
+    expect(text).toMatch(/^artifacts_cost_budget_usd 0$/m);
     const bytesIn = Number(/^artifacts_bytes_in_total (\d+)$/m.exec(text)?.[1]);
     const bytesOut = Number(/^artifacts_bytes_out_total (\d+)$/m.exec(text)?.[1]);
     expect(bytesIn).toBeGreaterThanOrEqual(5);
@@ -489,17 +545,24 @@ describe.each(KINDS)("upload limit, metrics token, CORS and audience on %s stora
     expect(op.artifactCount).toBe(1);
   });
 
-  it("/metrics needs ARTIFACTS_METRICS_TOKEN when set", async () => {
-    const none = await rawRequest(s.url, "GET", "/metrics");
+  it("the metrics listener needs ARTIFACTS_METRICS_TOKEN when set, and serves nothing else", async () => {
+    const metrics = new URL(s.metricsUrl).origin;
+    const none = await rawRequest(metrics, "GET", "/metrics");
     expect({ status: none.status, body: none.json }).toEqual({
       status: 401,
       body: errorBody("unauthenticated", "missing Authorization: Bearer <metrics token>"),
     });
-    const writer = await rawRequest(s.url, "GET", "/metrics", bearer);
+    expect(none.headers["www-authenticate"]).toBe("Bearer");
+    const writer = await rawRequest(metrics, "GET", "/metrics", bearer);
     expect(writer.status).toBe(401);
-    const ok = await rawRequest(s.url, "GET", "/metrics", { authorization: "Bearer test-metrics-token-obviously-fake-000000" });
+    const token = { authorization: "Bearer test-metrics-token-obviously-fake-000000" };
+    const ok = await rawRequest(metrics, "GET", "/metrics", token);
     expect(ok.status).toBe(200);
-    expect(ok.body.toString()).toContain("artifacts_http_requests_total");
+    expect(ok.body.toString()).toMatch(/^artifacts_auth_failures_total\{reason="bad_token"\} [1-9]\d*$/m);
+    expect((await rawRequest(metrics, "GET", "/health", token)).status).toBe(404);
+    expect((await rawRequest(metrics, "POST", "/metrics", token)).status).toBe(405);
+    // The API port does not serve it, token or not.
+    expect((await rawRequest(s.url, "GET", "/metrics", token)).status).toBe(404);
   });
 
   it("answers browser preflights for listed origins only and exposes the download headers", async () => {

@@ -1,9 +1,27 @@
 // Web3Signed negatives over real HTTP on local storage and on moto (storage plays no part in
 // them, so not on the R2 simulator too): every way a grantee request can be stale, replayed,
 // malformed or aimed elsewhere is 401; a valid signature by someone else is 403.
-import { bodyHash, newNonce, web3SignedAuthorization, type Web3SignedPayload } from "@personal-server/artifacts/client";
+import { providerSigner, signRequest as browserSignRequest, type Eip1193Provider } from "@personal-server/artifacts/browser";
+import { bodyHash, newNonce, web3SignedAuthorization, type MessageSigner, type Web3SignedPayload } from "@personal-server/artifacts/client";
+import { recoverMessageAddress } from "viem/utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WRITER_TOKEN, errorBody, rawRequest, startTestServer, wallet, type TestServer } from "./helpers.js";
+
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+/** The other spellings of a valid 65-byte signature that recover the same signer: high s (v flipped), v as 0/1, and both. */
+function sloppyForms(signature: `0x${string}`): { highS: `0x${string}`; v01: `0x${string}`; both: `0x${string}` } {
+  const r = signature.slice(2, 66);
+  const highS = (SECP256K1_N - BigInt(`0x${signature.slice(66, 130)}`)).toString(16).padStart(64, "0");
+  const v = Number.parseInt(signature.slice(130), 16);
+  const flipped = v === 27 ? 28 : 27;
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return {
+    highS: `0x${r}${highS}${hex(flipped)}`,
+    v01: `${signature.slice(0, 130)}${hex(v - 27)}` as `0x${string}`,
+    both: `0x${r}${highS}${hex(flipped - 27)}`,
+  };
+}
 
 describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => {
   let s: TestServer;
@@ -82,7 +100,7 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
     expect((await get(await web3SignedAuthorization(grantee, payload({ uri: withQuery })), withQuery)).status).toBe(200);
   });
 
-  it("a replayed nonce is refused, also concurrently, and also after a 403", async () => {
+  it("a replayed nonce is refused, also concurrently; a stranger's is never spent", async () => {
     const header = await web3SignedAuthorization(grantee, payload());
     expect((await get(header)).status).toBe(200);
     await expect401(header, "Web3Signed nonce was already used");
@@ -96,11 +114,14 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
     const answers = await Promise.all([get(twice), get(twice), get(twice)]);
     expect(answers.map((a) => a.status).sort()).toEqual([200, 401, 401]);
 
+    // Only the grantee's nonces are spent: a stranger's signature stays the same 404 however often it
+    // is sent (each send counts against the client's failure budget, docs/http-api.md#rate-limit).
     const stranger = wallet();
     const theirs = await web3SignedAuthorization(stranger, payload());
-    const first = await get(theirs);
-    expect({ status: first.status, body: first.json }).toEqual({ status: 404, body: errorBody("not_found", `operation ${id} not found or not shared with this wallet`) });
-    await expect401(theirs, "Web3Signed nonce was already used");
+    for (let i = 0; i < 2; i++) {
+      const answer = await get(theirs);
+      expect({ status: answer.status, body: answer.json }).toEqual({ status: 404, body: errorBody("not_found", `operation ${id} not found or not shared with this wallet`) });
+    }
   });
 
   it("garbage and malformed headers are 401", async () => {
@@ -131,7 +152,7 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
       [`Web3Signed ${encode(payload({ exp: 1.5 }))}.${signature}`, "Web3Signed iat and exp must be integers (unix seconds)"],
       [`Web3Signed ${encode(payload({ bodyHash: "sha256:ABC" }))}.${signature}`, "Web3Signed bodyHash must be sha256:<64 lower-case hex>"],
       [`Web3Signed ${encode({ ...payload(), aud: 5 })}.${signature}`, "Web3Signed aud, method and uri must be strings"],
-      [`Web3Signed ${encoded}.0x${"00".repeat(65)}`, "Web3Signed signature is invalid"],
+      [`Web3Signed ${encoded}.0x${"00".repeat(64)}1b`, "Web3Signed signature is invalid"],
     ];
     for (const [authorization, message] of cases) {
       const res = await get(authorization);
@@ -142,6 +163,37 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
       status: 401,
       body: errorBody("unauthenticated", "missing Authorization: Web3Signed <payload>.<signature>"),
     });
+  });
+
+  it("one accepted byte form: a BOM, a repeated field, a high-s twin or v 0/1 is 401 though the signature verifies; the clients send the accepted form", async () => {
+    const header = (text: string, signature: string) => `Web3Signed ${Buffer.from(text).toString("base64url")}.${signature}`;
+    const sign = (text: string) => grantee.signMessage({ message: text });
+    const bom = `\uFEFF${JSON.stringify(payload())}`;
+    await expect401(header(bom, await sign(bom)), "Web3Signed payload is not UTF-8 JSON");
+    const twice = `{"aud":"https://elsewhere.example",${JSON.stringify(payload()).slice(1)}`;
+    expect(JSON.parse(twice).aud).toBe(s.url);
+    await expect401(header(twice, await sign(twice)), 'Web3Signed payload has the field "aud" twice');
+
+    const text = JSON.stringify(payload());
+    const signature = await sign(text);
+    const twins = sloppyForms(signature);
+    for (const twin of [twins.highS, twins.v01]) {
+      expect(await recoverMessageAddress({ message: text, signature: twin })).toBe(grantee.address);
+    }
+    await expect401(header(text, twins.highS), "Web3Signed signature has a high s (EIP-2): send the low-s form");
+    await expect401(header(text, twins.v01), `Web3Signed signature must end in v = 27 or 28 (1b or 1c), not ${Number.parseInt(twins.v01.slice(-2), 16)}`);
+    // Refused before recovery, so the nonce is unspent: the accepted form of the same request is served.
+    expect((await get(header(text, signature))).status).toBe(200);
+
+    // A wallet that answers v 0/1 or a high s: the Node and the browser clients send the accepted form.
+    for (const form of ["highS", "v01", "both"] as const) {
+      const wallet: MessageSigner = { address: grantee.address, signMessage: async (args) => sloppyForms(await grantee.signMessage(args))[form] };
+      expect((await get(await web3SignedAuthorization(wallet, payload()))).status, form).toBe(200);
+      const provider: Eip1193Provider = {
+        request: async ({ params }) => sloppyForms(await grantee.signMessage({ message: { raw: params![0] as `0x${string}` } }))[form],
+      };
+      expect((await get(await browserSignRequest(providerSigner(provider, grantee.address), { audience: s.url, method: "GET", uri: target }))).status, form).toBe(200);
+    }
   });
 
   it("another wallet's valid signature is 404 (a missing operation's answer); so is a payload altered after signing (another signer)", async () => {
@@ -163,7 +215,7 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
     const header = await web3SignedAuthorization(grantee, payload());
     await get(header);
     await rawRequest(s.url, "PUT", `/api/v1/operations/${id}/artifacts/x.txt`, { authorization: `Bearer ${WRITER_TOKEN}` }, "x");
-    await rawRequest(s.url, "GET", "/metrics", { authorization: `Bearer ${WRITER_TOKEN}`, cookie: "session=obviously-fake-cookie" });
+    await rawRequest(s.url, "GET", "/api/v1/operations", { authorization: `Bearer ${WRITER_TOKEN}`, cookie: "session=obviously-fake-cookie" });
     const logs = s.logs.join("");
     expect(logs).toContain("incoming request");
     expect(logs).not.toContain(WRITER_TOKEN);

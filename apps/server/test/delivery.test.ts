@@ -141,6 +141,29 @@ describe.each(KINDS)("direct delivery tickets on %s storage", (kind) => {
     }
   });
 
+  it("in the ticket listing an artifact whose stored object is missing carries its error; the others keep their tickets", async () => {
+    const { grantee, id } = await newOperation();
+    await s.writer.upload(id, "a.txt", "abc");
+    await s.writer.upload(id, "b.txt", "bee");
+    await s.writer.upload(id, "c.txt", "sea");
+    await s.raw.delete([`operations/${id}/artifacts/b.txt`]);
+    const res = await ask(`/api/v1/operations/${id}/artifacts?delivery=direct`, grantee);
+    expect(res.status, res.body.toString()).toBe(200);
+    const listing = res.json as { artifacts: { path: string; ticket?: Ticket; error?: unknown }[] };
+    expect(listing.artifacts.map((a) => [a.path, a.ticket === undefined ? a.error : a.ticket.size])).toEqual([
+      ["a.txt", 3],
+      ["b.txt", { code: "integrity", message: "object of b.txt is missing" }],
+      ["c.txt", 3],
+    ]);
+    expect(Buffer.from(await (await fetch(listing.artifacts[2]!.ticket!.url)).arrayBuffer()).length).toBe(listing.artifacts[2]!.ticket!.encryptedSize);
+    // The Node client hands over the same, checked.
+    const viaClient = await s.grantee(grantee).tickets(id);
+    expect(viaClient.artifacts.map((a) => a.error?.code ?? "ticket")).toEqual(["ticket", "integrity", "ticket"]);
+    expect(s.logs.some((line) => line.includes(id) && line.includes("object of b.txt is missing"))).toBe(true);
+    // The single ticket still says what is wrong with that artifact.
+    expect((await ask(`/api/v1/operations/${id}/artifacts/b.txt?delivery=direct`, grantee)).status).toBe(500);
+  });
+
   it("urlExpiresAt never passes the operation's expiry", async () => {
     const { grantee, id, op } = await newOperation(20);
     await s.writer.upload(id, "a.txt", "abc");
@@ -154,7 +177,7 @@ describe.each(KINDS)("direct delivery tickets on %s storage", (kind) => {
     const { grantee, id } = await newOperation();
     await s.writer.upload(id, "a.txt", "abc");
     const count = async () => {
-      const text = (await rawRequest(s.url, "GET", "/metrics")).body.toString();
+      const text = await fetch(s.metricsUrl).then((r) => r.text());
       return Number(new RegExp(`^artifacts_delivery_tickets_total\\{storage="${storageKind(kind)}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
     };
     const before = await count();
@@ -192,6 +215,14 @@ describe("local delivery URLs", () => {
     expect(head.status).toBe(200);
     expect(head.headers["content-length"]).toBe(String(ticket.encryptedSize));
     expect(head.headers.etag).toBe(`"${ticket.etag}"`);
+    // HEAD with Range answers as GET would, without the body: 206, as S3 and R2 answer a presigned HEAD.
+    const headRange = await rawRequest(s.url, "HEAD", target, { range: "bytes=41-100" });
+    expect([headRange.status, headRange.headers["content-range"], headRange.headers["content-length"], headRange.body.length]).toEqual([
+      206,
+      `bytes 41-100/${ticket.encryptedSize}`,
+      "60",
+      0,
+    ]);
     const stored = (await s.raw.getBytes(`operations/${id}/artifacts/data.bin`))!.body;
     const whole = await rawRequest(s.url, "GET", target);
     expect(whole.body.equals(stored)).toBe(true);
@@ -217,11 +248,16 @@ describe("local delivery URLs", () => {
     const etag = q.get("etag")!;
     const sig = q.get("sig")!;
     const flip = (text: string) => (text[0] === "A" ? "B" : "A") + text.slice(1);
+    // The same 32 bytes spelled otherwise: the last of 43 characters carries 2 unused bits.
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const respelled = sig.slice(0, 42) + alphabet[alphabet.indexOf(sig[42]!) + 1];
+    expect(Buffer.from(respelled, "base64url").equals(Buffer.from(sig, "base64url"))).toBe(true);
     const variants = [
       `${url.pathname}?exp=${Number(exp) + 1}&etag=${etag}&sig=${sig}`,
       `${url.pathname}?exp=${exp}&etag=${flip(etag)}&sig=${sig}`,
       `${url.pathname}?exp=${exp}&etag=${etag}&sig=${flip(sig)}`,
       `${url.pathname}?exp=${exp}&etag=${etag}&sig=${sig.slice(1)}`,
+      `${url.pathname}?exp=${exp}&etag=${etag}&sig=${respelled}`,
       `${url.pathname}?exp=${exp}&etag=${etag}&sig=${sig}&x=1`,
       `${url.pathname}?sig=${sig}&exp=${exp}&etag=${etag}`,
       url.pathname,

@@ -93,7 +93,7 @@ describe("nonce store unavailable", () => {
     expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
     expect((res.json as { error: { code: string; message: string } }).error).toMatchObject({
       code: "storage_unavailable",
-      message: expect.stringMatching(/^the replay guard's nonce store \(redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0\) did not answer: .*; retry shortly$/),
+      message: "the replay guard's nonce store did not answer; retry shortly",
     });
     // Not served: no artifact byte in the answer.
     expect(res.body.toString()).not.toContain("replica bytes");

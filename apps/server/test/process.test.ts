@@ -23,7 +23,7 @@ const START = (JSON.parse(readFileSync(join(ROOT, "apps/server/package.json"), "
 
 function run(command: string, args: string[], env: Record<string, string>, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env } });
+    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -77,7 +77,7 @@ function startProcess(env: Record<string, string>): ServerProcess {
   expect(START[0]).toBe("node");
   const child = spawn(process.execPath, START.slice(1), {
     cwd: tempDir("psa-cwd-"),
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env },
   });
   started.push(child);
   let out = "";
@@ -162,6 +162,22 @@ describe("the server process", () => {
     }
   }, 120_000);
 
+  it("refuses to start when the metrics listener cannot listen, naming ARTIFACTS_METRICS_LISTEN", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const proc = startProcess({ ARTIFACTS_LOCAL_DIR: join(tempDir("psa-proc-"), "data"), PORT: "0", ARTIFACTS_METRICS_LISTEN: `127.0.0.1:${port}` });
+      expect(await proc.exited).toEqual({ code: 1, signal: null });
+      expect(proc.stderr()).toContain(
+        `artifacts server: cannot serve metrics on 127.0.0.1:${port} (EADDRINUSE): set ARTIFACTS_METRICS_LISTEN to a free ADDRESS:PORT, or off\n  ARTIFACTS_METRICS_LISTEN: 127.0.0.1:${port}: EADDRINUSE\n`,
+      );
+      expect(proc.stdout()).not.toContain("listening on");
+    } finally {
+      taken.close();
+    }
+  });
+
   it("runs on S3 (moto) with the configured secrets and passes pnpm smoke", async () => {
     const bucket = await freshBucket(undefined, "process");
     const port = await freePort();
@@ -209,6 +225,13 @@ describe("the server process", () => {
     expect(proc.stderr()).toContain(
       "artifacts server: ARTIFACTS_WRITER_TOKEN is required with s3 storage (at least 32 characters, e.g. `openssl rand -base64 32`)",
     );
+  }, 60_000);
+
+  it("refuses to start with a trusted proxy range the proxy matching cannot take (0.0.0.0/0), as a config error, never a TypeError", async () => {
+    const proc = startProcess({ ARTIFACTS_LOCAL_DIR: join(tempDir("psa-proc-"), "data"), ARTIFACTS_TRUSTED_PROXIES: "10.0.0.0/8,0.0.0.0/0", PORT: String(await freePort()) });
+    expect(await proc.exited).toEqual({ code: 1, signal: null });
+    expect(proc.stderr()).toContain('ARTIFACTS_TRUSTED_PROXIES: "0.0.0.0/0" would trust every address');
+    expect(proc.stderr()).not.toContain("TypeError");
   }, 60_000);
 
   it("SIGTERM during a download: no new connections, the download finishes intact, exit 0", async () => {
@@ -325,7 +348,7 @@ describe("shutdown and start paths", () => {
     // pnpm runs the script from the repository root; only this environment (plus PATH/HOME) reaches it.
     const child = spawn("pnpm", ["start"], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) },
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port), ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0" },
     });
     started.push(child);
     let out = "";

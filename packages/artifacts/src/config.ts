@@ -1,15 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Jurisdiction, StorageConfig } from "./config-types.js";
+import { join, resolve } from "node:path";
+import { readMonitoring } from "./config-monitoring.js";
+import { readNonceStore } from "./config-nonce-store.js";
+import type { ArtifactsConfig, MasterKeys, R2Jurisdiction, StorageConfig } from "./config-types.js";
 import { DEFAULT_RETENTION_DAYS } from "./constants.js";
+import { readEnvironment } from "./env-file.js";
 import { ConfigError } from "./errors.js";
 import { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 import { parseDuration } from "./validate.js";
 
-export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
+export type { ArtifactsConfig, MasterKeys, MetricsListen, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
 
 /** One variable that is missing or malformed. `ConfigError.details.problems` lists them all. */
 export interface ConfigProblem {
@@ -18,6 +21,7 @@ export interface ConfigProblem {
 }
 
 type Env = Record<string, string | undefined>;
+
 
 const R2_VARS = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"] as const;
 const S3_VARS = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_BUCKET"] as const;
@@ -44,7 +48,8 @@ export interface LoadConfigOptions {
 
 /**
  * Reads and validates the configuration. With no `env`: the process environment, then `.env`
- * in the working directory, then `.env` at the repository root, for variables still unset.
+ * in the working directory, then `.env` at the repository root, for variables still unset
+ * (`readEnvironment`).
  * Empty values count as unset. Throws one `ConfigError` naming every missing or malformed variable.
  *
  * With `{ create: true }` and local storage without master keys, generates
@@ -81,6 +86,7 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
   }
   const corsOrigins = readOrigins(get, problem);
   const nonceStore = readNonceStore(get, problem);
+  const monitoring = readMonitoring(get, problem);
   const trustedProxies = readTrustedProxies(get, problem);
   const authFailureLimit = readInteger(get, problem, "ARTIFACTS_AUTH_FAILURE_LIMIT", 60, 1);
   const webUi = get("ARTIFACTS_WEB_UI");
@@ -152,7 +158,7 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
     sweepIntervalSeconds,
     shutdownGraceSeconds,
     serverUrl,
-    metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
+    ...monitoring,
     corsOrigins,
     nonceStore,
     trustedProxies,
@@ -374,35 +380,6 @@ function readOrigins(
   return origins;
 }
 
-/** `redis[s]://[[user]:password@]host[:port][/db]`; messages never echo the value (it may hold a password). */
-function readNonceStore(
-  get: (name: string) => string | undefined,
-  problem: (variable: string, message: string) => void,
-): NonceStoreConfig {
-  const value = get("ARTIFACTS_NONCE_STORE");
-  if (value === undefined) return { kind: "memory" };
-  const shape = "must be redis[s]://[[user]:password@]host[:port][/db]";
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    problem("ARTIFACTS_NONCE_STORE", shape);
-    return { kind: "memory" };
-  }
-  const db = url.pathname === "" || url.pathname === "/" ? 0 : /^\/\d{1,5}$/.test(url.pathname) ? Number(url.pathname.slice(1)) : Number.NaN;
-  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "" || url.search !== "" || url.hash !== "" || Number.isNaN(db)) {
-    problem("ARTIFACTS_NONCE_STORE", shape);
-    return { kind: "memory" };
-  }
-  const tls = url.protocol === "rediss:";
-  const port = url.port === "" ? 6379 : Number(url.port);
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const username = url.username === "" ? undefined : decodeURIComponent(url.username);
-  const password = url.password === "" ? undefined : decodeURIComponent(url.password);
-  const who = username === undefined ? (password === undefined ? "" : ":***@") : `${url.username}${password === undefined ? "" : ":***"}@`;
-  return { kind: "redis", tls, host, port, db, username, password, display: `${url.protocol}//${who}${url.host}/${db}` };
-}
-
 function readTrustedProxies(
   get: (name: string) => string | undefined,
   problem: (variable: string, message: string) => void,
@@ -414,8 +391,14 @@ function readTrustedProxies(
     const [address, bits, extra] = entry.split("/");
     const family = isIP(address ?? "");
     const maxBits = family === 6 ? 128 : 32;
-    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
-    if (family === 0 || !bitsOk || extra !== undefined) {
+    // A prefix of 1 to 32 (IPv4) or 128 (IPv6) bits: what the server's proxy matching takes.
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= maxBits);
+    if (bits !== undefined && /^0+$/.test(bits) && family !== 0 && extra === undefined) {
+      problem(
+        "ARTIFACTS_TRUSTED_PROXIES",
+        `"${entry}" would trust every address, so any client could choose its own with X-Forwarded-For; list the proxy's address (e.g. 127.0.0.1)`,
+      );
+    } else if (family === 0 || !bitsOk || extra !== undefined) {
       problem("ARTIFACTS_TRUSTED_PROXIES", `"${entry}" is not an IP address or CIDR range like 10.0.0.0/8 or ::1`);
     }
   }
@@ -452,51 +435,4 @@ function checkPrivateDir(dir: string): void {
       details: { problems: [{ variable: "ARTIFACTS_LOCAL_DIR", message: "writable by group or others" }] },
     });
   }
-}
-
-/**
- * The variables `loadConfig()` reads: the process environment, then `.env` in the working
- * directory, then `.env` at the repository root, for variables still unset (empty = unset).
- * The CLI's `doctor` uses it to check variables one by one.
- */
-export function readEnvironment(): Env {
-  const env = process.env;
-  const merged: Env = {};
-  const files = [join(process.cwd(), ".env")];
-  const root = findRepoRoot(process.cwd());
-  if (root !== undefined && resolve(root) !== resolve(process.cwd())) files.push(join(root, ".env"));
-  for (const file of files.reverse()) {
-    if (existsSync(file)) Object.assign(merged, parseDotEnv(readFileSync(file, "utf8")));
-  }
-  for (const [key, value] of Object.entries(env)) {
-    if (value !== undefined && value.trim() !== "") merged[key] = value;
-  }
-  return merged;
-}
-
-function findRepoRoot(start: string): string | undefined {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "pnpm-workspace.yaml"))) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
-/** Parses `.env` text: `KEY=value`, optional `export `, quotes, `#` comments. */
-export function parseDotEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    let value = match[2]!;
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
-      value = value.slice(1, -1);
-    } else {
-      value = value.replace(/\s+#.*$/, "");
-    }
-    out[match[1]!] = value;
-  }
-  return out;
 }

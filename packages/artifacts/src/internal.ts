@@ -1,7 +1,8 @@
 // `@personal-server/artifacts/internal`: what only this repository's server, CLI, tests and bench
 // use (storage backends, metadata and encryption primitives, `.env` parsing, the dev secret files).
 // Not covered by the package's semver promise: it changes with the server and CLI (see CHANGELOG.md).
-export { readEnvironment, parseDotEnv, r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
+export { readEnvironment, parseDotEnv, repositoryRoot, type EnvLocations } from "./env-file.js";
+export { r2Endpoint, decodeKey, MASTER_KEY_FILE, WRITER_TOKEN_FILE, type ConfigProblem } from "./config.js";
 export { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 export { ORPHAN_GRACE_MS } from "./store.js";
 export {
@@ -29,3 +30,18 @@ export {
   type WrappedKey,
 } from "./crypto.js";
 export { freeBytes } from "./free-bytes.js";
+export { PRICES, type R2StorageClass } from "./cost/pricing.js";
+export {
+  estimateCost,
+  metadataBytes,
+  storageCost,
+  sweepRequests,
+  LIST_PAGE_KEYS,
+  type BillLine,
+  type CostEstimate,
+  type CostInput,
+  type RequestCounts,
+  type StorageCost,
+  type SweepCounts,
+} from "./cost/model.js";
+export { STORAGE_OPERATIONS, observeBackend } from "./backends/observed.js";

@@ -5,8 +5,9 @@ import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
 import { ConfigError, ConflictError, ExpiredError, ForbiddenError, IntegrityError, InvalidInputError, NotFoundError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
+import { observeBackend } from "./backends/observed.js";
 import type { Backend } from "./backends/types.js";
-import { metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
+import { type ArtifactEntry, metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
 import { sweep } from "./store/sweep.js";
@@ -78,7 +79,8 @@ class Store implements ArtifactStore {
     this.kind = config.storage.kind;
     this.now = options.now ?? (() => new Date());
     const timeouts = { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs };
-    this.primary = openBackend(config.storage, timeouts);
+    const observe = options.onStorageCall;
+    this.primary = openBackend(config.storage, timeouts).then((b) => (observe === undefined ? b : observeBackend(b, observe)));
     this.primary.catch(() => {}); // surfaced by the first call that needs it
     if (config.fallbackLocalDir !== undefined) {
       const fallback = openBackend({ kind: "local", dir: config.fallbackLocalDir }, timeouts);
@@ -165,7 +167,7 @@ class Store implements ArtifactStore {
 
   async listArtifacts(operationId: string, options: ReadOptions) {
     validateOperationId(operationId);
-    const { metadata } = await this.authorize(operationId, options.requester);
+    const { metadata } = await this.authorize(operationId, options);
     return {
       operationId,
       grantee: metadata.grantee,
@@ -177,7 +179,7 @@ class Store implements ArtifactStore {
   async statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    const { metadata } = await this.authorize(operationId, options.requester);
+    const { metadata } = await this.authorize(operationId, options);
     return artifactInfo(findEntry(metadata, path));
   }
 
@@ -185,11 +187,11 @@ class Store implements ArtifactStore {
     validateOperationId(operationId);
     validateArtifactPath(path);
     checkRange(options.range);
-    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const { backend, metadata } = await this.authorize(operationId, options);
     const entry = findEntry(metadata, path);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
       // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
-      if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options.requester);
+      if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options);
       throw error;
     });
     return { info: artifactInfo(entry), ...opened };
@@ -198,24 +200,31 @@ class Store implements ArtifactStore {
   async deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const { backend, metadata } = await this.authorize(operationId, options);
     const entry = findEntry(metadata, path);
     return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
   }
 
   async deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing> {
     validateOperationId(operationId);
-    const { backend, metadata } = await this.authorize(operationId, options.requester);
+    const { backend, metadata } = await this.authorize(operationId, options);
     const ctx = this.ticketContext(options);
     const dataKey = this.unwrap(metadata);
     const entries = sortedEntries(metadata);
     const artifacts: TicketListing["artifacts"] = [];
+    // One artifact that fails verification (its object missing or cut) keeps its error; the rest are served.
+    const ticketOrError = (entry: ArtifactEntry): Promise<TicketListing["artifacts"][number]> =>
+      issueTicket(ctx, backend, operationId, metadata.expiresAt, entry, dataKey).then(
+        (ticket) => ({ ...artifactInfo(entry), ticket }),
+        (error: unknown) => {
+          if (!(error instanceof IntegrityError)) throw error;
+          return { ...artifactInfo(entry), error: { code: error.code, message: error.message } };
+        },
+      );
     // A few at a time: each ticket costs one small read of storage (the 41-byte header).
-    for (let i = 0; i < entries.length; i += 8) {
-      const batch = entries.slice(i, i + 8);
-      const tickets = await Promise.all(batch.map((e) => issueTicket(ctx, backend, operationId, metadata.expiresAt, e, dataKey)));
-      batch.forEach((e, j) => artifacts.push({ ...artifactInfo(e), ticket: tickets[j]! }));
-    }
+    for (let i = 0; i < entries.length; i += 8) artifacts.push(...(await Promise.all(entries.slice(i, i + 8).map(ticketOrError))));
+    // Objects missing because the operation was deleted or swept meanwhile: answer that (404/410), not a list of errors.
+    if (artifacts.some((a) => a.error !== undefined)) await this.authorize(operationId, options);
     return { operationId, grantee: metadata.grantee, expiresAt: metadata.expiresAt, artifacts };
   }
 
@@ -313,11 +322,12 @@ class Store implements ArtifactStore {
    * exactly the answer of a missing operation (no existence oracle); the grantee then gets 410
    * once it expired.
    */
-  private async authorize(operationId: string, requester: string): Promise<Located> {
+  private async authorize(operationId: string, { requester, onGrantee }: ReadOptions): Promise<Located> {
     const located = await this.locate(operationId).catch((error: unknown) => {
       throw error instanceof NotFoundError ? notShared(operationId) : error;
     });
     if (typeof requester !== "string" || requester.toLowerCase() !== located.metadata.grantee) throw notShared(operationId);
+    await onGrantee?.();
     this.checkNotExpired(located.metadata);
     return located;
   }

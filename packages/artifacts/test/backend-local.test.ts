@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, InvalidInputError, StorageUnavailableError } from "../src/errors.js";
 import { LocalBackend, lockFileFor } from "../src/backends/local.js";
-import { PreconditionFailedError } from "../src/backends/types.js";
+import { KeyClashError, PreconditionFailedError } from "../src/backends/types.js";
 
 let parent: string;
 let root: string;
@@ -110,16 +110,25 @@ describe("LocalBackend writes", () => {
     expect((await stat(join(root, "operations/op"))).mode & 0o777).toBe(0o700);
   });
 
-  it("maps filesystem failures to StorageUnavailableError and removes the temp file", async () => {
+  it("refuses a key beside one that uses it as a folder (either order) with KeyClashError, and removes the temp file", async () => {
     await b.put("operations/op/file", Buffer.from("a file"));
-    const err = await b.put("operations/op/file/child", Buffer.from("x")).catch((e: unknown) => e);
+    await expect(b.put("operations/op/file/child", Buffer.from("x"))).rejects.toBeInstanceOf(KeyClashError);
+    await b.put("operations/op/dir/child", Buffer.from("x"));
+    await expect(b.put("operations/op/dir", Buffer.from("x"), { ifAbsent: true })).rejects.toBeInstanceOf(KeyClashError);
+    await expect(b.put("operations/op/dir", Buffer.from("x"))).rejects.toBeInstanceOf(KeyClashError);
+    expect(await tree(root)).toEqual(["operations/op/dir/child", "operations/op/file"]);
+  });
+
+  it("maps filesystem failures to StorageUnavailableError and removes the temp file", async () => {
+    // A name longer than the filesystem takes (the store's own paths never get here: 255 bytes a segment).
+    const err = await b.put(`operations/op/${"n".repeat(300)}`, Buffer.from("x")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect(err).toMatchObject({
       code: "storage_unavailable",
-      message: expect.stringMatching(/^local storage: write operations\/op\/file\/child failed \((EEXIST|ENOTDIR)\)$/),
+      message: `local storage: write operations/op/${"n".repeat(300)} failed (ENAMETOOLONG)`,
       hint: `check that ${root} (ARTIFACTS_LOCAL_DIR) exists, is writable by this user and has free space`,
     });
-    expect(await tree(root)).toEqual(["operations/op/file"]);
+    expect(await tree(root)).toEqual([]);
   });
 
   it("gives a rewrite with the same bytes a new ETag, so a stale If-Match loses", async () => {

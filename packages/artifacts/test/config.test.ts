@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, mkdirSync, chmodSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, chmodSync, chownSync, statSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, createArtifactStore, loadConfig } from "@personal-server/artifacts";
-import { parseDotEnv } from "@personal-server/artifacts/internal";
+import { parseDotEnv, readEnvironment, repositoryRoot } from "@personal-server/artifacts/internal";
 
 const KEY = Buffer.alloc(32, 7).toString("base64");
 const KEY2 = Buffer.alloc(32, 9).toString("base64");
@@ -48,6 +48,12 @@ describe("loadConfig", () => {
     }
     const proxies = loadConfig({ ...base, ARTIFACTS_TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8,::1", ARTIFACTS_AUTH_FAILURE_LIMIT: "5" });
     expect([proxies.trustedProxies, proxies.authFailureLimit]).toEqual([["127.0.0.1", "10.0.0.0/8", "::1"], 5]);
+    expect(problemsOf({ ...base, ARTIFACTS_TRUSTED_PROXIES: "0.0.0.0/0" })).toEqual([
+      {
+        variable: "ARTIFACTS_TRUSTED_PROXIES",
+        message: '"0.0.0.0/0" would trust every address, so any client could choose its own with X-Forwarded-For; list the proxy\'s address (e.g. 127.0.0.1)',
+      },
+    ]);
     expect(problemsOf({ ...base, ARTIFACTS_TRUSTED_PROXIES: "proxy.local,10.0.0.0/33", ARTIFACTS_AUTH_FAILURE_LIMIT: "0" })).toEqual([
       { variable: "ARTIFACTS_TRUSTED_PROXIES", message: '"proxy.local" is not an IP address or CIDR range like 10.0.0.0/8 or ::1' },
       { variable: "ARTIFACTS_TRUSTED_PROXIES", message: '"10.0.0.0/33" is not an IP address or CIDR range like 10.0.0.0/8 or ::1' },
@@ -214,6 +220,43 @@ describe("loadConfig", () => {
     );
   });
 
+  it(".env comes from the working directory and this repository's root only: never from an ancestor of the working directory", () => {
+    // Anyone who can write /tmp can make it look like a repository root (pnpm-workspace.yaml) with a .env.
+    const planted = tempDir();
+    writeFileSync(join(planted, "pnpm-workspace.yaml"), "packages: []\n");
+    writeFileSync(join(planted, ".env"), "PSA_PLANTED_BY_SOMEONE_ELSE=1\n", { mode: 0o600 });
+    const cwd = join(planted, "server");
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, ".env"), "PSA_FROM_CWD=1\n", { mode: 0o600 });
+    const before = process.cwd();
+    try {
+      process.chdir(cwd);
+      const env = readEnvironment();
+      expect([env.PSA_FROM_CWD, env.PSA_PLANTED_BY_SOMEONE_ELSE]).toEqual(["1", undefined]);
+    } finally {
+      process.chdir(before);
+    }
+    // The repository root is found from where the SDK's code lives, whatever the working directory.
+    expect(repositoryRoot()).toBe(resolve(import.meta.dirname, "../../.."));
+    const root = tempDir();
+    writeFileSync(join(root, ".env"), "PSA_FROM_ROOT=1\nPSA_FROM_CWD=root\n", { mode: 0o600 });
+    expect(readEnvironment({ cwd, root })).toMatchObject({ PSA_FROM_ROOT: "1", PSA_FROM_CWD: "1" });
+  });
+
+  it("refuses a .env that others may write, or that another user owns (config error naming it)", () => {
+    const dir = tempDir();
+    const file = join(dir, ".env");
+    writeFileSync(file, "PSA_MODE_OK=1\n");
+    chmodSync(file, 0o666);
+    expect(() => readEnvironment({ cwd: dir, root: undefined })).toThrow(`${file} is writable by group or others; not reading it`);
+    chmodSync(file, 0o644);
+    expect(readEnvironment({ cwd: dir, root: undefined }).PSA_MODE_OK).toBe("1");
+    if (process.getuid?.() === 0) {
+      chownSync(file, 65534, 65534);
+      expect(() => readEnvironment({ cwd: dir, root: undefined })).toThrow(`${file} is owned by another user; not reading it`);
+    }
+  });
+
   it("reads .env files from the working directory for unset variables only", () => {
     const dir = tempDir();
     mkdirSync(join(dir, "data"), { mode: 0o700 });
@@ -225,7 +268,7 @@ describe("loadConfig", () => {
       for (const name of ["ARTIFACTS_TTL", "PORT", "HOST", "R2_ACCOUNT_ID", "S3_BUCKET", "S3_ENDPOINT"]) delete process.env[name];
       process.env.ARTIFACTS_LOCAL_DIR = join(dir, "data");
       process.env.PORT = "7070";
-      const config = loadConfig();
+      const config = loadConfig(readEnvironment({ cwd: dir, root: undefined }));
       expect(config.ttlSeconds).toBe(36 * 3600);
       expect(config.port).toBe(7070);
       expect(config.host).toBe("127.0.0.1");
@@ -235,5 +278,28 @@ describe("loadConfig", () => {
     }
     expect(parseDotEnv("A='x y'\nB=\"q\"\n C = d \n#E=f\nbad line")).toEqual({ A: "x y", B: "q", C: "d" });
     expect(readFileSync(join(dir, ".env"), "utf8")).toContain("36h");
+  });
+});
+
+describe("loadConfig: monitoring", () => {
+  it("serves metrics on loopback port 9464 unless ARTIFACTS_METRICS_LISTEN says otherwise, and reads the monthly budget", () => {
+    const base = { ARTIFACTS_LOCAL_DIR: tempDir(), ARTIFACTS_MASTER_KEY: KEY };
+    const defaults = loadConfig(base);
+    expect([defaults.metricsListen, defaults.metricsToken, defaults.monthlyBudgetUsd]).toEqual([{ host: "127.0.0.1", port: 9464 }, undefined, 0]);
+    const listen = (value: string) => loadConfig({ ...base, ARTIFACTS_METRICS_LISTEN: value }).metricsListen;
+    expect(listen("0.0.0.0:9464")).toEqual({ host: "0.0.0.0", port: 9464 });
+    expect(listen("[::1]:0")).toEqual({ host: "::1", port: 0 });
+    expect(listen("off")).toBeUndefined();
+    expect(loadConfig({ ...base, ARTIFACTS_MONTHLY_BUDGET_USD: "2.50" }).monthlyBudgetUsd).toBe(2.5);
+    for (const bad of ["9464", "localhost:9464", "::1:9464", "[1.2.3.4]:80", "127.0.0.1:65536", "127.0.0.1:"]) {
+      expect(problemsOf({ ...base, ARTIFACTS_METRICS_LISTEN: bad })).toEqual([
+        { variable: "ARTIFACTS_METRICS_LISTEN", message: `must be ADDRESS:PORT like 127.0.0.1:9464 or [::1]:9464, or off; got "${bad}"` },
+      ]);
+    }
+    for (const bad of ["-1", "five", "1e3", "$5"]) {
+      expect(problemsOf({ ...base, ARTIFACTS_MONTHLY_BUDGET_USD: bad })).toEqual([
+        { variable: "ARTIFACTS_MONTHLY_BUDGET_USD", message: `must be US dollars a month like 0, 5 or 2.50; got "${bad}"` },
+      ]);
+    }
   });
 });

@@ -167,6 +167,29 @@ describe.each(KINDS)("store contract on %s", (kind) => {
     }
   });
 
+  it("calls onGrantee for the grantee only, before the expiry check; what it throws is the answer", async () => {
+    const op = await h.store.createOperation({ grantee: GRANTEE, ttlSeconds: 60 });
+    await h.store.putArtifact(op.operationId, "x.txt", "x");
+    const calls: string[] = [];
+    const as = (requester: string) => ({ requester, onGrantee: async () => void calls.push(requester) });
+    await expect(h.store.listArtifacts(op.operationId, as(STRANGER))).rejects.toThrow(NotFoundError);
+    await expect(h.store.getArtifact("missing-op", "x.txt", as(GRANTEE))).rejects.toThrow(NotFoundError);
+    expect(calls).toEqual([]);
+    await h.store.statArtifact(op.operationId, "x.txt", as(GRANTEE));
+    await expect(h.store.getArtifact(op.operationId, "nope.txt", as(GRANTEE))).rejects.toThrow(NotFoundError);
+    expect(calls).toEqual([GRANTEE, GRANTEE]);
+    const refused = new Error("refused by the hook");
+    await expect(h.store.listArtifacts(op.operationId, { requester: GRANTEE, onGrantee: async () => Promise.reject(refused) })).rejects.toBe(refused);
+    const saved = h.clock.now;
+    h.clock.now = new Date(Date.parse(op.expiresAt));
+    try {
+      await expect(h.store.listArtifacts(op.operationId, as(GRANTEE))).rejects.toThrow(ExpiredError);
+      expect(calls).toHaveLength(3);
+    } finally {
+      h.clock.now = saved;
+    }
+  });
+
   it("refuses invalid names before any I/O and writes nothing", async () => {
     const op = await h.store.createOperation({ grantee: GRANTEE });
     const before = await listKeys(h.raw);
@@ -252,6 +275,8 @@ describe.each(KINDS)("store contract on %s", (kind) => {
       await raw.put("operations/ghost_1/artifacts/x", Buffer.from("x"));
       const soon = await store.sweepExpired({ now: new Date(t0.getTime() + 61_000) });
       expect(soon).toMatchObject({ deletedOperations: 1, deletedObjects: 2 });
+      // The sweep tallies what it listed (the server's gauges): the expired operation it deleted and both orphans it found.
+      expect(soon.usage).toMatchObject({ operations: 1, artifacts: 1, expiredOperations: 1, orphanObjects: 2 });
       expect(await listKeys(raw, `operations/${short.operationId}/`)).toEqual([]);
       // Young orphans survive: they may be uploads in flight.
       expect(await listKeys(raw, "operations/ghost_1/")).toEqual(["operations/ghost_1/artifacts/x"]);
@@ -265,11 +290,15 @@ describe.each(KINDS)("store contract on %s", (kind) => {
       clock.now = new Date(t0.getTime() + 25 * 3600_000);
       const { body } = await store.getArtifact(live.operationId, "keep", { requester: GRANTEE });
       expect((await readAll(body)).toString()).toBe("k");
+      let left = 0;
+      for await (const object of raw.list("operations/")) left += object.size;
+      expect(later.usage).toEqual({ storedBytes: left, operations: 1, artifacts: 1, expiredOperations: 0, orphanObjects: 2 });
       expect(await store.sweepExpired({ now: new Date(t0.getTime() + 25 * 3600_000) })).toEqual({
         deletedOperations: 0,
         deletedObjects: 0,
         // The simulator does not implement ListMultipartUploads (docs/development.md).
         deletedTemporary: kind === "r2sim" ? "not_supported" : 0,
+        usage: { storedBytes: left, operations: 1, artifacts: 1, expiredOperations: 0, orphanObjects: 0 },
       });
     } finally {
       await fresh.close();

@@ -14,7 +14,7 @@ describe("validation (before any I/O)", () => {
     (id) => expect(() => validateOperationId(id)).toThrow(InvalidInputError),
   );
 
-  it.each(["privacy_audit.md", "a/b/c.txt", "A-Z_0.9", ".hidden", "..a", "a".repeat(512)])("accepts path %s", (p) =>
+  it.each(["privacy_audit.md", "a/b/c.txt", "A-Z_0.9", ".hidden", "..a", "a".repeat(255), `${"a".repeat(255)}/${"b".repeat(255)}`])("accepts path %s", (p) =>
     expect(validateArtifactPath(p)).toBe(p),
   );
 
@@ -34,13 +34,25 @@ describe("validation (before any I/O)", () => {
     "a b",
     "ａ",
     "a".repeat(513),
+    "a".repeat(256),
+    `x/${"a".repeat(256)}/y`,
     "e\u0301",
   ])("refuses path %j", (p) => {
     expect(() => validateArtifactPath(p)).toThrow(InvalidInputError);
   });
 
-  it("normalises grantees to lower case and refuses non-addresses", () => {
-    expect(normalizeGrantee("0xABCDEF0123456789abcdef0123456789ABCDEF01")).toBe("0xabcdef0123456789abcdef0123456789abcdef01");
+  it("normalises grantees to lower case: all lower, all upper, or mixed case with a valid EIP-55 checksum", () => {
+    // EIP-55's own test vectors, and docs/http-api.md's worked example address.
+    for (const address of ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"]) {
+      expect(normalizeGrantee(address)).toBe(address.toLowerCase());
+      expect(normalizeGrantee(address.toLowerCase())).toBe(address.toLowerCase());
+      expect(normalizeGrantee(`0x${address.slice(2).toUpperCase()}`)).toBe(address.toLowerCase());
+      // One letter's case changed: the checksum no longer holds.
+      const typo = address.replace(/[a-f]/, (c) => c.toUpperCase());
+      expect(() => normalizeGrantee(typo)).toThrow("grantee has mixed case but not a valid EIP-55 checksum");
+      expect(() => normalizeGrantee(typo, "account")).toThrow("account has mixed case but not a valid EIP-55 checksum");
+    }
+    expect(() => normalizeGrantee("0xABCDEF0123456789abcdef0123456789ABCDEF01")).toThrow("grantee has mixed case but not a valid EIP-55 checksum");
     for (const bad of ["0x123", "ABCDEF0123456789abcdef0123456789ABCDEF01", "0xZZCDEF0123456789abcdef0123456789ABCDEF01", 42]) {
       expect(() => normalizeGrantee(bad)).toThrow("grantee must be an EVM address: 0x followed by 40 hex digits");
     }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { ConflictError, InvalidInputError } from "@personal-server/artifacts";
+import { repositoryRoot } from "@personal-server/artifacts/internal";
 import { type Io, printJson, println } from "../io.js";
 
 /** The same kid syntax `loadConfig` accepts in `ARTIFACTS_MASTER_KEYS`. */
@@ -20,12 +21,13 @@ export function defaultKid(now = new Date()): string {
   return `key-${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(2).toString("hex")}`;
 }
 
-/** The repository root (where pnpm-workspace.yaml is) above `start`, or `start` itself. */
-export function findRepoRoot(start: string): string {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "pnpm-workspace.yaml"))) return dir;
-    if (dirname(dir) === dir) return resolve(start);
-  }
+/**
+ * Where `keygen --env` writes: `cwd` when it is a repository root (holds pnpm-workspace.yaml), else
+ * the root of the repository this CLI runs from, else `cwd`. Each is a `.env` the loader reads; no
+ * ancestor of `cwd` is ever chosen (docs/configuration.md).
+ */
+export function dotEnvDir(cwd: string): string {
+  return existsSync(join(cwd, "pnpm-workspace.yaml")) ? resolve(cwd) : (repositoryRoot() ?? resolve(cwd));
 }
 
 /** `KEY=value` assignments with a non-empty value, as the SDK's `.env` reader sees them. */
@@ -90,7 +92,7 @@ export function keygenCommand(io: Io, setExit: (code: number) => void): Command 
       const kid = opts.kid ?? defaultKid();
       const key = generateMasterKey(kid);
       if (opts.env === true) {
-        const envFile = join(findRepoRoot(io.cwd ?? process.cwd()), ".env");
+        const envFile = join(dotEnvDir(io.cwd ?? process.cwd()), ".env");
         writeKeyToDotEnv(envFile, key, io.env);
         // The key itself is not echoed: it now lives in .env only.
         if (opts.json === true) printJson(io, { ok: true, kid, envFile, variable: "ARTIFACTS_MASTER_KEYS" });

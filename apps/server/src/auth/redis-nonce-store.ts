@@ -67,9 +67,10 @@ export class RedisNonceStore implements NonceStore {
     try {
       return await this.#redis.call(command, ...args);
     } catch (error) {
-      throw new StorageUnavailableError(
-        `the replay guard's nonce store (${this.#display}) did not answer: ${(error as Error).message}; retry shortly`,
-      );
+      // The message is the client's; where the store is and what it said are the log's.
+      throw new StorageUnavailableError("the replay guard's nonce store did not answer; retry shortly", {
+        details: { publicMessage: true, nonceStore: this.#display, reason: (error as Error).message },
+      });
     }
   }
 }

@@ -1,6 +1,6 @@
 import { InvalidInputError, RangeNotSatisfiableError, type DeliveryTicket, type TicketListing } from "@personal-server/artifacts";
-import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Context, Handler } from "../context.js";
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from "fastify";
+import type { Context, Handler, Signer } from "../context.js";
 import { quoteEtag } from "../http/headers.js";
 import { parseRange, resolveSuffix } from "../http/range.js";
 
@@ -34,16 +34,19 @@ function localBaseUrl(ctx: Context): string {
 }
 
 /** GET /api/v1/operations/:id/artifacts/:path*?delivery=direct -> 200 ticket (after the checks of a download). */
-export async function sendTicket(ctx: Context, reply: FastifyReply, id: string, path: string, requester: string): Promise<void> {
-  const ticket = await ctx.store.deliveryTicket(id, path, { requester, localBaseUrl: localBaseUrl(ctx) });
+export async function sendTicket(ctx: Context, reply: FastifyReply, id: string, path: string, signer: Signer): Promise<void> {
+  const ticket = await ctx.store.deliveryTicket(id, path, { ...signer, localBaseUrl: localBaseUrl(ctx) });
   ctx.metrics.deliveryTickets.inc({ storage: ctx.store.kind });
   reply.header("Cache-Control", "no-store").send(ticketJson(ticket));
 }
 
 /** The listing with a ticket per artifact (for `GET /api/v1/operations/:id/artifacts?delivery=direct`), counted. */
-export async function ticketListing(ctx: Context, id: string, requester: string): Promise<TicketListing> {
-  const listing = await ctx.store.deliveryTickets(id, { requester, localBaseUrl: localBaseUrl(ctx) });
-  ctx.metrics.deliveryTickets.inc({ storage: ctx.store.kind }, listing.artifacts.length);
+export async function ticketListing(ctx: Context, log: FastifyBaseLogger, id: string, signer: Signer): Promise<TicketListing> {
+  const listing = await ctx.store.deliveryTickets(id, { ...signer, localBaseUrl: localBaseUrl(ctx) });
+  const failed = listing.artifacts.filter((a) => a.error !== undefined);
+  // Served as an error beside the artifact, but an operator must hear of stored bytes gone bad.
+  for (const a of failed) log.error({ operationId: id, path: a.path, code: a.error!.code }, `ticket listing: ${a.error!.message}`);
+  ctx.metrics.deliveryTickets.inc({ storage: ctx.store.kind }, listing.artifacts.length - failed.length);
   return listing;
 }
 
@@ -66,10 +69,8 @@ export const delivery: Handler = async (ctx, request, reply, match) => {
     .header("Accept-Ranges", "bytes")
     .header("Cache-Control", "private, no-store")
     .header("X-Content-Type-Options", "nosniff");
-  if (request.method === "HEAD") {
-    reply.header("Content-Length", String(object.size)).code(200).send();
-    return;
-  }
+  // HEAD answers what GET would, Range included (206 and Content-Range), as storage's presigned URLs do.
+  const head = request.method === "HEAD";
   let range = parseRange(request.headers.range);
   if (range.kind === "suffix") {
     const resolved = resolveSuffix(range.length, object.size);
@@ -80,12 +81,9 @@ export const delivery: Handler = async (ctx, request, reply, match) => {
     if (range.start >= object.size) {
       throw new RangeNotSatisfiableError(`range starts beyond the end of the object (${object.size} bytes)`, { details: { size: object.size } });
     }
-    const body = await object.open({ start: range.start, end });
     reply.code(206).header("Content-Range", `bytes ${range.start}-${end}/${object.size}`).header("Content-Length", String(end - range.start + 1));
-    reply.send(body);
+    reply.send(head ? undefined : await object.open({ start: range.start, end }));
     return;
   }
-  const body = await object.open();
-  reply.code(200).header("Content-Length", String(object.size)).send(body);
+  reply.code(200).header("Content-Length", String(object.size)).send(head ? undefined : await object.open());
 };
-

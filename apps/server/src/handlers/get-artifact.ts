@@ -31,12 +31,12 @@ function unsatisfiable(size: number): RangeNotSatisfiableError {
  * With `?delivery=direct`, a delivery ticket instead of the bytes.
  */
 export const getArtifact: Handler = async (ctx, request, reply, match) => {
-  const requester = await ctx.requireSigner(request);
+  const signer = await ctx.requireSigner(request);
   const { id, path } = validatedTarget(match);
-  if (deliveryMode(request) === "direct") return sendTicket(ctx, reply, id, path, requester);
+  if (deliveryMode(request) === "direct") return sendTicket(ctx, reply, id, path, signer);
 
   if (request.method === "HEAD") {
-    const info = await ctx.store.statArtifact(id, path, { requester });
+    const info = await ctx.store.statArtifact(id, path, signer);
     artifactHeaders(reply, info);
     reply.header("Content-Length", String(info.size)).code(200).send();
     return;
@@ -47,7 +47,7 @@ export const getArtifact: Handler = async (ctx, request, reply, match) => {
   const ifRange = request.headers["if-range"] as string | undefined;
   // Conditional requests and suffix ranges need the size/ETag first; plain requests skip that round trip.
   if (ifNoneMatch !== undefined || (ifRange !== undefined && range.kind !== "none") || range.kind === "suffix") {
-    const info = await ctx.store.statArtifact(id, path, { requester });
+    const info = await ctx.store.statArtifact(id, path, signer);
     if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, info.etag, true)) {
       reply
         .code(304)
@@ -65,7 +65,7 @@ export const getArtifact: Handler = async (ctx, request, reply, match) => {
   }
 
   const result = await ctx.store.getArtifact(id, path, {
-    requester,
+    ...signer,
     ...(range.kind === "range" ? { range: range.end === undefined ? { start: range.start } : { start: range.start, end: range.end } } : {}),
   });
   const { info, body } = result;

@@ -1,6 +1,6 @@
 import { TooLargeError } from "@personal-server/artifacts";
 import type { Handler } from "../context.js";
-import { uploadBody } from "../http/body.js";
+import { withUploadBody } from "../http/body.js";
 import { quoteEtag } from "../http/headers.js";
 import { validatedTarget } from "../http/target.js";
 
@@ -18,8 +18,9 @@ export const putArtifact: Handler = async (ctx, request, reply, match) => {
     // Known too large before a byte is read: refuse without touching storage.
     throw new TooLargeError(`artifact is larger than ARTIFACTS_MAX_BYTES (${ctx.config.maxBytes} bytes)`);
   }
-  const { body, signal } = uploadBody(request.raw);
-  const info = await ctx.store.putArtifact(id, path, body, { ...(contentType === undefined ? {} : { contentType }), signal });
+  const info = await withUploadBody(request.raw, (body, signal) =>
+    ctx.store.putArtifact(id, path, body, { ...(contentType === undefined ? {} : { contentType }), signal }),
+  );
   ctx.metrics.bytesIn.inc(info.size);
   reply
     .code(201)

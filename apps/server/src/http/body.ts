@@ -55,13 +55,22 @@ export async function readJsonBody(raw: IncomingMessage, limit: number): Promise
 }
 
 /**
- * The upload body for the store. The request is piped into a PassThrough rather than handed over
- * directly: if the store gives up early (too large, not found) and destroys its input, only the
- * PassThrough dies, and the socket lives on to carry the error answer. A client that disconnects
- * mid-upload errors the PassThrough, so the store aborts and stores nothing.
+ * Runs `use` with the request's upload body and owns that body on every path: `use` may consume
+ * it, give up on it early (not found, expired, too large, a bad Content-Type) or throw before
+ * touching it, and the client may cut the connection at any moment; whatever happens, the body
+ * is unpiped and destroyed when `use` settles, and nothing it emits reaches the process as an
+ * unhandled error.
+ *
+ * The request is piped into a PassThrough rather than handed over directly: if the store
+ * destroys its input early, only the PassThrough dies, and the socket lives on to carry the error
+ * answer. A client that disconnects mid-upload (or sends broken chunk framing) aborts `signal`
+ * and errors the PassThrough, so a store still reading stops and stores nothing; one that already
+ * gave up is not there to hear it, which is why the PassThrough always has an error listener.
  */
-export function uploadBody(raw: IncomingMessage): { body: Readable; signal: AbortSignal } {
+export async function withUploadBody<T>(raw: IncomingMessage, use: (body: Readable, signal: AbortSignal) => Promise<T>): Promise<T> {
   const body = new PassThrough({ highWaterMark: 64 * 1024 });
+  // The reader learns of a failure through its own iteration and `signal`; nobody else needs to.
+  body.on("error", () => {});
   const controller = new AbortController();
   const abort = (): void => {
     if (raw.complete) return;
@@ -73,7 +82,15 @@ export function uploadBody(raw: IncomingMessage): { body: Readable; signal: Abor
   raw.once("error", abort);
   raw.once("close", abort);
   raw.pipe(body);
-  return { body, signal: controller.signal };
+  try {
+    return await use(body, controller.signal);
+  } finally {
+    raw.off("aborted", abort);
+    raw.off("error", abort);
+    raw.off("close", abort);
+    raw.unpipe(body);
+    body.destroy();
+  }
 }
 
 /** True if the request announced a body that has not been read to its end. */

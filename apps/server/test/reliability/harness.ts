@@ -245,11 +245,16 @@ export function rawRequestBytes(
 
 // ---- storage snapshots ----------------------------------------------------------------------
 
-/** Every file and directory under `dir` (relative path -> size and hash; directories as "dir"). */
+/**
+ * Every file and directory under `dir` (relative path -> size and hash; directories as "dir"),
+ * but the server's journal of spent nonces (`.spent-nonces`: its state, not stored data; every
+ * grantee request appends to it).
+ */
 export function snapshotDir(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (current: string): void => {
     for (const name of readdirSync(current)) {
+      if (current === dir && name === ".spent-nonces") continue;
       const path = join(current, name);
       const st = statSync(path);
       const rel = relative(dir, path);
@@ -379,6 +384,8 @@ export function appCommand(app: "server" | "cli"): { args: string[]; built: bool
 
 export interface ChildServer {
   url: string;
+  /** `http://127.0.0.1:<port>` of its metrics listener (`/metrics` there). */
+  metricsOrigin: string | undefined;
   port: number;
   pid: number;
   built: boolean;
@@ -402,7 +409,7 @@ export async function spawnServer(env: Record<string, string>, watch: SecretWatc
   const child: ChildProcess = spawn(process.execPath, args, {
     // The repository root: `--import tsx` resolves from here (and `.env` lookups see what `pnpm start` sees).
     cwd: REPO,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ARTIFACTS_SWEEP_INTERVAL: "0", ...env },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ARTIFACTS_SWEEP_INTERVAL: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
@@ -455,6 +462,8 @@ export async function spawnServer(env: Record<string, string>, watch: SecretWatc
   };
   return {
     url: outcome.u,
+    // Printed with the listening line, in the same write.
+    metricsOrigin: lines.map((line) => /^ {2}metrics: +(http:\/\/\S+)\/metrics /.exec(line)?.[1]).find((m) => m !== undefined),
     port,
     pid,
     built,

@@ -1,14 +1,14 @@
-import { createHash, randomBytes, randomInt } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { constants as fsConstants, readlinkSync } from "node:fs";
-import { access, link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
-import { hostname } from "node:os";
+import { constants as fsConstants } from "node:fs";
+import { access, link, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { streamToFile, writeAll } from "./file-sink.js";
+import { acquireLock, LOCK_DIR } from "./local-lock.js";
 import { ConfigError, InsufficientStorageError, InvalidInputError, StorageUnavailableError } from "../errors.js";
 import {
+  KeyClashError,
   PreconditionFailedError,
   type Backend,
   type BucketCheck,
@@ -38,7 +38,6 @@ export interface LocalBackendOptions {
  * artifact names may legally contain ".tmp-", and listings must not show half-written files.
  */
 const TMP_DIR = ".tmp";
-const LOCK_DIR = ".locks";
 const MAX_KEY_BYTES = 1024; // S3's limit, so a key that works locally works on S3 too
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
@@ -61,6 +60,13 @@ function infoOf(key: string, st: BigIntStats): ObjectInfo {
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A rename into `dest` failed because a folder on its path is a file (ENOTDIR) or `dest` is a folder. */
+async function isClash(dest: string, e: unknown): Promise<boolean> {
+  const code = errno(e);
+  if (code === "ENOTDIR" || code === "EISDIR") return true;
+  return code === "EEXIST" && (await stat(dest).then((st) => st.isDirectory(), () => false));
 }
 
 function isMissing(e: unknown): boolean {
@@ -287,6 +293,7 @@ export class LocalBackend implements Backend {
         fh = undefined;
         await this.renameInto(tmp, dest, ifAbsent);
       } catch (e) {
+        if (await isClash(dest, e)) throw new KeyClashError(key);
         if (ifAbsent && errno(e) === "EEXIST") throw new PreconditionFailedError(key);
         throw this.unavailable("write", key, e);
       }
@@ -355,74 +362,9 @@ export class LocalBackend implements Backend {
     return queued;
   }
 
-  /**
-   * Takes the per-key lock: `<root>/.locks/<sha256(key)>.lock`, created with O_EXCL, so it works
-   * across processes on one filesystem. Returns the release function.
-   */
-  private async lock(key: string): Promise<() => Promise<void>> {
-    const path = lockFileFor(this.root, key);
-    const dir = dirname(path);
-    const deadline = Date.now() + this.lockWaitMs;
-    let wait = 2;
-    for (;;) {
-      let fh: FileHandle | undefined;
-      try {
-        await mkdir(dir, { recursive: true, mode: DIR_MODE });
-        fh = await open(path, "wx", FILE_MODE);
-      } catch (e) {
-        if (errno(e) !== "EEXIST") throw this.unavailable("lock", key, e);
-      }
-      if (fh) {
-        let ino: bigint;
-        try {
-          // Who holds it, for an operator looking at a stuck lock; nothing reads it back.
-          // Also lets a waiter on this machine see that the holder is gone (holderIsGone).
-          await fh.writeFile(`${JSON.stringify({ pid: process.pid, host: hostname(), pidns: PID_NAMESPACE, at: new Date().toISOString(), key })}\n`);
-          ino = (await fh.stat({ bigint: true })).ino;
-        } catch (e) {
-          // A full disk fails the write: leave no lock behind that would block the key until it goes stale.
-          await fh.close().catch(() => {});
-          await unlink(path).catch(() => {});
-          throw this.unavailable("lock", key, e);
-        }
-        await fh.close();
-        return async () => {
-          // Only remove our own lock: after a takeover (we were slower than staleLockMs) it is someone else's.
-          const st = await stat(path, { bigint: true }).catch(() => null);
-          if (st?.ino === ino) await unlink(path).catch(() => {});
-        };
-      }
-      const st = await stat(path, { bigint: true }).catch(() => null);
-      if (st && (Date.now() - Number(st.mtimeMs) > this.staleLockMs || (await holderIsGone(path)))) {
-        await this.takeOver(path, st.ino);
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        throw new StorageUnavailableError(`local storage: lock on ${key} still busy after ${this.lockWaitMs} ms`, {
-          hint: `another process is updating ${key}; a lock file in ${dir} older than ${this.staleLockMs / 1000} s is taken over`,
-          details: { throttled: true },
-        });
-      }
-      await sleep(wait + randomInt(wait + 1));
-      wait = Math.min(wait * 2, 50);
-    }
-  }
-
-  /**
-   * Removes a stale lock so waiters can race for it with O_EXCL again. Renaming it aside first
-   * (atomic) and checking the inode makes sure we removed the stale file and not a lock someone
-   * else created since we looked; if we did grab a fresh one, it is linked back.
-   */
-  private async takeOver(path: string, staleIno: bigint): Promise<void> {
-    const aside = `${path}.${randomBytes(6).toString("hex")}.stale`;
-    try {
-      await rename(path, aside);
-    } catch {
-      return; // someone else took it over first
-    }
-    const st = await stat(aside, { bigint: true }).catch(() => null);
-    if (st && st.ino !== staleIno) await link(aside, path).catch(() => {});
-    await unlink(aside).catch(() => {});
+  /** The per-key lock of `putConditional` (local-lock.ts); returns the release function. */
+  private lock(key: string): Promise<() => Promise<void>> {
+    return acquireLock(this.root, key, { staleLockMs: this.staleLockMs, lockWaitMs: this.lockWaitMs }, (op, k, e) => this.unavailable(op, k, e));
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -584,44 +526,6 @@ export class LocalBackend implements Backend {
   }
 }
 
-/** This process's PID namespace (Linux), so a pid in a lock file is only judged where it means the same process. */
-const PID_NAMESPACE: string | undefined = (() => {
-  try {
-    return readlinkSync("/proc/self/ns/pid");
-  } catch {
-    return undefined;
-  }
-})();
-
-/**
- * True when the lock's holder is known dead: written on this host in this PID namespace by a
- * process that no longer exists (killed or crashed while holding it). Its lock is then taken over
- * at once instead of after `staleLockMs`, so a crash does not block the key's writers for that long.
- * Anything unsure (another host or namespace, a lock still being written) is left to the age rule.
- */
-async function holderIsGone(path: string): Promise<boolean> {
-  let holder: { pid?: unknown; host?: unknown; pidns?: unknown };
-  try {
-    holder = JSON.parse((await readFile(path, "utf8")) || "null") ?? {};
-  } catch {
-    return false;
-  }
-  const pid = holder.pid;
-  if (PID_NAMESPACE === undefined || holder.pidns !== PID_NAMESPACE || holder.host !== hostname()) return false;
-  if (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return errno(e) === "ESRCH";
-  }
-}
-
-/** The lock file `putConditional` uses for `key` (exported for tests and operators). */
-export function lockFileFor(root: string, key: string): string {
-  return join(resolve(root), LOCK_DIR, `${createHash("sha256").update(key).digest("hex").slice(0, 40)}.lock`);
-}
-
 /**
  * Sets the file's mtime to now plus a random sub-millisecond part. File timestamps come from a
  * coarse kernel clock (a few ms), so without this two quick writes that reuse an inode number
@@ -631,3 +535,5 @@ async function stampMtime(fh: FileHandle): Promise<void> {
   const seconds = Math.floor(Date.now()) / 1000 + randomInt(1000) / 1e6;
   await fh.utimes(seconds, seconds);
 }
+
+export { lockFileFor } from "./local-lock.js";

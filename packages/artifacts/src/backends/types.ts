@@ -175,3 +175,14 @@ export class PreconditionFailedError extends Error {
     return this.#status;
   }
 }
+
+/**
+ * A write refused because storage that keeps keys as files and folders (local disk) holds the key's
+ * folder as a file or the key as a folder: `a` and `a/b` cannot both exist there. Not retryable.
+ */
+export class KeyClashError extends Error {
+  constructor(key: string) {
+    super(`${key} clashes with a key that uses it as a folder, or with a file on its folder path`);
+    this.name = "KeyClashError";
+  }
+}

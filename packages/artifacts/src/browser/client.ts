@@ -2,7 +2,7 @@
 import { IntegrityError } from "../errors.js";
 import { responseError, send, serverLocation, type Fetch } from "../client/http.js";
 import { checkTicket, type DeliveryTicket } from "../client/direct.js";
-import type { ArtifactListing, TicketListing } from "../client/listing.js";
+import { checkTicketListing, type ArtifactListing, type TicketListing } from "../client/listing.js";
 import type { MessageSigner } from "../client/web3signed-payload.js";
 import { validateArtifactPath, validateOperationId } from "../validate.js";
 import { signRequest } from "./eip1193.js";
@@ -26,7 +26,10 @@ export interface BrowserClient {
   readonly audience: string;
   /** Lists the operation's artifacts (no tickets). */
   list(operationId: string, options?: { signal?: AbortSignal }): Promise<ArtifactListing>;
-  /** Lists the operation's artifacts with a ticket for each: the wallet signs once for all of them. */
+  /**
+   * Lists the operation's artifacts with a ticket for each: the wallet signs once for all of them.
+   * An artifact whose stored bytes fail the server's checks has `error` instead of `ticket`.
+   */
   tickets(operationId: string, options?: { signal?: AbortSignal }): Promise<TicketListing>;
   /** A fresh ticket for one artifact. */
   ticket(operationId: string, path: string, options?: { signal?: AbortSignal }): Promise<DeliveryTicket>;
@@ -67,10 +70,7 @@ export function createBrowserClient(options: BrowserClientOptions): BrowserClien
     },
 
     async tickets(operationId, opts = {}) {
-      const listing = (await getJson(`${artifactsPath(operationId)}?delivery=direct`, opts.signal)) as TicketListing;
-      if (!Array.isArray(listing?.artifacts)) throw new IntegrityError("the server's ticket listing has no artifacts array");
-      for (const artifact of listing.artifacts) artifact.ticket = checkTicket(artifact.ticket, artifact.path);
-      return listing;
+      return checkTicketListing(await getJson(`${artifactsPath(operationId)}?delivery=direct`, opts.signal));
     },
 
     async ticket(operationId, path, opts = {}) {

@@ -1,13 +1,13 @@
 // Web3Signed requests signed by an EIP-1193 wallet (`window.ethereum`): the browser's MessageSigner.
 import { UnauthenticatedError } from "../errors.js";
 import { base64url, buildPayload, web3SignedAuthorization, type MessageSigner, type SignRequestInput } from "../client/web3signed-payload.js";
+import { normalizeGrantee } from "../validate.js";
 
 /** The one method of an EIP-1193 provider this client calls. */
 export interface Eip1193Provider {
   request(args: { method: string; params?: unknown[] }): Promise<unknown>;
 }
 
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
 
 function hexOfText(text: string): `0x${string}` {
@@ -33,7 +33,11 @@ export async function requestAccount(provider: Eip1193Provider): Promise<`0x${st
     throw walletError(error, "connecting the wallet");
   }
   const first = Array.isArray(accounts) ? accounts[0] : undefined;
-  if (typeof first !== "string" || !ADDRESS.test(first)) throw new UnauthenticatedError("the wallet returned no account");
+  try {
+    normalizeGrantee(first, "the wallet's account");
+  } catch (error) {
+    throw new UnauthenticatedError(`the wallet returned no valid account: ${(error as Error).message}`, { cause: error });
+  }
   return first as `0x${string}`;
 }
 

@@ -8,10 +8,10 @@ import { validateArtifactPath, validateOperationId } from "../validate.js";
 import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { type DeliveryTicket, readDirect, resolveRange } from "./direct.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
-import type { ArtifactListing, ByteRangeRequest, TicketListing } from "./listing.js";
+import { checkTicketListing, type ArtifactListing, type ByteRangeRequest, type TicketListing } from "./listing.js";
 import { signRequest, type MessageSigner } from "./web3signed.js";
 
-export type { ArtifactListing, ByteRangeRequest, RemoteArtifact, TicketListing } from "./listing.js";
+export type { ArtifactListing, ByteRangeRequest, RemoteArtifact, TicketedArtifact, TicketFailure, TicketListing } from "./listing.js";
 
 /** Options of {@link createGranteeClient}. */
 export interface GranteeClientOptions {
@@ -79,7 +79,7 @@ export interface GranteeClient {
   download(operationId: string, path: string, options?: DownloadOptions): Promise<DownloadStream>;
   /** A delivery ticket for one artifact (its URL, key and sizes); the same checks as a download. */
   ticket(operationId: string, path: string, options?: { signal?: AbortSignal }): Promise<DeliveryTicket>;
-  /** Every artifact's ticket in one signed request. */
+  /** Every artifact's ticket in one signed request; an artifact whose stored bytes fail the server's checks has `error` instead. */
   tickets(operationId: string, options?: { signal?: AbortSignal }): Promise<TicketListing>;
   /** Downloads to `filePath` (written to a temp file beside it, then renamed into place). */
   downloadToFile(operationId: string, path: string, filePath: string, options?: DownloadOptions): Promise<{ filePath: string; bytes: number; etag: string }>;
@@ -226,7 +226,7 @@ export function createGranteeClient(options: GranteeClientOptions): GranteeClien
     async tickets(operationId, opts = {}) {
       const response = await request("GET", `/api/v1/operations/${validateOperationId(operationId)}/artifacts?delivery=direct`, {}, opts.signal);
       if (response.status !== 200) throw await responseError(response);
-      return (await response.json()) as TicketListing;
+      return checkTicketListing(await response.json());
     },
 
     async downloadToFile(operationId, path, filePath, opts = {}) {

@@ -9,6 +9,9 @@ export {
   type GranteeClient,
   type GranteeClientOptions,
   type RemoteArtifact,
+  type TicketedArtifact,
+  type TicketFailure,
+  type TicketListing,
 } from "./grantee.js";
 export { type DeliveryTicket } from "./direct.js";
 export {
@@ -24,7 +27,9 @@ export {
 } from "./writer.js";
 export {
   bodyHash,
+  canonicalSignature,
   newNonce,
+  signatureFormProblem,
   signRequest,
   web3SignedAuthorization,
   type MessageSigner,

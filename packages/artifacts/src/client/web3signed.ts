@@ -2,6 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { buildPayload, web3SignedAuthorization, type MessageSigner, type SignRequestInput } from "./web3signed-payload.js";
 
 export {
+  canonicalSignature,
+  signatureFormProblem,
   web3SignedAuthorization,
   type MessageSigner,
   type SignRequestInput,

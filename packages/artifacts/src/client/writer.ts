@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { extname } from "node:path";
 import { Readable } from "node:stream";
 import { InvalidInputError } from "../errors.js";
-import { validateArtifactPath, validateOperationId } from "../validate.js";
+import { normalizeGrantee, validateArtifactPath, validateOperationId } from "../validate.js";
 import { responseError, send, serverLocation, type Fetch } from "./http.js";
 
 /** Options of {@link createWriterClient}. */
@@ -18,7 +18,7 @@ export interface WriterClientOptions {
 
 /** Input of `createOperation`. */
 export interface CreateOperationRequest {
-  /** EVM address of the only reader. */
+  /** EVM address of the only reader: all lower case, all upper case, or mixed case with a valid EIP-55 checksum. */
   grantee: string;
   /** Agent name; the generated id is `<agent>_<epoch ms>`. */
   agent?: string;
@@ -137,6 +137,8 @@ export function createWriterClient(options: WriterClientOptions): WriterClient {
 
   return {
     async createOperation(input) {
+      // The server checks it too; refusing here keeps a mistyped address from leaving this process.
+      normalizeGrantee(input.grantee);
       const response = await send(fetchImpl, url("/api/v1/operations"), {
         method: "POST",
         headers: { authorization, "content-type": "application/json" },

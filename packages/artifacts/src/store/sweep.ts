@@ -20,7 +20,8 @@ export async function sweep(
   now: Date,
   options: SweepOptions,
 ): Promise<SweepResult> {
-  const result: SweepResult = { deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 };
+  const usage = { storedBytes: 0, operations: 0, artifacts: 0, expiredOperations: 0, orphanObjects: 0 };
+  const result: SweepResult = { deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0, usage };
   let scanned = 0;
   // One flat listing of operations/ (keys sorted, so each operation's objects are adjacent):
   // 1 list request per 1000 objects instead of one per operation (Class A on R2).
@@ -54,13 +55,18 @@ async function sweepOperation(
   result: SweepResult,
 ): Promise<void> {
   const metaKey = metadataKey(operationId);
+  const usage = result.usage;
+  const bytes = objects.reduce((sum, o) => sum + o.size, 0);
   let read: Awaited<ReturnType<typeof readMetadata>> = null;
   if (isOperationId(operationId) && objects.some((o) => o.key === metaKey)) {
     try {
       read = await readMetadata(backend, operationId);
     } catch (error) {
-      if (error instanceof IntegrityError) return; // malformed metadata: leave it for a human (doctor reports it)
-      throw error;
+      if (!(error instanceof IntegrityError)) throw error;
+      // Malformed metadata: leave it for a human (doctor reports it); nothing else references the rest.
+      usage.storedBytes += bytes;
+      usage.orphanObjects += objects.length - 1;
+      return;
     }
   }
   if (read !== null && now.getTime() >= Date.parse(read.metadata.expiresAt)) {
@@ -69,15 +75,21 @@ async function sweepOperation(
     await backend.delete(objects.filter((o) => o.key !== metaKey).map((o) => o.key));
     result.deletedOperations++;
     result.deletedObjects += objects.length;
+    usage.expiredOperations++;
     return;
   }
   const referenced = new Set<string>();
   if (read !== null) {
     referenced.add(metaKey);
     for (const a of read.metadata.artifacts) referenced.add(artifactObjectKey(operationId, a.path));
+    usage.operations++;
+    usage.artifacts += read.metadata.artifacts.length;
   }
   const cutoff = now.getTime() - ORPHAN_GRACE_MS;
-  const orphans = objects.filter((o) => !referenced.has(o.key) && o.lastModified.getTime() <= cutoff).map((o) => o.key);
-  await backend.delete(orphans);
+  const unreferenced = objects.filter((o) => !referenced.has(o.key));
+  const orphans = unreferenced.filter((o) => o.lastModified.getTime() <= cutoff);
+  await backend.delete(orphans.map((o) => o.key));
   result.deletedObjects += orphans.length;
+  usage.orphanObjects += unreferenced.length;
+  usage.storedBytes += bytes - orphans.reduce((sum, o) => sum + o.size, 0);
 }

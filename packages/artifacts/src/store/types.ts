@@ -1,5 +1,7 @@
 import type { Readable } from "node:stream";
+import type { StorageObserver } from "../backends/observed.js";
 import type { NotSupported } from "../backends/types.js";
+import type { TicketFailure } from "../client/listing.js";
 import type { ArtifactsConfig } from "../config-types.js";
 import type { ArtifactEntry } from "../metadata.js";
 import type { DeliveredObject, DeliveryTicket } from "./delivery.js";
@@ -43,6 +45,12 @@ export interface PutArtifactOptions {
 export interface ReadOptions {
   /** The caller's EVM address; only the operation's grantee may read. */
   requester: string;
+  /**
+   * Called once `requester` is found to be the operation's grantee, before the expiry check and
+   * any other read; what it throws is the read's answer. The server spends the signature's nonce
+   * here, so only the grantee's signatures are spent. A read may call it more than once.
+   */
+  onGrantee?: () => Promise<void>;
 }
 
 export interface TicketOptions extends ReadOptions {
@@ -58,7 +66,8 @@ export interface TicketListing {
   operationId: string;
   grantee: string;
   expiresAt: string;
-  artifacts: (ArtifactInfo & { ticket: DeliveryTicket })[];
+  /** Each with its ticket, or the `integrity` error that kept it from having one (stored object missing, sizes disagree). */
+  artifacts: (ArtifactInfo & ({ ticket: DeliveryTicket; error?: undefined } | { ticket?: undefined; error: TicketFailure }))[];
 }
 
 export interface GetArtifactOptions extends ReadOptions {
@@ -79,6 +88,22 @@ export interface SweepResult {
   deletedObjects: number;
   /** Temp files and incomplete uploads removed; `"not_supported"` when the endpoint cannot list uploads (HTTP 501). */
   deletedTemporary: number | NotSupported;
+  /** What the listing showed, counted on the way (no extra request): the server's storage gauges. */
+  usage: StoredUsage;
+}
+
+/** The bucket as one sweep saw it under operations/. */
+export interface StoredUsage {
+  /** Bytes of every object the sweep left (encrypted artifacts, metadata, orphans). */
+  storedBytes: number;
+  /** Operations with a readable metadata.json the sweep left (not expired). */
+  operations: number;
+  /** Artifacts those operations list. */
+  artifacts: number;
+  /** Expired operations the sweep found waiting for it (and deleted). */
+  expiredOperations: number;
+  /** Objects no readable metadata.json references, as found (the sweep deletes those older than 24 h). */
+  orphanObjects: number;
 }
 
 export interface SweepOptions {
@@ -91,6 +116,8 @@ export interface SweepOptions {
 export interface StoreOptions {
   /** Clock, for tests. */
   now?: () => Date;
+  /** Told of every call to the primary storage and its outcome (the server's storage metrics). */
+  onStorageCall?: StorageObserver;
 }
 
 export interface ArtifactStore {
@@ -113,7 +140,10 @@ export interface ArtifactStore {
   getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult>;
   /** A delivery ticket for one artifact, after the checks of a download (docs/http-api.md#direct-delivery). */
   deliveryTicket(operationId: string, path: string, options: TicketOptions): Promise<DeliveryTicket>;
-  /** The listing with a ticket per artifact (one signed request for all of them). */
+  /**
+   * The listing with a ticket per artifact (one signed request for all of them). An artifact whose
+   * own ticket fails verification carries its `integrity` error instead; the others are served.
+   */
   deliveryTickets(operationId: string, options: TicketOptions): Promise<TicketListing>;
   /** Checks a local delivery URL (raw id, path and query); `forbidden` for anything bad, expired or unknown. */
   openDelivery(operationId: string, path: string, query: string): Promise<DeliveredObject>;

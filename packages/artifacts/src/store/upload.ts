@@ -1,5 +1,5 @@
 import { Readable, addAbortSignal } from "node:stream";
-import { type Backend, PreconditionFailedError } from "../backends/types.js";
+import { type Backend, KeyClashError, PreconditionFailedError, type PutOptions } from "../backends/types.js";
 import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
 import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
@@ -56,24 +56,28 @@ export async function writeArtifact(
   let stored: { etag: string; size: number };
   const input = await readHead(body, chunkSize, ctx.maxBytes, ctx.signal);
   const taken = () => new ConflictError(`artifact ${path} is being uploaded by another writer to operation ${operationId}`);
+  const put = (object: Buffer | Readable, options: PutOptions) =>
+    backend.put(key, object, options).catch(async (error: unknown) => {
+      throw error instanceof KeyClashError ? await clash(backend, operationId, path) : error;
+    });
   if (input.rest === undefined) {
     // One chunk: the one-shot cipher costs a fraction of a stream pipeline (small artifacts dominate).
     size = input.head.length;
     const object = sealOneChunk(input.head, { dataKey, operationId, path, chunkSize });
     try {
-      stored = await backend.put(key, object, { ifAbsent: true });
+      stored = await put(object, { ifAbsent: true });
     } catch (error) {
       if (!(error instanceof PreconditionFailedError) || !(await removeLeftover(backend, operationId, path))) {
         throw error instanceof PreconditionFailedError ? taken() : error;
       }
-      stored = await backend.put(key, object, { ifAbsent: true }).catch((e: unknown) => {
+      stored = await put(object, { ifAbsent: true }).catch((e: unknown) => {
         throw e instanceof PreconditionFailedError ? taken() : e;
       });
     }
   } else {
     const encrypted = encrypt(input.rest, { dataKey, operationId, path, chunkSize, pieceCipher: nodePieceCipher });
     try {
-      stored = await backend.put(key, Readable.from(encrypted, { objectMode: false }), { ifAbsent: true, releasePieces: true });
+      stored = await put(Readable.from(encrypted, { objectMode: false }), { ifAbsent: true, releasePieces: true });
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;
       // A stream cannot be sent twice: clear a crash leftover so that the client's retry succeeds.
@@ -113,6 +117,17 @@ export async function writeArtifact(
     throw error;
   }
   return entry;
+}
+
+/** `path` and another artifact where one is the other's folder, on storage that keeps paths as files and folders. */
+async function clash(backend: Backend, operationId: string, path: string): Promise<ConflictError> {
+  const current = await readMetadata(backend, operationId);
+  const other = current?.metadata.artifacts.find((a) => a.path.startsWith(`${path}/`) || path.startsWith(`${a.path}/`))?.path;
+  const folder = other === undefined ? "a folder on its path" : other.length < path.length ? other : path;
+  return new ConflictError(
+    `artifact ${path} cannot be stored beside ${other === undefined ? "another artifact being uploaded" : `artifact ${other}`} in operation ${operationId}: ` +
+      `local storage keeps paths as files and folders, and ${folder} cannot be both; choose another path`,
+  );
 }
 
 /**
