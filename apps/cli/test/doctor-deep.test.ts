@@ -57,7 +57,9 @@ afterAll(async () => {
 describe("doctor --deep", () => {
   it("docs/operations.md describes every row, in the table's order", () => {
     const doc = readFileSync(join(REPO_ROOT, "docs/operations.md"), "utf8");
-    const section = doc.slice(doc.indexOf("## The acceptance check for your bucket"));
+    const start = doc.indexOf("## The acceptance check for your bucket");
+    const next = doc.indexOf("\n## ", start + 1);
+    const section = doc.slice(start, next === -1 ? undefined : next);
     const described = [...section.matchAll(/^\| ([^|]+?) \| [^|]/gm)].map((m) => m[1]!).filter((name) => name !== "row" && name !== "---");
     expect(described).toEqual([...DEEP_CHECKS.map((c) => c.name), "cleanup"]);
   });
