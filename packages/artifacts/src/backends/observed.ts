@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { type Backend, PreconditionFailedError } from "./types.js";
+import { type Backend, KeyClashError, PreconditionFailedError } from "./types.js";
 
 /** The kinds of storage call the metrics count: a call may be several HTTP requests (list pages, multipart parts). */
 export const STORAGE_OPERATIONS = ["get", "head", "put", "delete", "list", "list_uploads", "bucket"] as const;
@@ -7,7 +7,8 @@ export type StorageOperation = (typeof STORAGE_OPERATIONS)[number];
 
 /**
  * Told of every settled storage call: `error` when it threw (a timeout, a 5xx, a refused
- * connection, a disk error); a failed write condition (412) is an answer, so `ok`. A download
+ * connection, a disk error); a failed write condition (412) or a key that clashes with a folder
+ * (local storage's `d` beside `d/c`) is the storage's answer about the key, so `ok`. A download
  * stream that breaks after it began is not seen here (the request serving it counts an error).
  */
 export type StorageObserver = (operation: StorageOperation, outcome: "ok" | "error") => void;
@@ -20,7 +21,7 @@ export function observeBackend(backend: Backend, observe: StorageObserver): Back
       observe(operation, "ok");
       return result;
     } catch (error) {
-      observe(operation, error instanceof PreconditionFailedError ? "ok" : "error");
+      observe(operation, error instanceof PreconditionFailedError || error instanceof KeyClashError ? "ok" : "error");
       throw error;
     }
   };
