@@ -25,9 +25,12 @@ RUN pnpm --filter "@personal-server/server..." run build \
 
 # --- runtime: built JS and production dependencies only, as the unprivileged `node` user ---
 FROM ${BASE}
+# Metrics on their own port, all interfaces inside the container: publish 9464 on the host's
+# 127.0.0.1 only (compose.yaml does), or set ARTIFACTS_METRICS_TOKEN.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
+    ARTIFACTS_METRICS_LISTEN=0.0.0.0:9464 \
     ARTIFACTS_LOCAL_DIR=/data
 WORKDIR /app
 COPY --from=build /out /app
@@ -36,7 +39,7 @@ COPY --from=build /out /app
 RUN mkdir -p /data && chown node:node /data && chmod 0700 /data
 USER node
 VOLUME ["/data"]
-EXPOSE 8080
+EXPOSE 8080 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
 # node itself is PID 1: SIGTERM drains in-flight requests for ARTIFACTS_SHUTDOWN_GRACE (default 25s).

@@ -33,7 +33,7 @@ export default defineConfig({
       project("cli", "apps/cli", s3Peers),
       project("infra", "infra"),
       project("bench", "bench"),
-      // The grantee page in headless Chromium, against its own moto with real CORS rules.
+      // The grantee page in Chromium, Firefox and WebKit (Debian's, headless), against its own moto with real CORS rules.
       project("web", "apps/web", { globalSetup: [fileURLToPath(new URL("./apps/web/test/global-setup.ts", import.meta.url))] }),
       // The README and docs/: links, named files and the messages that cite them.
       project("docs", "docs"),

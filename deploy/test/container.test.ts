@@ -16,6 +16,7 @@ const NAME = `psa-test-${process.pid}`;
 const VOLUME = `psa-test-data-${process.pid}`;
 let port: number;
 let baseUrl: string;
+let metricsPort: number;
 const timings: Record<string, number> = {};
 
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
@@ -46,11 +47,13 @@ beforeAll(async () => {
   await timed("image build", () => must("podman", ["build", "--format", "docker", "--build-arg", `BASE=${BASE_TAG}`, "-t", IMAGE, ROOT]));
   port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
+  metricsPort = await freePort();
   await run("podman", ["rm", "-f", NAME]);
   await run("podman", ["volume", "rm", "-f", VOLUME]);
   await podman(
     "run", "-d", "--name", NAME,
     "-p", `127.0.0.1:${port}:8080`,
+    "-p", `127.0.0.1:${metricsPort}:9464`,
     "-v", `${VOLUME}:/data`,
     "-e", `ARTIFACTS_AUDIENCE=${baseUrl}`,
     // No systemd here to run the health timer; the tests poll `podman healthcheck run`.
@@ -88,6 +91,15 @@ describe("the container image", () => {
     } finally {
       await run("podman", ["image", "unmount", IMAGE]);
     }
+  });
+
+  it("serves metrics on 9464 (all interfaces inside, published on loopback here), never on the API port", async () => {
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^artifacts_storage_info\{kind="local"\} 1$/m);
+    expect((await fetch(`${baseUrl}/metrics`)).status).toBe(404);
+    const logs = await run("podman", ["logs", NAME]);
+    expect(logs.stdout).toContain("  metrics:      http://127.0.0.1:9464/metrics (no token: anyone who reaches this address); never on the API port");
   });
 
   it("passes pnpm smoke against the container", async () => {
@@ -169,46 +181,89 @@ describe("the container image", () => {
 });
 
 describe("compose.yaml and the Makefile (podman-compose)", () => {
-  it("make build, make up (healthy), make smoke, make logs, make down: the volume keeps the data", async () => {
+  const project = `psa-compose-${process.pid}`;
+  const volume = `${project}-data`;
+  let scratch: string;
+  let publishPort: number;
+  let metricsPort: number;
+  let env: Record<string, string>;
+  const make = (target: string, extra: Record<string, string> = {}) => run("make", ["--no-print-directory", target], { env: { ...env, ...extra } });
+  const mustMake = async (target: string) => {
+    const r = await make(target);
+    if (r.code !== 0) throw new Error(`make ${target} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    return r.stdout;
+  };
+
+  beforeAll(async () => {
     requireTools("make", "podman-compose");
-    const project = `psa-compose-${process.pid}`;
-    const publishPort = await freePort();
-    const scratch = mkdtempSync(join(tmpdir(), "psa-compose-"));
+    publishPort = await freePort();
+    scratch = mkdtempSync(join(tmpdir(), "psa-compose-"));
+    metricsPort = await freePort();
     const envFile = join(scratch, "server.env");
     writeFileSync(envFile, `ARTIFACTS_AUDIENCE=http://127.0.0.1:${publishPort}\n`);
-    const env = {
+    env = {
       ...podmanEnv(),
       COMPOSE: `podman-compose -p ${project}`,
       BASE: BASE_TAG,
       ARTIFACTS_IMAGE: IMAGE,
       ARTIFACTS_ENV_FILE: envFile,
       ARTIFACTS_PUBLISH: `127.0.0.1:${publishPort}`,
+      ARTIFACTS_VOLUME: volume,
+      ARTIFACTS_METRICS_PORT: String(metricsPort),
       // `make smoke`'s own configuration: nothing from a developer's .env, no local storage of ours.
       ARTIFACTS_LOCAL_DIR: join(scratch, "unused"),
     };
-    const make = (target: string) => must("make", ["--no-print-directory", target], { env });
-    try {
-      await timed("compose build", () => make("build"));
-      await make("up");
-      const container = `${project}_artifacts_1`;
-      await waitHealthy(container);
-      const inspect = JSON.parse(await podman("inspect", container)) as { HostConfig: { RestartPolicy: { Name: string } } }[];
-      expect(inspect[0]!.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
-      const smoke = await make("smoke");
-      expect(smoke).toContain(`smoke run against http://127.0.0.1:${publishPort}`);
-      expect(smoke).toContain("smoke run passed: 14 checks");
-      expect(await make("logs")).toContain("artifacts server listening on http://127.0.0.1:8080");
-      const key = await podman("exec", container, "sha256sum", "/data/.master-key");
-      await make("down");
-      expect((await run("podman", ["container", "exists", container])).code).toBe(1);
-      await make("up");
-      await waitHealthy(container);
-      expect(await podman("exec", container, "sha256sum", "/data/.master-key")).toBe(key);
-      await make("down");
-    } finally {
-      await run("podman-compose", ["-p", project, "down"], { env });
-      await run("podman", ["volume", "rm", "-f", `${project}_data`]);
-      rmSync(scratch, { recursive: true, force: true });
-    }
+  });
+
+  afterAll(async () => {
+    await run("podman-compose", ["-p", project, "down", "-t", "0"], { env });
+    await run("podman", ["volume", "rm", "-f", volume]);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("make build, make up (waits until healthy), make smoke, make logs, make down -t 30: the named volume keeps the data", async () => {
+    await timed("compose build", () => mustMake("build"));
+    const up = await mustMake("up");
+    expect(up).toMatch(/make up: healthy after \d+ s/);
+    const container = `${project}_artifacts_1`;
+    const inspect = JSON.parse(await podman("inspect", container)) as { HostConfig: { RestartPolicy: { Name: string } }; Mounts: { Name?: string }[] }[];
+    expect(inspect[0]!.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
+    // compose.yaml names the volume: podman-compose does not prefix it with the project.
+    expect(inspect[0]!.Mounts.map((m) => m.Name)).toContain(volume);
+    const smoke = await mustMake("smoke");
+    expect(smoke).toContain(`smoke run against http://127.0.0.1:${publishPort}`);
+    expect(smoke).toContain("smoke run passed: 14 checks");
+    expect(await mustMake("logs")).toContain("artifacts server listening on http://127.0.0.1:8080");
+    // compose publishes the metrics listener on the host's loopback only.
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(200);
+    expect(await podman("port", container)).toContain(`9464/tcp -> 127.0.0.1:${metricsPort}`);
+    const key = await podman("exec", container, "sha256sum", "/data/.master-key");
+    const down = await mustMake("down");
+    expect(down).toContain(`podman stop -t 30 ${container}`);
+    expect((await run("podman", ["container", "exists", container])).code).toBe(1);
+    await mustMake("up");
+    expect(await podman("exec", container, "sha256sum", "/data/.master-key")).toBe(key);
+    await mustMake("down");
+  });
+
+  it("make build exits non-zero when the base image is missing, even with an older image under the tag, and names make base", async () => {
+    const r = await make("build", { BASE: "localhost/psa-missing-base:none" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`make build: FAILED: the build failed (the output above says why); ${IMAGE} is still an earlier build`);
+    expect(r.stderr).toContain("the base image localhost/psa-missing-base:none could not be pulled");
+    expect(r.stderr).toContain("make base");
+  });
+
+  it("make up exits non-zero within HEALTH_TIMEOUT when the container does not become healthy, with its log and the fix", async () => {
+    const badEnv = join(scratch, "bad.env");
+    writeFileSync(badEnv, "ARTIFACTS_TTL=a week\n");
+    const started = Date.now();
+    const r = await make("up", { ARTIFACTS_ENV_FILE: badEnv, HEALTH_TIMEOUT: "15" });
+    expect(r.code).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(r.stderr).toMatch(/make up: FAILED: the container (is \w+, not running|runs but is not healthy after 15 s)/);
+    expect(r.stderr).toContain('ARTIFACTS_TTL: invalid duration "a week"');
+    expect(r.stderr).toContain("fix: the server refused its configuration (above): fix .env (docs/configuration.md), then make up again");
+    await make("down");
   });
 });

@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, must, requireTools } from "./podman.js";
+import { ROOT, requireTools, run } from "./podman.js";
 
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
 const deployment = read("docs/deployment.md");
@@ -22,15 +22,18 @@ describe("docs/deployment.md", () => {
     const dir = mkdtempSync(join(tmpdir(), "psa-make-"));
     try {
       copyFileSync(join(ROOT, ".env.example"), join(dir, ".env.example"));
-      // COMPOSE=echo: the compose call is printed, not run.
-      const env = { PATH: process.env.PATH ?? "", COMPOSE: "echo compose" };
-      const first = await must("make", ["--no-print-directory", "-f", join(ROOT, "Makefile"), "up"], { cwd: dir, env });
-      expect(first).toContain("no .env: copying .env.example (local storage); edit it for R2 or S3");
-      expect(first).toContain("compose up -d");
+      // COMPOSE=echo: the compose call is printed, not run; then make up fails (no container), after making .env.
+      const env = { PATH: process.env.PATH ?? "", COMPOSE: "echo compose", HEALTH_TIMEOUT: "1" };
+      const makeUp = () => run("make", ["--no-print-directory", "-f", join(ROOT, "Makefile"), "up"], { cwd: dir, env });
+      const first = await makeUp();
+      expect(first.stdout).toContain("no .env: copying .env.example (local storage); edit it for R2 or S3");
+      expect(first.stdout).toContain("compose up -d");
+      expect(first.code).not.toBe(0);
+      expect(first.stderr).toContain("make up: FAILED: compose started no artifacts container");
       expect(readFileSync(join(dir, ".env"), "utf8")).toBe(readFileSync(join(ROOT, ".env.example"), "utf8"));
       writeFileSync(join(dir, ".env"), "ARTIFACTS_TTL=1d\n");
-      const second = await must("make", ["--no-print-directory", "-f", join(ROOT, "Makefile"), "up"], { cwd: dir, env });
-      expect(second).not.toContain("copying");
+      const second = await makeUp();
+      expect(second.stdout).not.toContain("copying");
       expect(readFileSync(join(dir, ".env"), "utf8")).toBe("ARTIFACTS_TTL=1d\n");
       expect(existsSync(join(dir, ".env.example"))).toBe(true);
     } finally {
@@ -40,6 +43,10 @@ describe("docs/deployment.md", () => {
 
   it("states the defaults and settings the recipes use", () => {
     expect(read("compose.yaml")).toContain("stop_grace_period: 30s");
+    expect(read("compose.yaml")).toContain("name: ${ARTIFACTS_VOLUME:-personal-server-artifacts-data}");
+    expect(read("Makefile")).toContain("\t$(COMPOSE) down -t 30\n");
+    expect(read("Makefile")).toContain("HEALTH_TIMEOUT ?= 90\n");
+    expect(read("Makefile")).toContain("LOCAL_BASE := localhost/psa-node-base:24\n");
     expect(read("compose.yaml")).toContain('"${ARTIFACTS_PUBLISH:-127.0.0.1:8080}:8080"');
     expect(read("compose.yaml")).toContain("env_file: ${ARTIFACTS_ENV_FILE:-.env}");
     expect(read("Dockerfile")).toContain("ARG BASE=node:24-bookworm-slim");
@@ -52,6 +59,12 @@ describe("docs/deployment.md", () => {
       "`ARG BASE=node:24-bookworm-slim`",
       '`CMD ["node", "/app/dist/main.js"]`',
       "`stop_grace_period: 30s`",
+      "`make down` passes `-t 30`",
+      "`personal-server-artifacts-data`",
+      "`HEALTH_TIMEOUT` seconds (default `90`)",
+      "make build uses localhost/psa-node-base:24 when it exists",
+      'default_ulimits',
+      "error setting rlimit type 7: operation not permitted",
       "`TimeoutStopSec=30`",
       "`ARTIFACTS_SHUTDOWN_GRACE` (default `25s`)",
       "`/var/lib/personal-server-artifacts`",
@@ -78,5 +91,9 @@ describe("docs/installing.md", () => {
     expect(installing).toContain(`**Storage format version ${formatVersion}**`);
     expect(installing).toContain("**HTTP API version 1** (the `/api/v1/` paths");
     expect(read("packages/artifacts/src/client/writer.ts")).toContain("/api/v1/");
+    // The scratch project the package test installs into is an ES module project, as the doc says.
+    expect(installing).toContain('`"type": "module"`');
+    expect(installing).toContain("npm pkg set type=module");
+    expect(read("deploy/test/package.test.ts")).toContain('type: "module"');
   });
 });

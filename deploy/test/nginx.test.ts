@@ -198,7 +198,8 @@ describe("nginx recipe: clients and /metrics", () => {
     for (const path of ["/psa/metrics", "/psa/metrics?x=1", "/psa/%6detrics", "/psa/./metrics"]) {
       expect((await from("127.0.0.4", "GET", path, {})).status, path).toBe(404);
     }
-    // The server itself still answers it (the operator scrapes it directly).
-    expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+    // The API port never serves it; the server's own metrics listener does (the operator scrapes that).
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+    expect((await fetch(server.metricsUrl!)).status).toBe(200);
   });
 });

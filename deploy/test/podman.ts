@@ -20,25 +20,15 @@ export function requireTools(...tools: string[]): void {
   }
 }
 
-/** The environment every podman call gets: runc, cgroupfs, ulimits that work here, storage in CACHE. */
+/**
+ * The environment every podman call gets: the settings `make` applies on hosts like this one
+ * (deploy/make/containers.conf: runc, cgroupfs, ulimits), storage in CACHE.
+ */
 export function podmanEnv(): Record<string, string> {
   mkdirSync(CACHE, { recursive: true });
-  const conf = join(CACHE, "containers.conf");
-  writeFileSync(
-    conf,
-    [
-      "[containers]",
-      'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-      "[engine]",
-      'runtime = "runc"',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      "",
-    ].join("\n"),
-  );
   const storage = join(CACHE, "storage.conf");
   writeFileSync(storage, ["[storage]", 'driver = "overlay"', `graphroot = "${join(CACHE, "storage")}"`, `runroot = "${join(CACHE, "run")}"`, ""].join("\n"));
-  return { ...(process.env as Record<string, string>), CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage };
+  return { ...(process.env as Record<string, string>), CONTAINERS_CONF: join(ROOT, "deploy/make/containers.conf"), CONTAINERS_STORAGE_CONF: storage };
 }
 
 export interface Result {
@@ -73,7 +63,7 @@ export const podman = (...args: string[]) => must("podman", args);
 /** The base image: reused from CACHE when present, else built by local-base.sh (about a minute). */
 export async function ensureBaseImage(): Promise<{ built: boolean }> {
   if ((await run("podman", ["image", "exists", BASE_TAG])).code === 0) return { built: false };
-  await must("bash", [join(ROOT, "deploy/test/local-base.sh"), BASE_TAG, CACHE]);
+  await must("bash", [join(ROOT, "deploy/make/local-base.sh"), BASE_TAG, CACHE]);
   return { built: true };
 }
 

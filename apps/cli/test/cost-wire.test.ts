@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ArtifactStore } from "@personal-server/artifacts";
 import { type FreshBucket, freshBucket, motoEndpoint, rawS3 } from "../../../test-support/s3.js";
 import { type RecordedRequest, type RecordingProxy, startRecordingProxy } from "../../../test-support/proxy.js";
-import { estimateCost, sweepRequests } from "../src/cost-model.js";
+import { estimateCost, sweepRequests } from "@personal-server/artifacts/internal";
 import { S3_PART_SIZE } from "../src/sdk-facts.js";
 import { GRANTEE, KEY_A, readAll, storeFor } from "./helpers.js";
 
@@ -104,7 +104,9 @@ describe("cost's request model matches the SDK on the wire", () => {
 
     let mark = proxy.requests.length;
     const result = await store.sweepExpired();
-    expect(result).toEqual({ deletedOperations: 1, deletedObjects: 2, deletedTemporary: 0 });
+    // The usage tally of the server's gauges comes from the same listing and reads: no request of its own.
+    expect(result).toMatchObject({ deletedOperations: 1, deletedObjects: 2, deletedTemporary: 0 });
+    expect(result.usage).toMatchObject({ operations: 1, artifacts: 3, expiredOperations: 1, orphanObjects: 1 });
     const swept = proxy.requests.slice(mark);
     const sweep = count(swept);
     // 4 + 1 + 2 objects listed in one page; metadata.json of the live and the expired operation read.
@@ -116,7 +118,7 @@ describe("cost's request model matches the SDK on the wire", () => {
     const keys = Array.from({ length: 1000 }, (_, i) => `operations/inflight_1/artifacts/p${String(i).padStart(4, "0")}.bin`);
     for (let i = 0; i < keys.length; i += 25) await Promise.all(keys.slice(i, i + 25).map(put));
     mark = proxy.requests.length;
-    expect(await store.sweepExpired()).toEqual({ deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 });
+    expect(await store.sweepExpired()).toMatchObject({ deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 });
     const paged = count(proxy.requests.slice(mark));
     expect(paged).toEqual({ A: 2 + 1, B: 1 });
     expect(sweepRequests({ objects: 4 + 1001, operationsWithMetadata: 1 })).toEqual({ listPages: 2, classA: paged.A, classB: paged.B });

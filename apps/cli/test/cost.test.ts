@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { metadataKey, openBackend } from "@personal-server/artifacts/internal";
-import type { CostEstimate } from "../src/cost-model.js";
+import type { CostEstimate } from "@personal-server/artifacts/internal";
 import { GRANTEE, cli, cliJson, localEnv, storeFor } from "./helpers.js";
 
-// Hand-computed from the pricing pages (apps/cli/src/pricing.ts) and the SDK's request pattern.
+// Hand-computed from the pricing pages (packages/artifacts/src/cost/pricing.ts) and the SDK's request pattern.
 // Only metadata.json's size comes from the tool itself (it is measured against a real one below).
 const MiB = 1024 * 1024;
 const PART = 8 * MiB;

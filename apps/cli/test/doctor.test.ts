@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { OPERATIONS_PREFIX, loadConfig } from "@personal-server/artifacts";
@@ -101,7 +101,13 @@ describe("doctor on local storage", () => {
   });
 
   it("fails on a missing or empty directory (a mistyped ARTIFACTS_LOCAL_DIR) with the fix, and creates nothing", async () => {
-    const missing = join(tempDir("doc-typo"), "stroe");
+    // The server's real directory beside the mistyped one: the fix names it, and nothing tells
+    // the user to start the server (which would create "stroe" with a new master key).
+    const parent = tempDir("doc-typo");
+    const real = join(parent, "store");
+    mkdirSync(real, { mode: 0o700 });
+    writeFileSync(join(real, ".master-key"), "");
+    const missing = join(parent, "stroe");
     const { code, json } = await cliJson<Report>(["doctor"], { ARTIFACTS_LOCAL_DIR: missing });
     expect(code).toBe(1);
     expect(json.checks.map((c) => [c.name, c.status])).toEqual([
@@ -110,7 +116,7 @@ describe("doctor on local storage", () => {
     ]);
     expect(byName(json, "local directory")).toMatchObject({
       message: `${missing} does not exist`,
-      fix: "run the server once, or set ARTIFACTS_LOCAL_DIR to the directory it uses",
+      fix: `check ARTIFACTS_LOCAL_DIR for a typo: it must name the directory that holds .master-key and operations/; this one does: ARTIFACTS_LOCAL_DIR=${real}`,
     });
     expect(existsSync(missing)).toBe(false);
 
@@ -118,7 +124,9 @@ describe("doctor on local storage", () => {
     const text = await cli(["doctor"], { ARTIFACTS_LOCAL_DIR: empty, ARTIFACTS_MASTER_KEYS: KEY_A });
     expect(text.code).toBe(1);
     expect(text.stdout).toContain(`fail  local directory  ${empty} is empty: no master key, no operations\n`);
-    expect(text.stdout).toContain("fix: run the server once, or set ARTIFACTS_LOCAL_DIR to the directory it uses\n");
+    expect(text.stdout).toContain("fix: check ARTIFACTS_LOCAL_DIR for a typo: it must name the directory that holds .master-key and operations/");
+    // Only this directory's name is in question: no "run the server once", which would fill it with a new key.
+    expect(text.stdout).not.toContain("run the server once");
     expect(text.stdout).toContain("doctor: 1 check(s) failed\n");
     expect(readdirSync(empty)).toEqual([]);
   });

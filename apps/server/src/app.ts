@@ -3,6 +3,7 @@ import {
   ArtifactError,
   ConfigError,
   InvalidInputError,
+  UnauthenticatedError,
   MethodNotAllowedError,
   NotFoundError,
   createArtifactStore,
@@ -12,6 +13,7 @@ import {
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { bearerChecker } from "./auth/bearer.js";
 import { authFailureLimit } from "./auth/failure-limit.js";
+import { failureReason } from "./auth/failure-reason.js";
 import { NonceCache, nonceJournalPath } from "./auth/nonce-cache.js";
 import type { NonceStore } from "./auth/nonce-store.js";
 import { EMPTY_BODY_HASH, acceptedAudiences, spendNonce, verifyWeb3Signed } from "./auth/web3signed.js";
@@ -23,12 +25,12 @@ import { delivery } from "./handlers/delivery.js";
 import { getArtifact } from "./handlers/get-artifact.js";
 import { health } from "./handlers/health.js";
 import { listArtifacts } from "./handlers/list-artifacts.js";
-import { metrics as metricsHandler } from "./handlers/metrics.js";
 import { putArtifact } from "./handlers/put-artifact.js";
 import { bodyUnread } from "./http/body.js";
 import { clientErrorHandler } from "./http/client-error.js";
 import { REDACT_PATHS, serializeRequest } from "./log.js";
 import { ServerMetrics } from "./metrics.js";
+import { type MetricsListener, metricsListener } from "./metrics-listener.js";
 import { matchRoute, type RouteName } from "./routes.js";
 import { startSweeper } from "./sweep.js";
 import { defaultWebUiDir, webUiServer } from "./web-ui.js";
@@ -73,12 +75,13 @@ declare module "fastify" {
     artifactStore: ArtifactStore;
     /** This server's metrics registry. */
     artifactMetrics: ServerMetrics;
+    /** Where `/metrics` is served (started by `startServer`, closed with the app). */
+    artifactMetricsListener: MetricsListener;
   }
 }
 
 const HANDLERS: Record<RouteName, Handler> = {
   health,
-  metrics: metricsHandler,
   operations: createOperation,
   operation: deleteOperation,
   artifacts: listArtifacts,
@@ -119,10 +122,14 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     });
   }
   const ownStore = options.store === undefined;
-  const store = options.store ?? createArtifactStore(config);
-  const metrics = new ServerMetrics(store.kind);
+  const sweeping = options.sweep !== false && config.sweepIntervalSeconds > 0;
+  const metrics = new ServerMetrics(options.store?.kind ?? config.storage.kind, {
+    sweepIntervalSeconds: sweeping ? config.sweepIntervalSeconds : 0,
+    monthlyBudgetUsd: config.monthlyBudgetUsd,
+  });
+  const store = options.store ?? createArtifactStore(config, { onStorageCall: metrics.storageCall });
   const checkWriter = bearerChecker(writerToken, "writer token");
-  const checkMetricsToken = config.metricsToken === undefined ? undefined : bearerChecker(config.metricsToken, "metrics token");
+  const metricsServer = metricsListener(metrics, config.metricsToken);
 
   const loggerOptions =
     options.logger === false
@@ -166,6 +173,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   });
   app.decorate("artifactStore", store);
   app.decorate("artifactMetrics", metrics);
+  app.decorate("artifactMetricsListener", metricsServer);
   const nonces: NonceStore =
     config.nonceStore.kind === "redis"
       ? // Loaded only when configured: ioredis alone adds ~9 MiB to the server's resident memory.
@@ -217,7 +225,8 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
     const known = error instanceof ArtifactError;
     const code = known ? error.code : "internal";
     const status = known ? error.status : 500;
-    metrics.errors.inc({ code });
+    if (error instanceof UnauthenticatedError) metrics.authFailures.inc({ reason: failureReason(error) });
+    else metrics.errors.inc({ code });
     if (status >= 500) request.log.error({ err: error }, "request failed");
     else request.log.info({ code, reason: (error as Error).message }, "request refused");
     if (reply.raw.headersSent) {
@@ -279,9 +288,6 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
         reply.header("Allow", match.methods.join(", "));
         throw new MethodNotAllowedError(`${request.method} is not allowed here; allowed: ${match.methods.join(", ")}`);
       }
-      if (match.name === "metrics" && checkMetricsToken !== undefined) {
-        await authenticated(request, () => checkMetricsToken(request.headers.authorization));
-      }
       await HANDLERS[match.name](ctx, request, reply, match);
     } catch (error) {
       sendError(request, reply, error);
@@ -310,7 +316,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   app.all("*", handle);
 
   let sweeper: { stop(): Promise<void> } | undefined;
-  if (options.sweep !== false && config.sweepIntervalSeconds > 0) {
+  if (sweeping) {
     app.addHook("onListen", async () => {
       sweeper = startSweeper(store, metrics, app.log, config.sweepIntervalSeconds);
     });
@@ -318,6 +324,7 @@ export async function buildServer(config: ArtifactsConfig, options: BuildServerO
   // One hook, so the order is certain: no sweep may still be running when the store closes.
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await metricsServer.close();
     await nonces.close();
     if (ownStore) await store.close();
   });

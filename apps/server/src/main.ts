@@ -10,11 +10,8 @@ import { resolveWriterToken } from "./writer-token.js";
 
 function fail(error: unknown): never {
   if (error instanceof ArtifactError) {
+    // A configuration error's message already lists each problem, one line each.
     console.error(`artifacts server: ${error.message}`);
-    const problems = error.details?.problems;
-    if (Array.isArray(problems)) {
-      for (const p of problems as { variable: string; message: string }[]) console.error(`  ${p.variable}: ${p.message}`);
-    }
     if (error.hint !== undefined) console.error(`  hint: ${error.hint}`);
   } else if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
     console.error(`artifacts server: ${(error as Error).message}; set PORT to a free port`);
@@ -61,7 +58,9 @@ async function main(): Promise<void> {
         ? config.nonceStore.display
         : `memory, journaled in ${nonceJournalPath(config.localDir)} (one process: replicas need ARTIFACTS_NONCE_STORE)`
     }`,
+    `  metrics:      ${running.metricsUrl === undefined ? "off (ARTIFACTS_METRICS_LISTEN=off)" : `${running.metricsUrl}/metrics (${config.metricsToken === undefined ? "no token: anyone who reaches this address" : "bearer ARTIFACTS_METRICS_TOKEN"}); never on the API port`}`,
   ];
+  // One human-readable block on stdout, before any JSON log line (the log is JSON lines from here on).
   process.stdout.write(`${lines.join("\n")}\n`);
   if (config.storage.kind === "local" && underTmpdir(config.storage.dir)) {
     process.stderr.write(

@@ -1,6 +1,6 @@
 import { DELIVERY_ROUTE } from "@personal-server/artifacts";
 /** The API's routes, matched on the raw (undecoded) request path. */
-export type RouteName = "health" | "metrics" | "operations" | "operation" | "artifacts" | "artifact" | "delivery";
+export type RouteName = "health" | "operations" | "operation" | "artifacts" | "artifact" | "delivery";
 
 /** A matched route with its raw, still unvalidated `id` and `path` segments. */
 export interface RouteMatch {
@@ -18,7 +18,6 @@ export interface RouteMatch {
 const API = "/api/v1/operations";
 export const ROUTES: Record<RouteName, { label: string; methods: readonly string[] }> = {
   health: { label: "/health", methods: ["GET", "HEAD"] },
-  metrics: { label: "/metrics", methods: ["GET"] },
   operations: { label: API, methods: ["POST"] },
   operation: { label: `${API}/:id`, methods: ["DELETE"] },
   artifacts: { label: `${API}/:id/artifacts`, methods: ["GET"] },
@@ -37,7 +36,6 @@ function route(name: RouteName, id?: string, path?: string): RouteMatch {
  */
 export function matchRoute(rawPath: string): RouteMatch | null {
   if (rawPath === "/health") return route("health");
-  if (rawPath === "/metrics") return route("metrics");
   if (rawPath === API) return route("operations");
   if (rawPath.startsWith(`${DELIVERY_ROUTE}/`)) {
     // Unvalidated here; the delivery check refuses anything malformed with its one 403.

@@ -22,6 +22,7 @@ export function startSweeper(
     try {
       const result = await store.sweepExpired();
       metrics.sweepRuns.inc({ outcome: "ok" });
+      metrics.recordUsage(result.usage, new Date());
       metrics.sweepDeleted.inc({ kind: "operations" }, result.deletedOperations);
       metrics.sweepDeleted.inc({ kind: "objects" }, result.deletedObjects);
       metrics.sweepDeleted.inc({ kind: "temporary" }, typeof result.deletedTemporary === "number" ? result.deletedTemporary : 0);

@@ -469,12 +469,16 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect((await collect(await s.grantee(grantee).download(id, "empty-first.bin"))).toString()).toBe("abc");
   });
 
-  it("GET /metrics exposes requests by route and status, bytes, errors by code and the storage kind", async () => {
+  it("GET /metrics on the metrics listener exposes requests by route and status, bytes, errors by code, auth failures by reason, storage calls and the storage kind", async () => {
     const { grantee, id } = await newOperation();
     await s.writer.upload(id, "m.txt", "12345");
     await collect(await s.grantee(grantee).download(id, "m.txt"));
     await rawRequest(s.url, "GET", "/api/v1/operations/nope/artifacts");
-    const res = await rawRequest(s.url, "GET", "/metrics");
+    // The API port never serves metrics: /metrics there is an unknown route.
+    const api = await rawRequest(s.url, "GET", "/metrics");
+    expect({ status: api.status, body: api.json }).toEqual({ status: 404, body: errorBody("not_found", "no route for GET /metrics") });
+    const url = new URL(s.metricsUrl);
+    const res = await rawRequest(url.origin, "GET", url.pathname);
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^text\/plain/);
     const text = res.body.toString();
@@ -482,7 +486,15 @@ describe.each(KINDS)("HTTP API on %s storage", (kind) => {
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations/:id/artifacts/:path*",method="PUT",status="201"}');
     expect(text).toContain('artifacts_http_requests_total{route="/api/v1/operations/:id/artifacts",method="GET",status="401"}');
     expect(text).toContain(`artifacts_storage_info{kind="${storageKind(kind)}"} 1`);
-    expect(text).toMatch(/^artifacts_errors_total\{code="unauthenticated"\} \d+$/m);
+    // 401s are counted once, by reason; every known label value exists from the start.
+    expect(text).toMatch(/^artifacts_auth_failures_total\{reason="missing"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^artifacts_auth_failures_total\{reason="replayed"\} \d+$/m);
+    expect(text).not.toContain('code="unauthenticated"');
+    expect(text).toMatch(/^artifacts_errors_total\{code="not_found"\} \d+$/m);
+    expect(text).toMatch(/^artifacts_storage_requests_total\{operation="put"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^artifacts_storage_errors_total\{operation="put"\} 0$/m);
+    expect(text).toMatch(/^artifacts_usage_stale 1$/m); // ARTIFACTS_SWEEP_INTERVAL=0 in tests: never refreshed
+    expect(text).toMatch(/^artifacts_cost_budget_usd 0$/m);
     const bytesIn = Number(/^artifacts_bytes_in_total (\d+)$/m.exec(text)?.[1]);
     const bytesOut = Number(/^artifacts_bytes_out_total (\d+)$/m.exec(text)?.[1]);
     expect(bytesIn).toBeGreaterThanOrEqual(5);
@@ -535,17 +547,24 @@ describe.each(KINDS)("upload limit, metrics token, CORS and audience on %s stora
     expect(op.artifactCount).toBe(1);
   });
 
-  it("/metrics needs ARTIFACTS_METRICS_TOKEN when set", async () => {
-    const none = await rawRequest(s.url, "GET", "/metrics");
+  it("the metrics listener needs ARTIFACTS_METRICS_TOKEN when set, and serves nothing else", async () => {
+    const metrics = new URL(s.metricsUrl).origin;
+    const none = await rawRequest(metrics, "GET", "/metrics");
     expect({ status: none.status, body: none.json }).toEqual({
       status: 401,
       body: errorBody("unauthenticated", "missing Authorization: Bearer <metrics token>"),
     });
-    const writer = await rawRequest(s.url, "GET", "/metrics", bearer);
+    expect(none.headers["www-authenticate"]).toBe("Bearer");
+    const writer = await rawRequest(metrics, "GET", "/metrics", bearer);
     expect(writer.status).toBe(401);
-    const ok = await rawRequest(s.url, "GET", "/metrics", { authorization: "Bearer test-metrics-token-obviously-fake-000000" });
+    const token = { authorization: "Bearer test-metrics-token-obviously-fake-000000" };
+    const ok = await rawRequest(metrics, "GET", "/metrics", token);
     expect(ok.status).toBe(200);
-    expect(ok.body.toString()).toContain("artifacts_http_requests_total");
+    expect(ok.body.toString()).toMatch(/^artifacts_auth_failures_total\{reason="bad_token"\} [1-9]\d*$/m);
+    expect((await rawRequest(metrics, "GET", "/health", token)).status).toBe(404);
+    expect((await rawRequest(metrics, "POST", "/metrics", token)).status).toBe(405);
+    // The API port does not serve it, token or not.
+    expect((await rawRequest(s.url, "GET", "/metrics", token)).status).toBe(404);
   });
 
   it("answers browser preflights for listed origins only and exposes the download headers", async () => {

@@ -215,7 +215,7 @@ describe.each(["local", "moto"] as const)("Web3Signed on %s storage", (kind) => 
     const header = await web3SignedAuthorization(grantee, payload());
     await get(header);
     await rawRequest(s.url, "PUT", `/api/v1/operations/${id}/artifacts/x.txt`, { authorization: `Bearer ${WRITER_TOKEN}` }, "x");
-    await rawRequest(s.url, "GET", "/metrics", { authorization: `Bearer ${WRITER_TOKEN}`, cookie: "session=obviously-fake-cookie" });
+    await rawRequest(s.url, "GET", "/api/v1/operations", { authorization: `Bearer ${WRITER_TOKEN}`, cookie: "session=obviously-fake-cookie" });
     const logs = s.logs.join("");
     expect(logs).toContain("incoming request");
     expect(logs).not.toContain(WRITER_TOKEN);

@@ -26,7 +26,7 @@ describe.each(KINDS)("the Node client's direct downloads on %s storage", (kind) 
   });
 
   const bytesOut = async () => {
-    const text = (await rawRequest(s.url, "GET", "/metrics")).body.toString();
+    const text = await fetch(s.metricsUrl).then((r) => r.text());
     return Number(/^artifacts_bytes_out_total (\d+)$/m.exec(text)?.[1]);
   };
   const setup = async (files: Record<string, Buffer | string>) => {

@@ -177,7 +177,7 @@ describe.each(KINDS)("direct delivery tickets on %s storage", (kind) => {
     const { grantee, id } = await newOperation();
     await s.writer.upload(id, "a.txt", "abc");
     const count = async () => {
-      const text = (await rawRequest(s.url, "GET", "/metrics")).body.toString();
+      const text = await fetch(s.metricsUrl).then((r) => r.text());
       return Number(new RegExp(`^artifacts_delivery_tickets_total\\{storage="${storageKind(kind)}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
     };
     const before = await count();

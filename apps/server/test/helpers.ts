@@ -8,6 +8,7 @@ import {
   loadConfig,
   type ArtifactStore,
   type ArtifactsConfig,
+  type StorageObserver,
 } from "@personal-server/artifacts";
 import { openBackend, type Backend } from "@personal-server/artifacts/internal";
 import {
@@ -61,6 +62,8 @@ export interface TestServer {
   kind: Kind;
   url: string;
   port: number;
+  /** `http://127.0.0.1:<port>/metrics` on the server's metrics listener (never the API port). */
+  metricsUrl: string;
   app: FastifyInstance;
   config: ArtifactsConfig;
   store: ArtifactStore;
@@ -83,19 +86,23 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const config = loadConfig(await testEnv(kind, env));
   const clock = { now: new Date() };
-  const store = createArtifactStore(config, { now: () => clock.now });
+  // The store is made here (for its clock); its storage calls still reach the server's metrics.
+  let observe: StorageObserver | undefined;
+  const store = createArtifactStore(config, { now: () => clock.now, onStorageCall: (kind, outcome) => observe?.(kind, outcome) });
   const logs: string[] = [];
   const app = await buildServer(config, {
     ...options,
     store,
     logger: { level: "debug", stream: { write: (line: string) => logs.push(line) } },
   });
-  const { url, port } = await startServer(app, { host: "127.0.0.1", port: 0 });
+  observe = app.artifactMetrics.storageCall;
+  const { url, port, metricsUrl } = await startServer(app, { host: "127.0.0.1", port: 0, metricsListen: { host: "127.0.0.1", port: 0 } });
   const raw = await openBackend(config.storage, { timeoutMs: 20_000, connectTimeoutMs: 5000 });
   return {
     kind,
     url,
     port,
+    metricsUrl: `${metricsUrl!}/metrics`,
     app,
     config,
     store,

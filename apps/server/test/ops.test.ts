@@ -35,13 +35,28 @@ describe("housekeeping and storage failures", () => {
     const grantee = wallet();
     const { operationId: expired } = await s.writer.createOperation({ grantee: grantee.address, ttlSeconds: 60 });
     await s.writer.upload(expired, "old.txt", "old");
+    const { operationId: live } = await s.writer.createOperation({ grantee: grantee.address });
+    await s.writer.upload(live, "kept.txt", "kept");
     // The store's clock jumps two minutes ahead: the operation has expired; the next sweep removes it.
     s.clock.now = new Date(Date.now() + 120_000);
     await eventually(() => s.logs.some((line) => line.includes('"msg":"expiry sweep done"') && /"deletedOperations":[1-9]/.test(line)));
     expect(await storedKeys(s.raw, expired)).toEqual([]);
-    const metrics = await fetch(`${s.url}/metrics`).then((r) => r.text());
+    const metrics = await fetch(s.metricsUrl).then((r) => r.text());
     expect(metrics).toMatch(/^artifacts_sweep_deleted_total\{kind="operations"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^artifacts_sweep_runs_total\{outcome="ok"\} [1-9]\d*$/m);
+    // The sweep refreshed the bucket gauges from its own listing: current, with the refresh time.
+    expect(metrics).toMatch(/^artifacts_usage_stale 0$/m);
+    expect(metrics).toMatch(/^artifacts_sweep_interval_seconds 1$/m);
+    const refreshed = Number(/^artifacts_usage_refreshed_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
+    expect(Math.abs(refreshed - Date.now() / 1000)).toBeLessThan(60);
+    let stored = 0;
+    for await (const object of s.raw.list("operations/")) stored += object.size;
+    expect(metrics).toMatch(/^artifacts_stored_operations 1$/m);
+    expect(metrics).toMatch(/^artifacts_stored_artifacts 1$/m);
+    expect(metrics).toContain(`\nartifacts_stored_bytes ${stored}\n`);
+    expect(metrics).toContain(`\nartifacts_free_tier_used_ratio ${stored / 10e9}\n`);
+    expect(metrics).toMatch(/^artifacts_storage_cost_month_usd 0$/m);
+    expect(metrics).toMatch(/^artifacts_storage_requests_total\{operation="list"\} [1-9]\d*$/m);
   });
 
   it("storage that cannot be reached answers 503 storage_unavailable with Retry-After, naming the storage only in the log", async () => {
@@ -63,6 +78,10 @@ describe("housekeeping and storage failures", () => {
       expect(res.body.toString()).not.toContain(secretish);
     }
     expect(s.logs.join("")).toMatch(/cannot reach storage at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/);
+    // Counted by the kind of storage call that failed (the conditional metadata.json write).
+    const metrics = await fetch(s.metricsUrl).then((r) => r.text());
+    expect(metrics).toMatch(/^artifacts_storage_errors_total\{operation="put"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^artifacts_storage_errors_total\{operation="get"\} 0$/m);
   });
 
   it("a missing bucket is a 500 config error naming it (the hint stays in the log)", async () => {

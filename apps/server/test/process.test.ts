@@ -3,12 +3,12 @@
 // and a SIGTERM that arrives in the middle of a download.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { createWriterClient } from "@personal-server/artifacts/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freshBucket } from "../../../test-support/s3.js";
@@ -23,7 +23,7 @@ const START = (JSON.parse(readFileSync(join(ROOT, "apps/server/package.json"), "
 
 function run(command: string, args: string[], env: Record<string, string>, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env } });
+    const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -77,7 +77,7 @@ function startProcess(env: Record<string, string>): ServerProcess {
   expect(START[0]).toBe("node");
   const child = spawn(process.execPath, START.slice(1), {
     cwd: tempDir("psa-cwd-"),
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env },
   });
   started.push(child);
   let out = "";
@@ -131,6 +131,10 @@ describe("the server process", () => {
     const proc = await startListening({ ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) });
     expect(proc.url).toBe(`http://127.0.0.1:${port}`);
     const out = proc.stdout();
+    // The start-up summary is one human-readable block, with no JSON log line before or inside it.
+    const summary = out.split("\n").slice(0, 6);
+    expect(summary[0]).toBe(`artifacts server listening on http://127.0.0.1:${port}`);
+    expect(summary.slice(1).every((line) => line.startsWith("  ") && !line.includes("{"))).toBe(true);
     expect(out).toContain(`  storage:      local (${dir})`);
     expect(out).toContain(`  master key:   ${dir}/.master-key (mode 0600, generated now; whoever holds it can read every artifact)`);
     expect(out).toContain(`  writer token: ${dir}/.writer-token (mode 0600, generated now)`);
@@ -158,49 +162,23 @@ describe("the server process", () => {
     }
   }, 120_000);
 
-  it("serves the README's two HTTP examples as written: the writer's curl upload and the grantee's client download", async () => {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    const block = (title: string, lang: string): string => {
-      const section = readme.slice(readme.indexOf(`## ${title}\n`));
-      const match = new RegExp("```" + lang + "\\n([\\s\\S]*?)\\n```").exec(section);
-      if (!readme.includes(`## ${title}\n`) || match === null) throw new Error(`README has no ${lang} block under "## ${title}"`);
-      return match[1]!;
-    };
-    const which = await run("bash", ["-c", "command -v curl"], {});
-    if (which.code !== 0) throw new Error("curl is not installed: the README's writer example uses it (apt-get install curl)");
-    // `pnpm start` with nothing configured: local storage under $TMPDIR/artifacts, as the README says.
-    const tmp = tempDir("psa-readme-");
-    const proc = await startListening({ TMPDIR: tmp, PORT: String(await freePort()) });
-    const onServer = (text: string) => text.replaceAll("http://127.0.0.1:8080", proc.url);
-    const work = tempDir("psa-readme-cwd-");
-    writeFileSync(join(work, "privacy_audit.md"), "# Privacy audit\nNo findings.\n");
-
-    const curl = await run("bash", ["-euo", "pipefail", "-c", `${onServer(block("Over HTTP: the writer uploads", "bash"))}\necho; echo "OP=$OP"`], { TMPDIR: tmp }, work);
-    expect(curl.code, curl.stderr).toBe(0);
-    expect(curl.stdout).toMatch(/^\{"path":"privacy_audit\.md","size":29,"contentType":"text\/markdown"\}\nOP=[a-z0-9_-]+\n$/);
-    const operationId = /OP=(.+)\n$/.exec(curl.stdout)![1]!;
-    rmSync(join(work, "privacy_audit.md")); // the download below writes it again
-
-    // The grantee snippet, run as a module of this package (so its imports resolve as a user's
-    // would), with the two names it leaves to the reader: the worked example's key, whose address
-    // the curl example names as grantee, and the operation just created.
-    const snippetDir = mkdtempSync(join(ROOT, "apps/server/test/.readme-"));
-    scratch.push(snippetDir);
-    const snippet = join(snippetDir, "grantee.ts");
-    writeFileSync(
-      snippet,
-      `const granteeKey = "0x${"11".repeat(32)}";\nconst operationId = ${JSON.stringify(operationId)};\n` +
-        `${onServer(block("Over HTTP: the grantee downloads", "ts"))}\nconsole.log(JSON.stringify(artifacts.map((a) => a.path)));\n`,
-    );
-    const tsx = pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-    const grantee = await run(process.execPath, ["--conditions=source", "--import", tsx, snippet], {}, work);
-    expect(grantee.code, grantee.stderr).toBe(0);
-    expect(grantee.stdout).toBe('["privacy_audit.md"]\n');
-    expect(readFileSync(join(work, "privacy_audit.md"), "utf8")).toBe("# Privacy audit\nNo findings.\n");
-
-    proc.child.kill("SIGTERM");
-    expect(await proc.exited).toEqual({ code: 0, signal: null });
-  }, 120_000);
+  it("refuses to start when the metrics listener cannot listen, naming ARTIFACTS_METRICS_LISTEN", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const proc = startProcess({ ARTIFACTS_LOCAL_DIR: join(tempDir("psa-proc-"), "data"), PORT: "0", ARTIFACTS_METRICS_LISTEN: `127.0.0.1:${port}` });
+      expect(await proc.exited).toEqual({ code: 1, signal: null });
+      expect(proc.stderr()).toContain(
+        `artifacts server: cannot serve metrics on 127.0.0.1:${port} (EADDRINUSE): set ARTIFACTS_METRICS_LISTEN to a free ADDRESS:PORT, or off\n`,
+      );
+      // Said once (issue 21: each start-up problem printed once).
+      expect(proc.stderr().split("cannot serve metrics").length).toBe(2);
+      expect(proc.stdout()).not.toContain("listening on");
+    } finally {
+      taken.close();
+    }
+  });
 
   it("runs on S3 (moto) with the configured secrets and passes pnpm smoke", async () => {
     const bucket = await freshBucket(undefined, "process");
@@ -228,6 +206,19 @@ describe("the server process", () => {
     // The AWS SDK's S3 client is loaded here: no runtime version or deprecation notice in the log.
     expect(proc.stdout() + proc.stderr()).not.toMatch(/deprecat|NodeVersionSupport|no longer supported/i);
   }, 120_000);
+
+  it("refuses a malformed configuration naming each problem once, then the hint", async () => {
+    const proc = startProcess({ ARTIFACTS_LOCAL_DIR: tempDir("psa-bad-"), S3_ENDPOINT: "http://127.0.0.1:1", ARTIFACTS_TTL: "a week", PORT: String(await freePort()) });
+    expect(await proc.exited).toEqual({ code: 1, signal: null });
+    const lines = proc.stderr().trimEnd().split("\n");
+    expect(lines[0]).toBe("artifacts server: invalid configuration:");
+    expect(lines.at(-1)).toBe("  hint: every variable is described in docs/configuration.md (and listed in .env.example)");
+    const problems = lines.slice(1, -1);
+    expect(problems).toContain('  ARTIFACTS_TTL: invalid duration "a week": use a whole number with a unit s, m, h or d (e.g. 7d, 36h, 90m, 3600s)');
+    expect(problems).toContain("  S3_BUCKET: required when any S3_* variable is set");
+    expect(new Set(problems).size).toBe(problems.length);
+    expect(proc.stdout()).toBe("");
+  }, 60_000);
 
   it("refuses to start on S3 without a writer token, saying why", async () => {
     const bucket = await freshBucket(undefined, "notoken");
@@ -359,7 +350,7 @@ describe("shutdown and start paths", () => {
     // pnpm runs the script from the repository root; only this environment (plus PATH/HOME) reaches it.
     const child = spawn("pnpm", ["start"], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port) },
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ARTIFACTS_LOCAL_DIR: dir, PORT: String(port), ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0" },
     });
     started.push(child);
     let out = "";

@@ -27,6 +27,8 @@ const WRITERS = 60;
 interface Replica {
   child: ChildProcess;
   url: string;
+  /** Its metrics listener's `/metrics`. */
+  metricsUrl: string;
   output: () => string;
 }
 
@@ -35,19 +37,20 @@ async function startReplica(env: Record<string, string>): Promise<Replica> {
   const child = spawn(process.execPath, ["--conditions=source", "--import", TSX, MAIN], {
     // A scratch cwd: no developer .env is read.
     cwd: "/",
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, metricsUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`replica did not start within 30 s:\n${output}`)), 30_000);
     const check = () => {
       const match = /^artifacts server listening on (\S+)$/m.exec(output);
-      if (match) {
+      const metrics = /^ {2}metrics: +(\S+\/metrics) /m.exec(output);
+      if (match && metrics) {
         clearTimeout(timer);
-        resolve(match[1]!);
+        resolve([match[1]!, metrics[1]!]);
       }
     };
     child.stdout!.on("data", check);
@@ -56,12 +59,12 @@ async function startReplica(env: Record<string, string>): Promise<Replica> {
       reject(new Error(`replica exited (${code}) before listening:\n${output}`));
     });
   });
-  return { child, url, output: () => output };
+  return { child, url, metricsUrl, output: () => output };
 }
 
 /** `artifacts_<name>{<label>}` values from a replica's /metrics, summed over lines that match. */
 async function metric(replica: Replica, name: string, label: string): Promise<number> {
-  const text = await (await fetch(`${replica.url}/metrics`)).text();
+  const text = await (await fetch(replica.metricsUrl)).text();
   let total = 0;
   for (const line of text.split("\n")) {
     if (line.startsWith(`${name}{`) && line.includes(label)) total += Number(line.slice(line.lastIndexOf(" ") + 1));

@@ -99,7 +99,7 @@ describe.each(KINDS)("streaming on %s storage", (kind) => {
     await expect(read).rejects.toBeInstanceOf(IntegrityError);
     await expect(read).rejects.toMatchObject({ code: "integrity" });
 
-    const metrics = await fetch(`${s.url}/metrics`).then((r) => r.text());
+    const metrics = await fetch(s.metricsUrl).then((r) => r.text());
     expect(metrics).toMatch(/^artifacts_errors_total\{code="integrity"\} [1-9]\d*$/m);
   });
 

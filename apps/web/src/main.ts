@@ -45,7 +45,10 @@ const provider = (window as unknown as { ethereum?: Eip1193Provider }).ethereum;
 let client: BrowserClient | undefined;
 let worker: DownloadWorker | null = null;
 let listing: TicketListing | undefined;
-const forcedMode = params.get("save") as SaveMode | null;
+const SAVE_MODES: readonly SaveMode[] = ["service-worker", "opfs", "blob"];
+const forcedMode = SAVE_MODES.find((mode) => mode === params.get("save")) ?? null;
+/** The save paths still to try, best first: a forced one alone; a path that could not start is dropped. */
+let saveModes: SaveMode[] = [];
 
 ui.server.value = params.get("server") ?? new URL(".", location.href).href.replace(/\/+$/, "");
 
@@ -186,7 +189,7 @@ async function downloadOne(artifact: TicketedArtifact, item: HTMLLIElement): Pro
     const result = await saveTicket(ticket, {
       filename: basename(artifact.path),
       worker,
-      ...(forcedMode ? { mode: forcedMode } : {}),
+      modes: saveModes,
       renew: async () => (artifact.ticket = await client!.ticket(listing!.operationId, artifact.path)),
       onProgress: (bytes, total) => {
         progress.max = Math.max(1, total);
@@ -194,6 +197,8 @@ async function downloadOne(artifact: TicketedArtifact, item: HTMLLIElement): Pro
         status.textContent = `${formatBytes(bytes)} of ${formatBytes(total)}`;
       },
     });
+    saveModes = saveModes.slice(saveModes.indexOf(result.mode));
+    showSaveMode(result.mode);
     progress.value = progress.max;
     status.className = "status ok";
     status.textContent = `Saved ${formatBytes(result.bytes)} (verified)`;
@@ -273,10 +278,15 @@ ui.downloadAll.addEventListener("click", async () => {
 });
 ui.heading.tabIndex = -1;
 
+/** The footer's "Saving through" line: the path the next download takes, or the last one took. */
+function showSaveMode(mode: SaveMode): void {
+  ui.saveMode.textContent = `Saving through: ${mode === "service-worker" ? "service worker (streamed to disk)" : mode === "opfs" ? "browser file system (OPFS)" : "memory (Blob)"}`;
+  document.body.dataset.saveMode = mode;
+}
+
 worker = await registerDownloadWorker(new URL("./sw.js", location.href));
-const mode = forcedMode ?? availableSaveModes(worker)[0]!;
-ui.saveMode.textContent = `Saving through: ${mode === "service-worker" ? "service worker (streamed to disk)" : mode === "opfs" ? "browser file system (OPFS)" : "memory (Blob)"}`;
-document.body.dataset.saveMode = mode;
+saveModes = forcedMode ? [forcedMode] : availableSaveModes(worker);
+showSaveMode(saveModes[0]!);
 document.body.dataset.ready = "1";
 if (provider === undefined) showError(new Error("No wallet found in this browser: install an Ethereum wallet extension, then reload."));
 const linked = params.get("op");

@@ -3,7 +3,7 @@
  * the test never runs a stale build) plus the browser client as one script for `page.addScriptTag`,
  * and starts a moto of its own with MOTO_DISABLE_GLOBAL_CORS=1, so the bucket's CORS rules decide
  * what a browser may read (the shared moto allows every origin). Fails the run, never skips, when
- * Chromium or moto is missing.
+ * a browser or moto is missing.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,13 +12,15 @@ import { fileURLToPath } from "node:url";
 import { build, defaultClientConditions } from "vite";
 import type { TestProject } from "vitest/node";
 import { startMoto } from "../../../test-support/moto.js";
+import { BINARIES } from "./engines.js";
 import "./provided-context.js";
 
-export const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("..", import.meta.url));
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  if (!existsSync(CHROMIUM)) throw new Error(`the web tests drive Debian's Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+  for (const [name, { path, install }] of Object.entries(BINARIES)) {
+    if (!existsSync(path)) throw new Error(`the web tests drive Debian's ${name} at ${path}: apt-get install -y ${install}`);
+  }
   const out = mkdtempSync(join(tmpdir(), "psa-web-"));
   const dist = join(out, "dist");
   const quiet = { logLevel: "warn" as const, root };

@@ -120,6 +120,7 @@ export async function startRealServer(ctx: BenchContext, env: Record<string, str
       ARTIFACTS_AUDIENCE: base,
       HOST: "127.0.0.1",
       PORT: String(port),
+      ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0",
       NODE_ENV: "production",
       ...env,
     }),

@@ -106,8 +106,12 @@ export interface ArtifactsConfig {
   shutdownGraceSeconds: number;
   /** `ARTIFACTS_SERVER_URL`: where the CLI's `doctor` and `pnpm smoke` find a running server. */
   serverUrl: string | undefined;
-  /** `ARTIFACTS_METRICS_TOKEN` if set. */
+  /** `ARTIFACTS_METRICS_TOKEN` if set: scrapers of the metrics listener must send it as a bearer token. */
   metricsToken: string | undefined;
+  /** `ARTIFACTS_METRICS_LISTEN` (default 127.0.0.1:9464): where `/metrics` is served; `undefined` when `off`. */
+  metricsListen: MetricsListen | undefined;
+  /** `ARTIFACTS_MONTHLY_BUDGET_USD` (default 0): the monthly storage bill the cost alert compares against. */
+  monthlyBudgetUsd: number;
   /** `ARTIFACTS_CORS_ORIGINS`. */
   corsOrigins: string[];
   /** `ARTIFACTS_NONCE_STORE`: unset, in-process memory. */
@@ -122,3 +126,16 @@ export interface ArtifactsConfig {
   host: string;
   port: number;
 }
+
+/** The metrics listener's address: its own port, never the API's. */
+export interface MetricsListen {
+  /** IP address to bind (127.0.0.1 unless set). */
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+}
+
+/** Reads one variable (trimmed; empty = unset). */
+export type Get = (name: string) => string | undefined;
+/** Records a problem with one variable (`ConfigError.details.problems`). */
+export type Problem = (variable: string, message: string) => void;

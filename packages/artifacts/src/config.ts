@@ -3,14 +3,16 @@ import { existsSync, mkdirSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Jurisdiction, StorageConfig } from "./config-types.js";
+import { readMonitoring } from "./config-monitoring.js";
+import { readNonceStore } from "./config-nonce-store.js";
+import type { ArtifactsConfig, MasterKeys, R2Jurisdiction, StorageConfig } from "./config-types.js";
 import { DEFAULT_RETENTION_DAYS } from "./constants.js";
 import { readEnvironment } from "./env-file.js";
 import { ConfigError } from "./errors.js";
 import { readOrCreateSecretFile, readSecretFile } from "./secret-file.js";
 import { parseDuration } from "./validate.js";
 
-export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
+export type { ArtifactsConfig, MasterKeys, MetricsListen, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
 
 /** One variable that is missing or malformed. `ConfigError.details.problems` lists them all. */
 export interface ConfigProblem {
@@ -19,6 +21,7 @@ export interface ConfigProblem {
 }
 
 type Env = Record<string, string | undefined>;
+
 
 const R2_VARS = ["R2_ACCOUNT_ID", "R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY", "R2_BUCKET_NAME"] as const;
 const S3_VARS = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_BUCKET"] as const;
@@ -83,6 +86,7 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
   }
   const corsOrigins = readOrigins(get, problem);
   const nonceStore = readNonceStore(get, problem);
+  const monitoring = readMonitoring(get, problem);
   const trustedProxies = readTrustedProxies(get, problem);
   const authFailureLimit = readInteger(get, problem, "ARTIFACTS_AUTH_FAILURE_LIMIT", 60, 1);
   const webUi = get("ARTIFACTS_WEB_UI");
@@ -154,7 +158,7 @@ export function loadConfig(env?: Env, options: LoadConfigOptions = {}): Artifact
     sweepIntervalSeconds,
     shutdownGraceSeconds,
     serverUrl,
-    metricsToken: get("ARTIFACTS_METRICS_TOKEN"),
+    ...monitoring,
     corsOrigins,
     nonceStore,
     trustedProxies,
@@ -374,35 +378,6 @@ function readOrigins(
     }
   }
   return origins;
-}
-
-/** `redis[s]://[[user]:password@]host[:port][/db]`; messages never echo the value (it may hold a password). */
-function readNonceStore(
-  get: (name: string) => string | undefined,
-  problem: (variable: string, message: string) => void,
-): NonceStoreConfig {
-  const value = get("ARTIFACTS_NONCE_STORE");
-  if (value === undefined) return { kind: "memory" };
-  const shape = "must be redis[s]://[[user]:password@]host[:port][/db]";
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    problem("ARTIFACTS_NONCE_STORE", shape);
-    return { kind: "memory" };
-  }
-  const db = url.pathname === "" || url.pathname === "/" ? 0 : /^\/\d{1,5}$/.test(url.pathname) ? Number(url.pathname.slice(1)) : Number.NaN;
-  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "" || url.search !== "" || url.hash !== "" || Number.isNaN(db)) {
-    problem("ARTIFACTS_NONCE_STORE", shape);
-    return { kind: "memory" };
-  }
-  const tls = url.protocol === "rediss:";
-  const port = url.port === "" ? 6379 : Number(url.port);
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const username = url.username === "" ? undefined : decodeURIComponent(url.username);
-  const password = url.password === "" ? undefined : decodeURIComponent(url.password);
-  const who = username === undefined ? (password === undefined ? "" : ":***@") : `${url.username}${password === undefined ? "" : ":***"}@`;
-  return { kind: "redis", tls, host, port, db, username, password, display: `${url.protocol}//${who}${url.host}/${db}` };
 }
 
 function readTrustedProxies(

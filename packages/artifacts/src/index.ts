@@ -3,7 +3,7 @@
 // files are internal (`@personal-server/artifacts/internal`, used by this repository's server and CLI).
 export { DEFAULT_RETENTION_DAYS, OPERATIONS_PREFIX } from "./constants.js";
 export * from "./errors.js";
-export type { ArtifactsConfig, MasterKeys, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
+export type { ArtifactsConfig, MasterKeys, MetricsListen, NonceStoreConfig, R2Config, R2Jurisdiction, StorageConfig } from "./config-types.js";
 export { loadConfig, type LoadConfigOptions } from "./config.js";
 export { AGENT, MAX_PATH_BYTES, MAX_SEGMENT_BYTES, OPERATION_ID, PATH_SEGMENT, isOperationId, normalizeGrantee, parseDuration, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 export {
@@ -25,4 +25,6 @@ export {
   type StoreOptions,
   type SweepOptions,
   type SweepResult,
+  type StoredUsage,
 } from "./store.js";
+export type { StorageObserver, StorageOperation } from "./backends/observed.js";

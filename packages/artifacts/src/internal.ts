@@ -14,6 +14,7 @@ export {
   parseMetadata,
   readMetadata,
   serializeMetadata,
+  MetadataWriter,
   type ArtifactEntry,
   type MetadataV1,
   type MetadataV2,
@@ -44,3 +45,18 @@ export {
 } from "./crypto.js";
 export { freeBytes } from "./free-bytes.js";
 export { operationReferences, type OperationReferences } from "./references.js";
+export { PRICES, type R2StorageClass } from "./cost/pricing.js";
+export {
+  estimateCost,
+  metadataBytes,
+  storageCost,
+  sweepRequests,
+  LIST_PAGE_KEYS,
+  type BillLine,
+  type CostEstimate,
+  type CostInput,
+  type RequestCounts,
+  type StorageCost,
+  type SweepCounts,
+} from "./cost/model.js";
+export { STORAGE_OPERATIONS, observeBackend } from "./backends/observed.js";

@@ -5,6 +5,7 @@ import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
 import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, UnsupportedLayoutError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
+import { observeBackend } from "./backends/observed.js";
 import type { Backend } from "./backends/types.js";
 import {
   type IndexHint,
@@ -59,7 +60,7 @@ const inFallback = (operationId: string) =>
 export function createArtifactStore(config: ArtifactsConfig = loadConfig(undefined, { create: true }), options: StoreOptions = {}): ArtifactStore {
   if (config.masterKeySource.kind === "missing") {
     throw new ConfigError(
-      `no master key: ${config.masterKeySource.path} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+      `no master key: ${config.masterKeySource.path} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; check ARTIFACTS_LOCAL_DIR names the directory that holds it, or set ARTIFACTS_MASTER_KEYS`,
       { details: { problems: [{ variable: "ARTIFACTS_MASTER_KEY", message: `no key variable and no ${config.masterKeySource.path}` }] } },
     );
   }
@@ -106,7 +107,8 @@ class Store implements ArtifactStore {
     this.now = options.now ?? (() => new Date());
     this.createLayout = options.createLayout ?? 2;
     const timeouts = { timeoutMs: config.s3TimeoutMs, connectTimeoutMs: config.s3ConnectTimeoutMs };
-    this.primary = openBackend(config.storage, timeouts);
+    const observe = options.onStorageCall;
+    this.primary = openBackend(config.storage, timeouts).then((b) => (observe === undefined ? b : observeBackend(b, observe)));
     this.primary.catch(() => {}); // surfaced by the first call that needs it
     if (config.fallbackLocalDir !== undefined) {
       const fallback = openBackend({ kind: "local", dir: config.fallbackLocalDir }, timeouts);

@@ -93,7 +93,7 @@ describe("loadConfig", () => {
     expect(config.shutdownGraceSeconds).toBe(5);
     expect(existsSync(dir)).toBe(false);
     expect(() => createArtifactStore(config)).toThrow(
-      `no master key: ${join(dir, ".master-key")} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; run the server once, or set ARTIFACTS_LOCAL_DIR`,
+      `no master key: ${join(dir, ".master-key")} does not exist and ARTIFACTS_MASTER_KEY(S) is unset; check ARTIFACTS_LOCAL_DIR names the directory that holds it, or set ARTIFACTS_MASTER_KEYS`,
     );
     expect(existsSync(dir)).toBe(false);
     // Keys from the environment need no file; the directory is still not created.
@@ -278,5 +278,28 @@ describe("loadConfig", () => {
     }
     expect(parseDotEnv("A='x y'\nB=\"q\"\n C = d \n#E=f\nbad line")).toEqual({ A: "x y", B: "q", C: "d" });
     expect(readFileSync(join(dir, ".env"), "utf8")).toContain("36h");
+  });
+});
+
+describe("loadConfig: monitoring", () => {
+  it("serves metrics on loopback port 9464 unless ARTIFACTS_METRICS_LISTEN says otherwise, and reads the monthly budget", () => {
+    const base = { ARTIFACTS_LOCAL_DIR: tempDir(), ARTIFACTS_MASTER_KEY: KEY };
+    const defaults = loadConfig(base);
+    expect([defaults.metricsListen, defaults.metricsToken, defaults.monthlyBudgetUsd]).toEqual([{ host: "127.0.0.1", port: 9464 }, undefined, 0]);
+    const listen = (value: string) => loadConfig({ ...base, ARTIFACTS_METRICS_LISTEN: value }).metricsListen;
+    expect(listen("0.0.0.0:9464")).toEqual({ host: "0.0.0.0", port: 9464 });
+    expect(listen("[::1]:0")).toEqual({ host: "::1", port: 0 });
+    expect(listen("off")).toBeUndefined();
+    expect(loadConfig({ ...base, ARTIFACTS_MONTHLY_BUDGET_USD: "2.50" }).monthlyBudgetUsd).toBe(2.5);
+    for (const bad of ["9464", "localhost:9464", "::1:9464", "[1.2.3.4]:80", "127.0.0.1:65536", "127.0.0.1:"]) {
+      expect(problemsOf({ ...base, ARTIFACTS_METRICS_LISTEN: bad })).toEqual([
+        { variable: "ARTIFACTS_METRICS_LISTEN", message: `must be ADDRESS:PORT like 127.0.0.1:9464 or [::1]:9464, or off; got "${bad}"` },
+      ]);
+    }
+    for (const bad of ["-1", "five", "1e3", "$5"]) {
+      expect(problemsOf({ ...base, ARTIFACTS_MONTHLY_BUDGET_USD: bad })).toEqual([
+        { variable: "ARTIFACTS_MONTHLY_BUDGET_USD", message: `must be US dollars a month like 0, 5 or 2.50; got "${bad}"` },
+      ]);
+    }
   });
 });

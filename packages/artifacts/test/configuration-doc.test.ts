@@ -84,7 +84,7 @@ describe("docs/configuration.md", () => {
   it("gives as each default what loadConfig does when the variable is unset", () => {
     const withDefaults = [...docs].filter(([, value]) => value !== "");
     expect(withDefaults.map(([name]) => name).sort()).toEqual(
-      ["ARTIFACTS_AUTH_FAILURE_LIMIT", "ARTIFACTS_MAX_BYTES", "ARTIFACTS_S3_TIMEOUT_MS", "ARTIFACTS_SHUTDOWN_GRACE", "ARTIFACTS_SWEEP_INTERVAL", "ARTIFACTS_TTL", "ARTIFACTS_WEB_UI", "HOST", "PORT", "R2_JURISDICTION", "S3_REGION"],
+      ["ARTIFACTS_AUTH_FAILURE_LIMIT", "ARTIFACTS_MAX_BYTES", "ARTIFACTS_METRICS_LISTEN", "ARTIFACTS_MONTHLY_BUDGET_USD", "ARTIFACTS_S3_TIMEOUT_MS", "ARTIFACTS_SHUTDOWN_GRACE", "ARTIFACTS_SWEEP_INTERVAL", "ARTIFACTS_TTL", "ARTIFACTS_WEB_UI", "HOST", "PORT", "R2_JURISDICTION", "S3_REGION"],
     );
     for (const [name, value] of withDefaults) {
       const base = baseFor(name);

@@ -278,6 +278,8 @@ describe.each(LAYOUT_CASES)("store contract on %s, layout %i", (kind, layout) =>
       const soon = await store.sweepExpired({ now: new Date(t0.getTime() + 61_000) });
       // metadata.json and the object (layout 2: and the entry object).
       expect(soon).toMatchObject({ deletedOperations: 1, deletedObjects: layout === 2 ? 3 : 2 });
+      // The sweep tallies what it listed (the server's gauges): the expired operation it deleted and both orphans it found.
+      expect(soon.usage).toMatchObject({ operations: 1, artifacts: 1, expiredOperations: 1, orphanObjects: 2 });
       expect(await listKeys(raw, `operations/${short.operationId}/`)).toEqual([]);
       // Young orphans survive: they may be uploads in flight.
       expect(await listKeys(raw, "operations/ghost_1/")).toEqual(["operations/ghost_1/artifacts/x"]);
@@ -295,11 +297,15 @@ describe.each(LAYOUT_CASES)("store contract on %s, layout %i", (kind, layout) =>
       clock.now = new Date(t0.getTime() + 25 * 3600_000);
       const { body } = await store.getArtifact(live.operationId, "keep", { requester: GRANTEE });
       expect((await readAll(body)).toString()).toBe("k");
+      let left = 0;
+      for await (const object of raw.list("operations/")) left += object.size;
+      expect(later.usage).toEqual({ storedBytes: left, operations: 1, artifacts: 1, expiredOperations: 0, orphanObjects: 2 });
       expect(await store.sweepExpired({ now: new Date(t0.getTime() + 25 * 3600_000) })).toEqual({
         deletedOperations: 0,
         deletedObjects: 0,
         // The simulator does not implement ListMultipartUploads (docs/development.md).
         deletedTemporary: kind === "r2sim" ? "not_supported" : 0,
+        usage: { storedBytes: left, operations: 1, artifacts: 1, expiredOperations: 0, orphanObjects: 0 },
       });
     } finally {
       await fresh.close();

@@ -83,7 +83,8 @@ export function cleanupCommand(io: Io, setExit: (code: number) => void): Command
         progress.stop();
         await store.close();
       }
-      if (opts.json === true) printJson(io, { ok: true, dryRun: false, storage, ...result });
+      const { usage: _, ...deleted } = result;
+      if (opts.json === true) printJson(io, { ok: true, dryRun: false, storage, ...deleted });
       else
         println(
           io,

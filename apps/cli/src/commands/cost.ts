@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "@personal-server/artifacts";
-import { type BillLine, type CostEstimate, estimateCost } from "../cost-model.js";
+import { type BillLine, type CostEstimate, estimateCost } from "@personal-server/artifacts/internal";
 import { formatBytes, formatDuration, formatPrice, formatUsd, parseCount, parseSize, table } from "../format.js";
 import { type Io, printJson, println } from "../io.js";
 import { S3_PART_SIZE } from "../sdk-facts.js";
@@ -47,7 +47,7 @@ export function costCommand(io: Io, setExit: (code: number) => void): Command {
     .addHelpText(
       "after",
       "\nExample: artifacts cost --ops-per-month 100 --artifacts-per-op 2 --artifact-size 5MB --retention 7d\n" +
-        "Needs no configuration and makes no requests: prices live in one dated table (apps/cli/src/pricing.ts).",
+        "Needs no configuration and makes no requests: prices live in one dated table (packages/artifacts/src/cost/pricing.ts).",
     )
     .action((opts: CostOptions) => {
       const estimate = estimateCost({

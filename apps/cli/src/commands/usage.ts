@@ -1,9 +1,9 @@
 import { Command } from "commander";
 import { OPERATIONS_PREFIX } from "@personal-server/artifacts";
+import { PRICES, storageCost } from "@personal-server/artifacts/internal";
 import { config, describeStorage, withBackend } from "../context.js";
 import { formatBytes, formatUsd, table } from "../format.js";
 import { type Io, printJson, println } from "../io.js";
-import { PRICES } from "../pricing.js";
 import { createProgress } from "../progress.js";
 import { scanOperations, sweepableOrphans } from "../scan.js";
 
@@ -85,13 +85,9 @@ export function usageCommand(io: Io, setExit: (code: number) => void): Command {
         }
       });
       progress.stop();
-      const gb = report.storedBytes / PRICES.r2.bytesPerGB;
-      report.freeTier.usedPercent = Math.round((report.storedBytes / report.freeTier.bytes) * 10_000) / 100;
-      // R2 rounds up to whole GB-months after the free 10; S3 has no free storage (12-month trial aside).
-      report.estimatedMonthlyStorageCost.r2Standard =
-        Math.ceil(Math.max(0, gb - PRICES.r2.standard.free.storageGBMonth) - 1e-9) * PRICES.r2.standard.storagePerGBMonth;
-      report.estimatedMonthlyStorageCost.s3Standard =
-        Math.round((report.storedBytes / PRICES.s3.bytesPerGB) * PRICES.s3.storagePerGBMonth * 1e6) / 1e6;
+      const cost = storageCost(report.storedBytes);
+      report.freeTier.usedPercent = Math.round(cost.freeTierShare * 10_000) / 100;
+      report.estimatedMonthlyStorageCost = { r2Standard: cost.r2Standard, s3Standard: cost.s3Standard };
 
       if (opts.json === true) {
         printJson(io, { ok: true, ...report });

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { UnauthenticatedError } from "@personal-server/artifacts";
+import { unauthenticated } from "./failure-reason.js";
 
 const BEARER = /^Bearer ([\x21-\x7e]+)$/i;
 
@@ -11,8 +11,8 @@ export function bearerChecker(secret: string, realm: string): (header: string | 
   const expected = createHash("sha256").update(secret).digest();
   return (header) => {
     const match = header === undefined ? null : BEARER.exec(header);
-    if (match === null) throw new UnauthenticatedError(`missing Authorization: Bearer <${realm}>`);
+    if (match === null) throw unauthenticated("missing", `missing Authorization: Bearer <${realm}>`);
     const given = createHash("sha256").update(match[1]!).digest();
-    if (!timingSafeEqual(given, expected)) throw new UnauthenticatedError(`the bearer token is not the ${realm}`);
+    if (!timingSafeEqual(given, expected)) throw unauthenticated("bad_token", `the bearer token is not the ${realm}`);
   };
 }

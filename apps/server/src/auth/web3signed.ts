@@ -1,5 +1,5 @@
-import { UnauthenticatedError } from "@personal-server/artifacts";
 import { bodyHash, signatureFormProblem, type Web3SignedPayload } from "@personal-server/artifacts/client";
+import { type AuthFailureReason, unauthenticated } from "./failure-reason.js";
 import { repeatedKey } from "./json-keys.js";
 import type { NonceStore } from "./nonce-store.js";
 
@@ -50,8 +50,8 @@ export interface VerifiedSigner {
   payload: Web3SignedPayload;
 }
 
-function reject(message: string): never {
-  throw new UnauthenticatedError(message);
+function reject(reason: AuthFailureReason, message: string): never {
+  throw unauthenticated(reason, message);
 }
 
 /**
@@ -64,48 +64,48 @@ function reject(message: string): never {
  * nonce are all checked before the signature is recovered, the one costly step.
  */
 export async function verifyWeb3Signed(header: string | undefined, request: VerifyRequest): Promise<VerifiedSigner> {
-  if (header === undefined || header === "") reject("missing Authorization: Web3Signed <payload>.<signature>");
+  if (header === undefined || header === "") reject("missing", "missing Authorization: Web3Signed <payload>.<signature>");
   const match = HEADER.exec(header);
-  if (match === null) reject("Authorization must be Web3Signed <base64url payload>.<0x-hex 65-byte signature>");
+  if (match === null) reject("malformed", "Authorization must be Web3Signed <base64url payload>.<0x-hex 65-byte signature>");
   const encoded = match[1]!;
   const signature = match[2]! as `0x${string}`;
   const form = signatureFormProblem(signature);
-  if (form !== undefined) reject(`Web3Signed signature ${form}`);
+  if (form !== undefined) reject("malformed", `Web3Signed signature ${form}`);
 
   const bytes = Buffer.from(encoded, "base64url");
-  if (bytes.toString("base64url") !== encoded) reject("Web3Signed payload is not unpadded base64url");
+  if (bytes.toString("base64url") !== encoded) reject("malformed", "Web3Signed payload is not unpadded base64url");
   let text: string;
   let parsed: unknown;
   try {
     text = utf8.decode(bytes);
     parsed = JSON.parse(text);
   } catch {
-    reject("Web3Signed payload is not UTF-8 JSON");
+    reject("malformed", "Web3Signed payload is not UTF-8 JSON");
   }
   const repeated = repeatedKey(text);
-  if (repeated !== undefined) reject(`Web3Signed payload has the field ${JSON.stringify(repeated)} twice`);
+  if (repeated !== undefined) reject("malformed", `Web3Signed payload has the field ${JSON.stringify(repeated)} twice`);
   const payload = checkShape(parsed);
 
   const prefix = request.audiences.get(payload.aud);
-  if (prefix === undefined) reject("Web3Signed aud is not this server's audience");
-  if (payload.method !== request.method) reject("Web3Signed method does not match the request method");
-  if (payload.uri !== prefix + request.target) reject("Web3Signed uri does not match the request target");
-  if (payload.bodyHash !== request.bodyHash) reject("Web3Signed bodyHash does not match the request body");
+  if (prefix === undefined) reject("wrong_request", "Web3Signed aud is not this server's audience");
+  if (payload.method !== request.method) reject("wrong_request", "Web3Signed method does not match the request method");
+  if (payload.uri !== prefix + request.target) reject("wrong_request", "Web3Signed uri does not match the request target");
+  if (payload.bodyHash !== request.bodyHash) reject("wrong_request", "Web3Signed bodyHash does not match the request body");
   const lifetime = payload.exp - payload.iat;
   if (lifetime <= 0 || lifetime > MAX_PAYLOAD_LIFETIME_SECONDS) {
-    reject(`Web3Signed exp - iat must be between 1 and ${MAX_PAYLOAD_LIFETIME_SECONDS} seconds`);
+    reject("time", `Web3Signed exp - iat must be between 1 and ${MAX_PAYLOAD_LIFETIME_SECONDS} seconds`);
   }
-  if (payload.iat > request.now + MAX_CLOCK_SKEW_SECONDS) reject("Web3Signed iat is in the future");
-  if (request.now >= payload.exp) reject("Web3Signed payload has expired");
+  if (payload.iat > request.now + MAX_CLOCK_SKEW_SECONDS) reject("time", "Web3Signed iat is in the future");
+  if (request.now >= payload.exp) reject("time", "Web3Signed payload has expired");
   // Cheap early refusal of a replay; the authoritative check is spend() after the signature verifies.
-  if (await request.nonces.isSpent(payload.nonce, request.now)) reject("Web3Signed nonce was already used");
+  if (await request.nonces.isSpent(payload.nonce, request.now)) reject("replayed", "Web3Signed nonce was already used");
 
   const recoverMessageAddress = await loadRecoverer();
   let address: `0x${string}`;
   try {
     address = await recoverMessageAddress({ message: text!, signature });
   } catch {
-    reject("Web3Signed signature is invalid");
+    reject("bad_signature", "Web3Signed signature is invalid");
   }
   // Not spent here: only once the store finds the signer is the operation's grantee (spendNonce),
   // so strangers' signatures never fill the spent-nonce store.
@@ -118,23 +118,23 @@ export async function verifyWeb3Signed(header: string | undefined, request: Veri
  * request is then not served.
  */
 export async function spendNonce(nonces: NonceStore, payload: Web3SignedPayload, now: number): Promise<void> {
-  if ((await nonces.spend(payload.nonce, payload.exp, now)) === "spent") reject("Web3Signed nonce was already used");
+  if ((await nonces.spend(payload.nonce, payload.exp, now)) === "spent") reject("replayed", "Web3Signed nonce was already used");
 }
 
 function checkShape(value: unknown): Web3SignedPayload {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) reject("Web3Signed payload must be a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value)) reject("malformed", "Web3Signed payload must be a JSON object");
   const keys = Object.keys(value).sort();
   if (keys.length !== FIELDS.length || keys.some((key, i) => key !== FIELDS[i])) {
-    reject(`Web3Signed payload must have exactly the fields ${FIELDS.join(", ")}`);
+    reject("malformed", `Web3Signed payload must have exactly the fields ${FIELDS.join(", ")}`);
   }
   const p = value as Record<string, unknown>;
   if (typeof p.aud !== "string" || typeof p.method !== "string" || typeof p.uri !== "string") {
-    reject("Web3Signed aud, method and uri must be strings");
+    reject("malformed", "Web3Signed aud, method and uri must be strings");
   }
-  if (typeof p.bodyHash !== "string" || !BODY_HASH.test(p.bodyHash)) reject("Web3Signed bodyHash must be sha256:<64 lower-case hex>");
-  if (!Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp)) reject("Web3Signed iat and exp must be integers (unix seconds)");
+  if (typeof p.bodyHash !== "string" || !BODY_HASH.test(p.bodyHash)) reject("malformed", "Web3Signed bodyHash must be sha256:<64 lower-case hex>");
+  if (!Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp)) reject("malformed", "Web3Signed iat and exp must be integers (unix seconds)");
   if (typeof p.nonce !== "string" || !NONCE.test(p.nonce) || Buffer.from(p.nonce, "base64url").length < 16) {
-    reject("Web3Signed nonce must be at least 16 random bytes, base64url");
+    reject("malformed", "Web3Signed nonce must be at least 16 random bytes, base64url");
   }
   return p as unknown as Web3SignedPayload;
 }

@@ -389,6 +389,8 @@ export function appCommand(app: "server" | "cli"): { args: string[]; built: bool
 
 export interface ChildServer {
   url: string;
+  /** `http://127.0.0.1:<port>` of its metrics listener (`/metrics` there). */
+  metricsOrigin: string | undefined;
   port: number;
   pid: number;
   built: boolean;
@@ -412,7 +414,7 @@ export async function spawnServer(env: Record<string, string>, watch: SecretWatc
   const child: ChildProcess = spawn(process.execPath, args, {
     // The repository root: `--import tsx` resolves from here (and `.env` lookups see what `pnpm start` sees).
     cwd: REPO,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ARTIFACTS_SWEEP_INTERVAL: "0", ...env },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ARTIFACTS_SWEEP_INTERVAL: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
@@ -465,6 +467,8 @@ export async function spawnServer(env: Record<string, string>, watch: SecretWatc
   };
   return {
     url: outcome.u,
+    // Printed with the listening line, in the same write.
+    metricsOrigin: lines.map((line) => /^ {2}metrics: +(http:\/\/\S+)\/metrics /.exec(line)?.[1]).find((m) => m !== undefined),
     port,
     pid,
     built,

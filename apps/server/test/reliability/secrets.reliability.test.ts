@@ -52,7 +52,7 @@ async function failedStart(env: Record<string, string>): Promise<{ code: number 
   const { args } = appCommand("server");
   const child = spawn(process.execPath, args, {
     cwd: REPO,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ...env },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOST: "127.0.0.1", PORT: "0", ARTIFACTS_METRICS_LISTEN: "127.0.0.1:0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -201,8 +201,8 @@ describe("a running server never shows a secret", () => {
       see(await rawExchange(server.url, rawRequestBytes("GET", target, { authorization: header })));
       see(await rawExchange(server.url, rawRequestBytes("GET", target, { authorization: header }))); // replay
       see(await rawExchange(server.url, rawRequestBytes("GET", `${target}x`, { authorization: header })));
-      see(await rawExchange(server.url, rawRequestBytes("GET", "/metrics", { authorization: `Bearer ${WRITER_TOKEN}` })));
-      const metrics = see(await rawExchange(server.url, rawRequestBytes("GET", "/metrics", { authorization: `Bearer ${METRICS_TOKEN}` })));
+      see(await rawExchange(server.metricsOrigin!, rawRequestBytes("GET", "/metrics", { authorization: `Bearer ${WRITER_TOKEN}` })));
+      const metrics = see(await rawExchange(server.metricsOrigin!, rawRequestBytes("GET", "/metrics", { authorization: `Bearer ${METRICS_TOKEN}` })));
       expect(metrics.status).toBe(200);
       // Storage is back: everything still works, and deleting works.
       expect((await collect(await grantee.download(op.operationId, "ok.bin"))).length).toBe(2 * 1024 * 1024);

@@ -6,6 +6,7 @@ import { PassThrough, Readable, Transform } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
+  GetBucketCorsCommand,
   GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -14,6 +15,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
+  type GetBucketCorsCommandOutput,
   type GetBucketLifecycleConfigurationCommandOutput,
   type GetObjectCommandOutput,
   type ListMultipartUploadsCommandOutput,
@@ -242,7 +244,7 @@ export class S3Backend implements Backend {
         // CompleteMultipartUpload answered 412: someone else's object is at this key.
         const d = mapped.details ?? {};
         if (d.status === 412 || d.s3Code === "PreconditionFailed" || d.s3Code === "ConditionalRequestConflict") {
-          throw new PreconditionFailedError(key);
+          throw new PreconditionFailedError(key, typeof d.status === "number" ? d.status : undefined);
         }
       }
       throw mapped;
@@ -300,7 +302,7 @@ export class S3Backend implements Backend {
         // 412: the condition does not hold. 404 NoSuchKey: If-Match on an object that is gone.
         // 409 ConditionalRequestConflict: S3 saw a concurrent conditional write; re-read and retry.
         const refused = d.status === 412 || d.code === "PreconditionFailed" || d.code === "NoSuchKey" || d.code === "ConditionalRequestConflict";
-        if (conditional && refused) throw new PreconditionFailedError(key);
+        if (conditional && refused) throw new PreconditionFailedError(key, d.status);
         return undefined;
       },
     );
@@ -452,6 +454,22 @@ export class S3Backend implements Backend {
           expirationDays: r.Expiration?.Days,
         };
       });
+  }
+
+  async getCorsOrigins(): Promise<string[] | "not_visible" | NotSupported> {
+    const res = await this.call<GetBucketCorsCommandOutput | null | "not_visible" | NotSupported>(
+      "GetBucketCors",
+      undefined,
+      (abortSignal) => this.client.send(new GetBucketCorsCommand({ Bucket: this.bucket }), { abortSignal }),
+      (d) => {
+        if (d.code === "NoSuchCORSConfiguration") return { value: null };
+        if (d.code === "AccessDenied" || d.status === 403) return { value: "not_visible" as const };
+        return notImplemented(d);
+      },
+    );
+    if (res === null) return [];
+    if (res === "not_visible" || res === "not_supported") return res;
+    return [...new Set((res.CORSRules ?? []).flatMap((r) => r.AllowedOrigins ?? []))];
   }
 
   async close(): Promise<void> {

@@ -127,6 +127,13 @@ export interface Backend {
    */
   getLifecycleRules(): Promise<LifecycleRule[] | "not_visible" | NotSupported | null>;
 
+  /**
+   * The origins of the bucket's CORS rules, for `doctor --deep` (S3 GetBucketCors; S3-compatible
+   * storage only, local storage has no CORS configuration). `[]` when the bucket has none,
+   * `"not_visible"` when the credentials may not read it, `"not_supported"` on HTTP 501.
+   */
+  getCorsOrigins?(): Promise<string[] | "not_visible" | NotSupported>;
+
   /** Releases sockets and handles. */
   close(): Promise<void>;
 }
@@ -160,9 +167,21 @@ export interface BackendTimeouts {
 
 /** Thrown by `Backend.putConditional` when the write condition does not hold (HTTP 412). Internal to the SDK. */
 export class PreconditionFailedError extends Error {
-  constructor(key: string) {
+  readonly #status: number | undefined;
+
+  /**
+   * @param status The storage's HTTP answer (412; 404 where a store answers If-Match on a
+   * missing key that way, as moto does); undefined for local storage.
+   */
+  constructor(key: string, status?: number) {
     super(`precondition failed for ${key}`);
     this.name = "PreconditionFailedError";
+    this.#status = status;
+  }
+
+  /** The storage's HTTP status, for `doctor --deep`. A getter, not an own field, so the backends' refusals stay equal. */
+  get status(): number | undefined {
+    return this.#status;
   }
 }
 

@@ -6,7 +6,7 @@ export { providerSigner, requestAccount, signRequest, type Eip1193Provider } fro
 export { describeError, type ErrorMessage } from "./messages.js";
 export { openTicket, readRange, type OpenedTicket, type OpenOptions } from "./open.js";
 export type { PlainRange } from "./protocol.js";
-export { availableSaveModes, registerDownloadWorker, saveTicket, type DownloadWorker, type SaveMode, type SaveOptions } from "./save.js";
+export { availableSaveModes, registerDownloadWorker, saveTicket, SavePathError, type DownloadWorker, type SaveMode, type SaveOptions } from "./save.js";
 export type { DeliveryTicket } from "../client/direct.js";
 export { serveDownloads, type DownloadWorkerScope } from "./worker.js";
 export type { ArtifactListing, RemoteArtifact, TicketedArtifact, TicketFailure, TicketListing } from "../client/listing.js";

@@ -21,6 +21,7 @@ const TITLES: Record<string, string> = {
   conflict: "The artifact was replaced while it was downloading. Start the download again.",
   invalid_input: "That is not a valid operation id or artifact.",
   range_not_satisfiable: "That part of the artifact does not exist.",
+  save_path: "This browser window cannot save that way. Remove #save= from the link to let the page choose.",
 };
 
 /** The page's message for `error` (an SDK error, an abort, or anything else). */
@@ -28,6 +29,9 @@ export function describeError(error: unknown): ErrorMessage {
   if (error instanceof ArtifactError) {
     return { code: error.code, title: TITLES[error.code] ?? "The server refused the request.", detail: error.message };
   }
-  if ((error as Error | undefined)?.name === "AbortError") return { code: "aborted", title: "Cancelled.", detail: "" };
+  const name = (error as Error | undefined)?.name;
+  if (name === "AbortError") return { code: "aborted", title: "Cancelled.", detail: "" };
+  // save.ts's SavePathError (by name: that module imports this one): only a forced path's failure gets here.
+  if (name === "SavePathError") return { code: "save_path", title: TITLES.save_path!, detail: (error as Error).message };
   return { code: "internal", title: "Something went wrong.", detail: String((error as Error | undefined)?.message ?? error) };
 }

@@ -28,9 +28,13 @@ export interface KeepAliveMessage {
 /** Page -> worker, on the port of one download: the answer to a `renew` event. */
 export type PageReply = { type: "ticket"; ticket: DeliveryTicket } | { type: "error"; code: string; message: string };
 
-/** Worker -> page, on the port of one download. `renew`: the URL broke mid-transfer, send a fresh ticket. */
+/**
+ * Worker -> page, on the port of one download. `started`: the worker took the download's navigation.
+ * `renew`: the URL broke mid-transfer, send a fresh ticket.
+ */
 export type WorkerEvent =
   | { type: "ready" }
+  | { type: "started" }
   | { type: "renew" }
   | { type: "progress"; bytes: number; total: number }
   | { type: "done"; bytes: number }

@@ -107,6 +107,7 @@ async function respond({ message, port, finished }: Pending): Promise<Response> 
       renewing = { resolve, reject };
       post({ type: "renew" });
     });
+  post({ type: "started" });
   let opened: Awaited<ReturnType<typeof openTicket>>;
   try {
     opened = await openTicket(message.ticket, {

@@ -28,7 +28,8 @@ export async function sweep(
   now: Date,
   options: SweepOptions,
 ): Promise<SweepResult> {
-  const result: SweepResult = { deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0 };
+  const usage = { storedBytes: 0, operations: 0, artifacts: 0, expiredOperations: 0, orphanObjects: 0 };
+  const result: SweepResult = { deletedOperations: 0, deletedObjects: 0, deletedTemporary: 0, usage };
   let scanned = 0;
   // One flat listing of operations/ (keys sorted, so each operation's objects are adjacent):
   // 1 list request per 1000 objects instead of one per operation (Class A on R2).
@@ -65,14 +66,19 @@ async function sweepOperation(
   result: SweepResult,
 ): Promise<void> {
   const metaKey = metadataKey(operationId);
+  const usage = result.usage;
+  const bytes = objects.reduce((sum, o) => sum + o.size, 0);
   let read: Awaited<ReturnType<typeof readMetadata>> = null;
   if (isOperationId(operationId) && objects.some((o) => o.key === metaKey)) {
     try {
       read = await readMetadata(backend, operationId);
     } catch (error) {
       // Malformed metadata: leave it for a human (doctor reports it); a newer layout: for a newer release.
-      if (error instanceof IntegrityError || error instanceof UnsupportedLayoutError) return;
-      throw error;
+      if (!(error instanceof IntegrityError || error instanceof UnsupportedLayoutError)) throw error;
+      // Nothing this release can read references the rest: counted as stored, its objects as orphans.
+      usage.storedBytes += bytes;
+      usage.orphanObjects += objects.length - 1;
+      return;
     }
   }
   if (read !== null && now.getTime() >= Date.parse(read.metadata.expiresAt)) {
@@ -81,19 +87,28 @@ async function sweepOperation(
     await backend.delete(objects.filter((o) => o.key !== metaKey).map((o) => o.key));
     result.deletedOperations++;
     result.deletedObjects += objects.length;
+    usage.expiredOperations++;
     return;
   }
   let referenced = (_key: string) => false;
   if (read !== null) {
     try {
-      ({ referenced } = await operationReferences({ backend, now, pacer, compactAlways: true }, read.metadata));
+      const references = await operationReferences({ backend, now, pacer, compactAlways: true }, read.metadata);
+      referenced = references.referenced;
+      usage.operations++;
+      usage.artifacts += references.entries.length;
     } catch (error) {
-      if (error instanceof IntegrityError) return; // a malformed entry: leave the operation for a human
-      throw error;
+      if (!(error instanceof IntegrityError)) throw error;
+      // A malformed entry: leave the operation for a human.
+      usage.storedBytes += bytes;
+      return;
     }
   }
   const cutoff = now.getTime() - ORPHAN_GRACE_MS;
-  const orphans = objects.filter((o) => !referenced(o.key) && o.lastModified.getTime() <= cutoff).map((o) => o.key);
-  await backend.delete(orphans);
+  const unreferenced = objects.filter((o) => !referenced(o.key));
+  const orphans = unreferenced.filter((o) => o.lastModified.getTime() <= cutoff);
+  await backend.delete(orphans.map((o) => o.key));
   result.deletedObjects += orphans.length;
+  usage.orphanObjects += unreferenced.length;
+  usage.storedBytes += bytes - orphans.reduce((sum, o) => sum + o.size, 0);
 }

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { StorageObserver } from "../backends/observed.js";
 import type { NotSupported } from "../backends/types.js";
 import type { TicketFailure } from "../client/listing.js";
 import type { ArtifactsConfig } from "../config-types.js";
@@ -89,6 +90,22 @@ export interface SweepResult {
   deletedObjects: number;
   /** Temp files and incomplete uploads removed; `"not_supported"` when the endpoint cannot list uploads (HTTP 501). */
   deletedTemporary: number | NotSupported;
+  /** What the listing showed, counted on the way (no extra request): the server's storage gauges. */
+  usage: StoredUsage;
+}
+
+/** The bucket as one sweep saw it under operations/. */
+export interface StoredUsage {
+  /** Bytes of every object the sweep left (encrypted artifacts, metadata, orphans). */
+  storedBytes: number;
+  /** Operations with a readable metadata.json the sweep left (not expired). */
+  operations: number;
+  /** Artifacts those operations list. */
+  artifacts: number;
+  /** Expired operations the sweep found waiting for it (and deleted). */
+  expiredOperations: number;
+  /** Objects no readable metadata.json references, as found (the sweep deletes those older than 24 h). */
+  orphanObjects: number;
 }
 
 export interface SweepOptions {
@@ -106,6 +123,8 @@ export interface StoreOptions {
    * the operations an earlier release wrote; both are read and written whatever this says.
    */
   createLayout?: 1 | 2;
+  /** Told of every call to the primary storage and its outcome (the server's storage metrics). */
+  onStorageCall?: StorageObserver;
 }
 
 export interface ArtifactStore {

@@ -1,5 +1,5 @@
 /**
- * The one price table the CLI uses (`cost`, `usage`). Prices change: when they do, edit this
+ * The one price table: the CLI's `cost` and `usage`, and the server's storage cost gauge. Prices change: when they do, edit this
  * table, its `checked` date and nothing else.
  *
  * Checked on 2026-11-27 against:

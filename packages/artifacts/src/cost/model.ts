@@ -1,4 +1,5 @@
-import { DEFAULT_CHUNK_SIZE, encryptedSize, serializeMetadata, type OperationMetadata } from "@personal-server/artifacts/internal";
+import { DEFAULT_CHUNK_SIZE, encryptedSize } from "../crypto.js";
+import { serializeMetadata, type OperationMetadata } from "../metadata.js";
 import { PRICES, type R2StorageClass } from "./pricing.js";
 
 /** What `cost` is asked about. */
@@ -306,3 +307,25 @@ function line(item: string, usage: number, unit: string, free: number, billable:
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 const fmt = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 4 });
+
+/** The storage figures `usage` prints and the server exports, for `storedBytes` kept all month. */
+export interface StorageCost {
+  /** Share of R2's free Standard storage (10 GB-month) the bytes use: 1 = all of it. */
+  freeTierShare: number;
+  /** This month's R2 Standard storage bill if the bytes stay as they are all month (whole GB-months past the free 10). */
+  r2Standard: number;
+  /** The same bytes on S3 Standard (us-east-1; no free storage, the 12-month trial aside). */
+  s3Standard: number;
+}
+
+/** This month's storage cost of `storedBytes` (requests not included: see {@link estimateCost}). */
+export function storageCost(storedBytes: number): StorageCost {
+  const r2 = PRICES.r2.standard;
+  const gb = storedBytes / PRICES.r2.bytesPerGB;
+  return {
+    freeTierShare: gb / r2.free.storageGBMonth,
+    // R2 rounds up to whole GB-months after the free 10.
+    r2Standard: round6(Math.ceil(Math.max(0, gb - r2.free.storageGBMonth) - 1e-9) * r2.storagePerGBMonth),
+    s3Standard: round6((storedBytes / PRICES.s3.bytesPerGB) * PRICES.s3.storagePerGBMonth),
+  };
+}

@@ -3,10 +3,15 @@
 # Debian bookworm (debootstrap minbase, from the mirror this machine's apt uses), the Node build
 # running this script copied to /usr/local/bin/node, npm beside it (installed from the npm
 # registry with this machine's npm), a `node` user with uid/gid 1000, and this machine's CA bundle.
-# Usage: local-base.sh IMAGE_TAG WORK_DIR   (podman must already be configured by the caller)
+# Usage: local-base.sh IMAGE_TAG WORK_DIR   (podman must already be configured by the caller:
+# `make base` runs it with deploy/make/containers.conf; the deploy tests with their own storage).
 set -euo pipefail
 tag=$1
 work=$2
+command -v debootstrap >/dev/null || { echo "local-base.sh: debootstrap is missing: apt-get install -y debootstrap" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "local-base.sh: debootstrap needs root: run it (make base) as root" >&2; exit 1; }
+command -v node >/dev/null || { echo "local-base.sh: no node on PATH: put Node 24 first on PATH (README, Prerequisites)" >&2; exit 1; }
+mkdir -p "$work"
 node_bin=$(command -v node)
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" = 24 ] || { echo "local-base.sh: node on PATH is $(node -v), not 24" >&2; exit 1; }
@@ -36,10 +41,10 @@ mkdir -p "$rootfs/home/node"
 chown 1000:1000 "$rootfs/home/node"
 rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
 
-tar -C "$rootfs" -c . | podman import \
+tar -C "$rootfs" -c . | "${ENGINE:-podman}" import \
   --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
   --change 'CMD ["node"]' \
-  --quiet - "$tag" >/dev/null
+  - "$tag" >/dev/null
 rm -rf "$rootfs"
 echo "$tag"
