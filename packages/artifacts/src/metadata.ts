@@ -188,7 +188,10 @@ export class MetadataWriter {
     });
   }
 
-  /** Creates metadata.json; false if it already exists. */
+  /**
+   * Creates metadata.json; false if it already exists, or if R2 throttles the write (429: the key
+   * was written within the last second, so it is taken: another writer's generated id, same ms).
+   */
   async create(metadata: OperationMetadata): Promise<boolean> {
     try {
       const { etag } = await this.backend.putConditional(metadataKey(metadata.operationId), serializeMetadata(metadata), {
@@ -199,6 +202,7 @@ export class MetadataWriter {
       return true;
     } catch (error) {
       if (error instanceof PreconditionFailedError) return false;
+      if (error instanceof StorageUnavailableError && error.details?.throttled === true) return false;
       throw error;
     }
   }
