@@ -54,7 +54,9 @@ describe("housekeeping and storage failures", () => {
     expect(metrics).toMatch(/^artifacts_stored_operations 1$/m);
     expect(metrics).toMatch(/^artifacts_stored_artifacts 1$/m);
     expect(metrics).toContain(`\nartifacts_stored_bytes ${stored}\n`);
-    expect(metrics).toContain(`\nartifacts_free_tier_used_ratio ${stored / 10e9}\n`);
+    // The share as the cost model computes it (GB, then over the free 10 GB-month): equal up to float rounding.
+    const share = Number(/^artifacts_free_tier_used_ratio (\S+)$/m.exec(metrics)?.[1]);
+    expect(Math.abs(share - stored / 10e9)).toBeLessThan(1e-15);
     expect(metrics).toMatch(/^artifacts_storage_cost_month_usd 0$/m);
     expect(metrics).toMatch(/^artifacts_storage_requests_total\{operation="list"\} [1-9]\d*$/m);
   });

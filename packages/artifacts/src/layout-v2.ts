@@ -134,6 +134,8 @@ export interface ListContext {
   prefetched?: PrefetchedNames;
   /** Entries of this incarnation this process committed itself, by name: no GET for them. */
   committed?: ReadonlyMap<string, NamedEntry>;
+  /** Told the size of an index.json this listing wrote (the sweep's tally of stored bytes). */
+  onIndexWritten?: (bytes: number) => void;
 }
 
 /** What a process remembers of an operation's index: enough to start the next LIST early. */
@@ -238,6 +240,7 @@ async function writeIndex(ctx: ListContext, m: MetadataV2, read: IndexRead | nul
   try {
     await ctx.backend.putConditional(indexKey(m.operationId), body, read === null ? { ifNoneMatch: "*" } : { ifMatch: read.etag });
     ctx.pacer!.writes++;
+    ctx.onIndexWritten?.(body.length);
   } catch {
     // Another reader wrote it first, or storage is busy: the next listing tries again.
   }

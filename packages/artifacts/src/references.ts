@@ -1,5 +1,4 @@
-import { entriesPrefix, type IndexPacer, indexKey, listEntries, readIndex } from "./layout-v2.js";
-import type { Backend } from "./backends/types.js";
+import { entriesPrefix, indexKey, type ListContext, listEntries, readIndex } from "./layout-v2.js";
 import { type ArtifactEntry, artifactObjectKey, metadataKey, type OperationMetadata } from "./metadata.js";
 
 /** What an operation's keys are: the ones its metadata and entries reference, and the rest (orphans once old). */
@@ -15,7 +14,7 @@ export interface OperationReferences {
  * an earlier incarnation and objects only they name are not. Throws `integrity` on a malformed entry.
  */
 export async function operationReferences(
-  ctx: { backend: Backend; now: Date; pacer?: IndexPacer; compactAlways?: boolean },
+  ctx: Pick<ListContext, "backend" | "now" | "pacer" | "compactAlways" | "onIndexWritten">,
   m: OperationMetadata,
 ): Promise<OperationReferences> {
   const keys = new Set([metadataKey(m.operationId)]);

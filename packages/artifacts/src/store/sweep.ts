@@ -1,7 +1,7 @@
 import { OPERATIONS_PREFIX } from "../constants.js";
 import { IntegrityError, UnsupportedLayoutError } from "../errors.js";
 import type { Backend, ObjectInfo } from "../backends/types.js";
-import type { IndexPacer } from "../layout-v2.js";
+import { type IndexPacer, indexKey } from "../layout-v2.js";
 import { metadataKey, type MetadataWriter, readMetadata } from "../metadata.js";
 import { operationReferences } from "../references.js";
 import { isOperationId } from "../validate.js";
@@ -93,7 +93,11 @@ async function sweepOperation(
   let referenced = (_key: string) => false;
   if (read !== null) {
     try {
-      const references = await operationReferences({ backend, now, pacer, compactAlways: true }, read.metadata);
+      // An index.json the compaction writes replaces the one listed (if any) in what is stored.
+      const onIndexWritten = (size: number) => {
+        usage.storedBytes += size - (objects.find((o) => o.key === indexKey(operationId))?.size ?? 0);
+      };
+      const references = await operationReferences({ backend, now, pacer, compactAlways: true, onIndexWritten }, read.metadata);
       referenced = references.referenced;
       usage.operations++;
       usage.artifacts += references.entries.length;
