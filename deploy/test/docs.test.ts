@@ -88,7 +88,11 @@ describe("docs/installing.md", () => {
     expect(installing).toContain(`personal-server-artifacts-${pkg.version}.tgz`);
     const formatVersion = /\| format version, `u8` = (\d+) \|/.exec(read("docs/format.md"))?.[1];
     expect(formatVersion).toBeDefined();
-    expect(installing).toContain(`**Storage format version ${formatVersion}**`);
+    expect(installing).toContain(`**Encryption format version ${formatVersion}**`);
+    // The storage layout is versioned apart from the encryption format: the one new operations get.
+    const layoutVersion = /export const LAYOUT_VERSION = (\d+);/.exec(read("packages/artifacts/src/metadata.ts"))?.[1];
+    expect(layoutVersion).toBeDefined();
+    expect(installing).toContain(`**Storage layout version ${layoutVersion}**`);
     expect(installing).toContain("**HTTP API version 1** (the `/api/v1/` paths");
     expect(read("packages/artifacts/src/client/writer.ts")).toContain("/api/v1/");
     // The scratch project the package test installs into is an ES module project, as the doc says.

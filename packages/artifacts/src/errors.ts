@@ -129,6 +129,15 @@ export class StorageUnavailableError extends ArtifactError {
   }
 }
 
+/**
+ * R2's answer to a write of a key written within the last second (HTTP 429). For a create-only
+ * write that means another writer has just taken the key. A general overload (503 SlowDown, a
+ * local lock that stays busy) is not that: it stays `storage_unavailable`.
+ */
+export function isKeyWriteThrottled(error: unknown): boolean {
+  return error instanceof StorageUnavailableError && error.details?.throttled === true && error.details.status === 429;
+}
+
 export class InsufficientStorageError extends ArtifactError {
   constructor(message: string, options?: ArtifactErrorOptions) {
     super("insufficient_storage", message, options);

@@ -1,6 +1,6 @@
 import { OPERATIONS_PREFIX } from "./constants.js";
 import type { WrappedKey } from "./crypto.js";
-import { ArtifactError, IntegrityError, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
+import { ArtifactError, IntegrityError, isKeyWriteThrottled, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
 import { type Backend, PreconditionFailedError } from "./backends/types.js";
 import { isContentType } from "./validate.js";
 
@@ -189,20 +189,21 @@ export class MetadataWriter {
   }
 
   /**
-   * Creates metadata.json; false if it already exists, or if R2 throttles the write (429: the key
-   * was written within the last second, so it is taken: another writer's generated id, same ms).
+   * Creates metadata.json: `created`; `taken` if it already exists; `busy` if R2 throttles the
+   * write (429: the key was written within the last second, by another writer's create of the
+   * same generated id, or by a delete of the operation just now).
    */
-  async create(metadata: OperationMetadata): Promise<boolean> {
+  async create(metadata: OperationMetadata): Promise<"created" | "taken" | "busy"> {
     try {
       const { etag } = await this.backend.putConditional(metadataKey(metadata.operationId), serializeMetadata(metadata), {
         ifNoneMatch: "*",
       });
       this.writes++;
       this.cache.set(metadata.operationId, { metadata, etag });
-      return true;
+      return "created";
     } catch (error) {
-      if (error instanceof PreconditionFailedError) return false;
-      if (error instanceof StorageUnavailableError && error.details?.throttled === true) return false;
+      if (error instanceof PreconditionFailedError) return "taken";
+      if (isKeyWriteThrottled(error)) return "busy";
       throw error;
     }
   }

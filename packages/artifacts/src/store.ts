@@ -3,7 +3,7 @@ import type { ArtifactsConfig } from "./config-types.js";
 import { loadConfig } from "./config.js";
 import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
-import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, UnsupportedLayoutError } from "./errors.js";
+import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import { observeBackend } from "./backends/observed.js";
 import type { Backend } from "./backends/types.js";
@@ -140,7 +140,8 @@ class Store implements ArtifactStore {
     }
     const started = this.now().getTime();
     for (let offset = 0; ; offset++) {
-      const ms = started + offset;
+      // A generated id moves on by a millisecond; an explicit one, asked again, is created now.
+      const ms = explicitId === undefined ? started + offset : this.now().getTime();
       const operationId =
         explicitId ?? (agent !== null ? `${agent}_${ms}` : `op_${ms}_${randomBytes(4).toString("hex")}`);
       const createdAt = new Date(ms).toISOString();
@@ -156,9 +157,17 @@ class Store implements ArtifactStore {
       };
       const metadata: OperationMetadata =
         this.createLayout === 1 ? { version: 1, ...fields, artifacts: [] } : { version: 2, incarnation: newIncarnation(), ...fields };
-      if (await writer.create(metadata)) return operationInfo(metadata, []);
-      if (explicitId !== undefined) throw new ConflictError(`operation ${operationId} already exists`);
-      // Generated id taken (same agent, same millisecond): try the next millisecond.
+      const created = await writer.create(metadata);
+      if (created === "created") return operationInfo(metadata, []);
+      if (explicitId !== undefined) {
+        if (created === "taken") throw new ConflictError(`operation ${operationId} already exists`);
+        // The id's key was written within the last second (R2 allows one write a second per key):
+        // perhaps a delete of this very id just now. Ask again once the second is over.
+        if (offset >= 3) throw new StorageUnavailableError(`operation ${operationId} was written too recently; retry shortly`);
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        continue;
+      }
+      // Generated id taken or being written (same agent, same millisecond): try the next millisecond.
       if (offset > 1000) throw new ConflictError("could not allocate an operation id");
     }
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError, StorageUnavailableError } from "@personal-server/artifacts";
@@ -129,8 +130,11 @@ export class NonceCache implements NonceStore {
   #rewriteJournal(): void {
     const journal = this.#journal!;
     const lines = [...this.#spent].map(([nonce, exp]) => `${exp} ${nonce}\n`);
-    writeFileSync(`${journal}.new`, lines.join(""), { mode: 0o600 });
-    renameSync(`${journal}.new`, journal);
+    // A temporary name of this process's own: processes sharing a directory (unsupported without
+    // Redis, but tests and operators do start two) never rename each other's file away.
+    const temporary = `${journal}.${process.pid}.${randomBytes(4).toString("hex")}.new`;
+    writeFileSync(temporary, lines.join(""), { mode: 0o600 });
+    renameSync(temporary, journal);
     const fd = openSync(journal, "a", 0o600);
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = fd;

@@ -3,7 +3,7 @@ import { type Backend, KeyClashError, PreconditionFailedError, type PutOptions }
 import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
 import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
-import { ConflictError, IntegrityError, InvalidInputError, NotFoundError, StorageUnavailableError, TooLargeError } from "../errors.js";
+import { ConflictError, IntegrityError, InvalidInputError, isKeyWriteThrottled, NotFoundError, StorageUnavailableError, TooLargeError } from "../errors.js";
 import { commitEntry, type NamedEntry } from "../layout-v2.js";
 import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata } from "../metadata.js";
 import { isContentType } from "../validate.js";
@@ -67,7 +67,7 @@ export async function writeArtifact(
     backend.put(key, object, options).catch(async (error: unknown) => {
       if (error instanceof KeyClashError) throw await clash(ctx, operationId, path);
       // R2 answers 429 to a write of a key written within the last second: another writer's upload of this path.
-      if (error instanceof StorageUnavailableError && error.details?.throttled === true) throw taken();
+      if (isKeyWriteThrottled(error)) throw taken();
       throw error;
     });
   if (input.rest === undefined) {
