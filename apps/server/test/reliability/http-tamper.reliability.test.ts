@@ -13,7 +13,14 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { artifactObjectKey, encryptedSize, metadataKey, unwrapDataKey, type OperationMetadata } from "@personal-server/artifacts/internal";
+import {
+  artifactObjectKey,
+  encryptedSize,
+  LAYOUT_VERSION,
+  metadataKey,
+  unwrapDataKey,
+  type OperationMetadata,
+} from "@personal-server/artifacts/internal";
 import { signRequest } from "@personal-server/artifacts/client";
 import { seal } from "../../../../packages/artifacts/test/vectors/harness.js";
 import {
@@ -105,7 +112,14 @@ const editArb: fc.Arbitrary<Edit> = fc.oneof(
 );
 
 /** Applies the edit; returns who should read, and whether a whole read must fail. */
-function apply(art: Art, e: Edit): { reader: typeof owner; mustFail: boolean } {
+/** What one edit implies: who reads, whether a clean 200 is a violation, and an answer it alone allows. */
+interface Applied {
+  reader: typeof owner;
+  mustFail: boolean;
+  also?: { status: number; code: string };
+}
+
+function apply(art: Art, e: Edit): Applied {
   const o = pristine.get(art.file)!;
   const metaFile = metadataKey(art.op);
   const meta = () => JSON.parse(pristine.get(metaFile)!.toString()) as OperationMetadata;
@@ -187,6 +201,8 @@ function apply(art: Art, e: Edit): { reader: typeof owner; mustFail: boolean } {
       const at = e.at % bytes.length;
       bytes[at] = bytes[at]! ^ (1 << e.bit);
       write(metaFile, bytes);
+      // `"version":1` flipped to a newer layout: a layout this release cannot check, 501 (docs/format.md#layouts).
+      if (namesNewerLayout(bytes)) return { reader: owner, mustFail: true, also: { status: 501, code: "unsupported_layout" } };
       return { reader: owner, mustFail: false };
     }
     case "metaDropEntry": {
@@ -206,11 +222,28 @@ const ERROR_CODES: Record<number, string[]> = {
 };
 
 /** Judges one answer; returns a violation or null. */
-function judge(art: Art, range: { start: number; end: number } | undefined, answer: RawAnswer, mustFail: boolean, label: string): string | null {
+function namesNewerLayout(bytes: Buffer): boolean {
+  try {
+    const version = (JSON.parse(bytes.toString()) as { version?: unknown } | null)?.version;
+    return typeof version === "number" && Number.isSafeInteger(version) && version > LAYOUT_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+function judge(
+  art: Art,
+  range: { start: number; end: number } | undefined,
+  answer: RawAnswer,
+  mustFail: boolean,
+  label: string,
+  also?: Applied["also"],
+): string | null {
   const wanted = range ? art.plain.subarray(range.start, range.end + 1) : art.plain;
   const what = `${label} ${art.op}/${art.path}${range ? ` bytes=${range.start}-${range.end}` : ""}`;
   const key = answer.status === 200 || answer.status === 206 ? (answer.cut ? `${answer.status} cut` : `${answer.status} clean`) : String(answer.status);
   outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  if (also !== undefined && answer.status !== also.status) return `${what}: HTTP ${answer.status}, expected ${also.status} ${also.code}`;
   if (answer.status === 200 || answer.status === 206) {
     if (answer.status !== (range ? 206 : 200)) return `${what}: HTTP ${answer.status}`;
     // Whatever arrived must be plaintext, at the right place.
@@ -224,7 +257,7 @@ function judge(art: Art, range: { start: number; end: number } | undefined, answ
     }
     return null;
   }
-  const allowed = ERROR_CODES[answer.status];
+  const allowed = also?.status === answer.status ? [also.code] : ERROR_CODES[answer.status];
   const code = (answer.json as { error?: { code?: string } } | undefined)?.error?.code;
   if (allowed === undefined || code === undefined || !allowed.includes(code)) {
     return `${what}: HTTP ${answer.status} ${answer.body.toString("utf8").slice(0, 200)}`;
@@ -304,15 +337,15 @@ describe("tamper fuzzing through the HTTP server (local storage)", () => {
       fc.asyncProperty(fc.nat(), editArb, fc.nat(), fc.nat(), async (target, edit, a, b) => {
         const art = arts[target % arts.length]!;
         try {
-          const { reader, mustFail } = apply(art, edit);
+          const { reader, mustFail, also } = apply(art, edit);
           cases++;
-          const whole = judge(art, undefined, await get(art, reader), mustFail, edit.t);
+          const whole = judge(art, undefined, await get(art, reader), mustFail, edit.t, also);
           if (whole !== null) throw new Error(whole);
           if (art.plain.length > 0) {
             const start = a % art.plain.length;
             const range = { start, end: Math.min(art.plain.length - 1, start + (b % (2 * C))) };
             // A range that misses the damaged chunk may still be served, exactly: mustFail=false.
-            const ranged = judge(art, range, await get(art, reader, range), false, edit.t);
+            const ranged = judge(art, range, await get(art, reader, range), false, edit.t, also);
             if (ranged !== null) throw new Error(ranged);
           }
         } finally {

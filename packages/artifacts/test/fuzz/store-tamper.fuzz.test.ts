@@ -27,6 +27,7 @@ import {
   artifactObjectKey,
   DEFAULT_CHUNK_SIZE,
   encryptedSize,
+  LAYOUT_VERSION,
   metadataKey,
   unwrapDataKey,
   type OperationMetadata,
@@ -90,6 +91,15 @@ interface Applied {
 
 const EXACT: Expectation = { kind: "exact" };
 const BROAD: Code[] = ["integrity", "expired", "not_found", "config", "range_not_satisfiable"];
+
+function namesNewerLayout(bytes: Buffer): boolean {
+  try {
+    const version = (JSON.parse(bytes.toString()) as { version?: unknown } | null)?.version;
+    return typeof version === "number" && Number.isSafeInteger(version) && version > LAYOUT_VERSION;
+  } catch {
+    return false;
+  }
+}
 
 let dir: string;
 let config: ArtifactsConfig;
@@ -680,7 +690,10 @@ function applyMetaEdit(art: Art, e: MetaEdit): Applied {
       const at = e.at % bytes.length;
       bytes[at] = bytes[at]! ^ (1 << e.bit);
       writeRel(op.metaFile, bytes);
-      return { label, expect: (read) => (read.art.op === op ? { kind: "either", codes: BROAD } : EXACT) };
+      // A flip that leaves JSON naming a newer layout (`"version":1` -> 3) is a layout this code cannot
+      // check: unsupported_layout, never a read of it (docs/format.md#layouts).
+      const codes: Code[] = namesNewerLayout(bytes) ? ["unsupported_layout"] : BROAD;
+      return { label, expect: (read) => (read.art.op === op ? { kind: "either", codes } : EXACT) };
     }
     case "rawTruncate": {
       const bytes = pristine.get(op.metaFile)!;

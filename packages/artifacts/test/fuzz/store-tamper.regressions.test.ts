@@ -86,4 +86,21 @@ describe("tamper fuzzer findings (store, local backend)", () => {
     expect(outcome.error === undefined ? `served ${outcome.bytes.length} bytes as size ${outcome.size}` : "refused").toBe("refused");
     expect((outcome.error as ArtifactError).code).toBe("integrity");
   });
+
+  it("one flipped bit that turns metadata.json's version into a newer layout is unsupported_layout, not a read", async () => {
+    // `"version":1` -> `"version":3` (0x31 ^ 0x02): no integrity check this release knows applies to
+    // a layout it cannot read, so it reads nothing and says which layout (seed 1315364742 found it).
+    await store.createOperation({ grantee: GRANTEE, operationId: "newer" });
+    await store.putArtifact("newer", "note.txt", "a short artifact");
+    const metaFile = join(dir, metadataKey("newer"));
+    const bytes = readFileSync(metaFile);
+    const at = bytes.indexOf('"version":1') + '"version":'.length;
+    bytes[at] = bytes[at]! ^ 0x02;
+    writeFileSync(metaFile, bytes);
+
+    const outcome = await read("newer", "note.txt");
+    expect(outcome.bytes.length).toBe(0);
+    expect((outcome.error as ArtifactError).code).toBe("unsupported_layout");
+    expect((outcome.error as Error).message).toContain("layout 3");
+  });
 });
