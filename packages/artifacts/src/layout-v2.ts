@@ -6,8 +6,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Backend } from "./backends/types.js";
-import { IntegrityError } from "./errors.js";
-import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix } from "./metadata.js";
+import { IntegrityError, UnsupportedLayoutError } from "./errors.js";
+import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix, readMetadata } from "./metadata.js";
 
 /**
  * How far behind "now" an index may claim to be complete. A writer names its entry by its own
@@ -69,6 +69,26 @@ export async function commitEntry(backend: Backend, m: MetadataV2, entry: Artifa
   const name = entryName(nowMs, entry.path);
   await backend.put(entriesPrefix(m) + name, serializeEntry(entry), { ifAbsent: true });
   return { ...entry, name };
+}
+
+/**
+ * After a commit: what the operation is now. An upload racing a delete (or a delete and a create
+ * of the same id) from another process may commit its entry under a prefix whose metadata.json
+ * is gone, or under an earlier incarnation: such an entry is never read, so the upload must not
+ * be acknowledged. One GET of metadata.json (R2 Class B; a HEAD costs the same and its ETag
+ * changes with rotate-key, so it could not tell a rotated key from a re-created operation).
+ */
+export async function operationAfterCommit(backend: Backend, m: MetadataV2, nowMs: number): Promise<"current" | "gone" | "expired"> {
+  let read: Awaited<ReturnType<typeof readMetadata>>;
+  try {
+    read = await readMetadata(backend, m.operationId);
+  } catch (error) {
+    // Created anew by a newer release: not this incarnation.
+    if (error instanceof UnsupportedLayoutError) return "gone";
+    throw error;
+  }
+  if (read === null || read.metadata.version !== 2 || read.metadata.incarnation !== m.incarnation) return "gone";
+  return nowMs >= Date.parse(read.metadata.expiresAt) ? "expired" : "current";
 }
 
 /** index.json: every entry named up to `covers` (and possibly later ones), in name order. */
