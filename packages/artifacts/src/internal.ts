@@ -49,13 +49,14 @@ export { operationReferences, type OperationReferences } from "./references.js";
 export { PRICES, type R2StorageClass } from "./cost/pricing.js";
 export {
   estimateCost,
-  metadataBytes,
+  layoutBytes,
   storageCost,
   sweepRequests,
   LIST_PAGE_KEYS,
   type BillLine,
   type CostEstimate,
   type CostInput,
+  type LayoutBytes,
   type RequestCounts,
   type StorageCost,
   type SweepCounts,

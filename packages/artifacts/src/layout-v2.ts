@@ -17,8 +17,8 @@ import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix, 
  * write at all; on local disk every writer shares one clock.
  */
 export const INDEX_MARGIN_MS = { local: 60_000, remote: 16 * 60_000 } as const;
-/** A listing that had to GET at least this many entries writes the index (sweeps: any). */
-const COMPACT_AFTER = 32;
+/** A listing that had to GET at least this many entries writes the index (sweeps: any); the writer on S3/R2 every this many commits. */
+export const COMPACT_AFTER = 32;
 /** One process writes one operation's index at most this often (R2: one write per second per key). */
 const INDEX_PACE_MS = 2000;
 const ENTRY_NAME = /^(\d{13})-([0-9a-f]{32})\.json$/;
@@ -150,7 +150,7 @@ export interface ListContext {
   pacer?: IndexPacer;
   /** Write the index when any entry had to be fetched (the sweep), not only past COMPACT_AFTER. */
   compactAlways?: boolean;
-  /** The LIST after a `covers` this process saw before, started beside the index read (see `prefetchNames`). */
+  /** The LIST after a `covers` this process saw before, started beside the index read (see `prefetchNames`); the sweep's flat listing. */
   prefetched?: PrefetchedNames;
   /** Entries of this incarnation this process committed itself, by name: no GET for them. */
   committed?: ReadonlyMap<string, NamedEntry>;
