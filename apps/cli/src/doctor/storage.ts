@@ -1,5 +1,5 @@
 // The storage checks: the bucket (or directory) answers, the clock agrees with it, a probe object
-// is written, read back and deleted; then the master keys and the lifecycle rule.
+// is written, read back and deleted; then the stored operations (master keys, layouts) and the lifecycle rule.
 import { randomBytes } from "node:crypto";
 import type { ArtifactsConfig } from "@personal-server/artifacts";
 import type { Backend } from "@personal-server/artifacts/internal";
@@ -7,7 +7,9 @@ import { adviceFor, classify } from "../advice.js";
 import { DOCTOR_PREFIX } from "../scan.js";
 import { type Add, messageOf } from "./check.js";
 import { lifecycleCheck } from "./lifecycle.js";
+import { layoutCheck } from "./layouts.js";
 import { masterKeyCheck } from "./master-keys.js";
+import { readOperations, type StoredOperations } from "./operations.js";
 
 /** S3 signatures are refused past 15 minutes of skew (RequestTimeTooSkewed). */
 const SIGNING_SKEW_MS = 15 * 60 * 1000;
@@ -54,10 +56,19 @@ export async function storageChecks(backend: Backend, config: ArtifactsConfig, a
   }
 
   await probeObject(backend, config, add);
-  if (usable.masterKeys) await masterKeyCheck(backend, config, add);
+  let stored: StoredOperations | undefined;
+  try {
+    stored = await readOperations(backend);
+  } catch (error) {
+    add({ name: "operations", status: "fail", message: `listing operations/ or reading a metadata.json failed: ${messageOf(error)}`, fix: adviceFor(classify(error), config) });
+  }
+  if (stored === undefined) {
+    // Reported above.
+  } else if (usable.masterKeys) masterKeyCheck(stored, config, add);
   else if (config.masterKeySource.kind !== "missing") {
     add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
   }
+  if (stored !== undefined) layoutCheck(stored, add);
   await lifecycleCheck(backend, config, add, usable.ttl);
 }
 
