@@ -56,19 +56,21 @@ export async function storageChecks(backend: Backend, config: ArtifactsConfig, a
   }
 
   await probeObject(backend, config, add);
-  let stored: StoredOperations | undefined;
+  let stored: StoredOperations | Error;
   try {
     stored = await readOperations(backend);
   } catch (error) {
-    add({ name: "operations", status: "fail", message: `listing operations/ or reading a metadata.json failed: ${messageOf(error)}`, fix: adviceFor(classify(error), config) });
+    stored = error instanceof Error ? error : new Error(String(error));
   }
-  if (stored === undefined) {
-    // Reported above.
-  } else if (usable.masterKeys) masterKeyCheck(stored, config, add);
-  else if (config.masterKeySource.kind !== "missing") {
-    add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
-  }
-  if (stored !== undefined) layoutCheck(stored, add);
+  if (!usable.masterKeys) {
+    if (config.masterKeySource.kind !== "missing") {
+      add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
+    }
+  } else if (stored instanceof Error) add({ name: "master keys", status: "skip", message: "not checked: the operations could not be read (see layouts)" });
+  else masterKeyCheck(stored, config, add);
+  if (stored instanceof Error) {
+    add({ name: "layouts", status: "fail", message: `listing operations/ or reading a metadata.json failed: ${messageOf(stored)}`, fix: adviceFor(classify(stored), config) });
+  } else layoutCheck(stored, add);
   await lifecycleCheck(backend, config, add, usable.ttl);
 }
 
