@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { metadataKey, openBackend } from "@personal-server/artifacts/internal";
+import { indexKey, metadataKey, openBackend } from "@personal-server/artifacts/internal";
 import type { CostEstimate } from "@personal-server/artifacts/internal";
 import { GRANTEE, cli, cliJson, localEnv, storeFor } from "./helpers.js";
 
-// Hand-computed from the pricing pages (packages/artifacts/src/cost/pricing.ts) and the SDK's request pattern.
-// Only metadata.json's size comes from the tool itself (it is measured against a real one below).
+// Hand-computed from the pricing pages (packages/artifacts/src/cost/pricing.ts) and the SDK's request pattern
+// for layout 2 operations (cost-wire.test.ts checks that pattern on the wire). Only the sizes of
+// metadata.json, the entries and index.json come from the tool itself (measured against real ones below).
 const MiB = 1024 * 1024;
 const PART = 8 * MiB;
 
@@ -26,7 +27,7 @@ describe("cost", () => {
     // 5,000,000 bytes in 1 MiB chunks: ceil(4.77) = 5 chunks -> 41 + 5,000,000 + 5 * 16.
     expect(e.derived.encryptedArtifactBytes).toBe(5_000_121);
     expect(e.derived.uploadRequestsPerArtifact).toBe(1); // < 8 MiB: one PutObject
-    const m = e.derived.metadataBytes;
+    const m = e.derived.layoutBytes.total;
     expect(e.derived.bytesPerOperation).toBe(2 * 5_000_121 + m);
 
     // R2: 100 ops/month each stored 7 of 30 days.
@@ -34,30 +35,32 @@ describe("cost", () => {
     expect(line(e.r2.lines, "storage").usage).toBeCloseTo(gbMonth, 6);
     expect(gbMonth).toBeCloseTo(0.2334, 4);
     // Each hourly sweep finds the 100*7/30 = 23.33 live operations and the 100/720 = 0.1389 that
-    // expired since the previous sweep: 23.47 operations of 3 objects = 70.4 objects, one listing page.
-    expect(e.derived.perSweep).toEqual({ listPages: 1, classA: 2, classB: 23.4722, operations: 23.4722, objects: 70.4167 });
-    // Class A: uploads 100 x (1 create + 2 x (1 PUT + 1 metadata update)) = 500;
-    // sweeps: 720 a month x (1 page listing operations/ + 1 ListMultipartUploads) = 1,440.
-    expect(e.requests.r2.classA).toEqual({ uploads: 500, sweeps: 1_440, total: 1_940 });
-    // Class B: no metadata reads on upload (the writer's own copy); downloads 100 x (1 list + 2 x (metadata + HEAD + GET)) = 700;
-    // sweeps 720 x 23.33 live + each of the 100 operations once more in the sweep that deletes it = 16,900.
-    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 700, sweeps: 16_900, total: 17_600 });
+    // expired since the previous sweep: 23.47 operations of 6 objects (2 objects, 2 entries,
+    // metadata.json, index.json) = 140.8 objects, one listing page; metadata.json of each, index.json of the live ones.
+    expect(e.derived.perSweep).toEqual({ listPages: 1, classA: 2, classB: 46.8056, operations: 23.4722, objects: 140.8333 });
+    // Class A: uploads 100 x (1 create + 2 x (1 PUT + 1 entry PUT) + 1 index write once it covers both) = 600;
+    // downloads 100 x 1 LIST of the entries after the index; sweeps: 720 a month x (1 page listing operations/ + 1 ListMultipartUploads) = 1,440.
+    expect(e.requests.r2.classA).toEqual({ uploads: 600, downloads: 100, sweeps: 1_440, total: 2_140 });
+    // Class B: uploads 100 x (2 metadata.json reads after the commits + 2 entries read once for the index) = 400;
+    // downloads 100 x (metadata + index + 2 x (metadata + index + HEAD + GET)) = 1,000;
+    // sweeps 720 x 23.33 live x 2 (metadata.json, index.json) + each of the 100 operations once more in the sweep that deletes it = 33,700.
+    expect(e.requests.r2.classB).toEqual({ uploads: 400, downloads: 1_000, sweeps: 33_700, total: 35_100 });
     for (const l of e.r2.lines) expect(l.cost).toBe(0); // all inside the free tier
     expect(e.r2.total).toBe(0);
 
     // S3 Standard: 730-hour month, GB = 2^30.
     const s3GbMonth = (100 * (10_000_242 + m) * 7) / (730 / 24) / 2 ** 30;
     expect(line(e.s3.lines, "storage").cost).toBeCloseTo(s3GbMonth * 0.023, 6);
-    // PUT/LIST: 500 + 730 sweeps x 2 = 1,960 -> $0.0098;
-    // GET: 700 + 730 x (100 x 7 / 30.42 = 23.01 live) + 100 = 17,600 -> $0.00704.
-    expect(e.requests.s3.classA).toEqual({ uploads: 500, sweeps: 1_460, total: 1_960 });
-    expect(e.requests.s3.classB).toEqual({ uploads: 0, downloads: 700, sweeps: 16_900, total: 17_600 });
-    expect(line(e.s3.lines, "PUT/LIST requests").cost).toBeCloseTo(0.0098, 6);
-    expect(line(e.s3.lines, "GET/HEAD requests").cost).toBeCloseTo(0.00704, 6);
+    // PUT/LIST: 600 + 100 + 730 sweeps x 2 = 2,160 -> $0.0108;
+    // GET: 400 + 1,000 + 730 x 2 x (100 x 7 / 30.42 = 23.01 live) + 100 = 35,100 -> $0.01404.
+    expect(e.requests.s3.classA).toEqual({ uploads: 600, downloads: 100, sweeps: 1_460, total: 2_160 });
+    expect(e.requests.s3.classB).toEqual({ uploads: 400, downloads: 1_000, sweeps: 33_700, total: 35_100 });
+    expect(line(e.s3.lines, "PUT/LIST requests").cost).toBeCloseTo(0.0108, 6);
+    expect(line(e.s3.lines, "GET/HEAD requests").cost).toBeCloseTo(0.01404, 6);
     // 200 downloads of 5,000,121 bytes = 0.93 GiB, inside the free 100 GB.
     expect(line(e.s3.lines, "egress to the internet").usage).toBeCloseTo((200 * 5_000_121) / 2 ** 30, 5);
     expect(line(e.s3.lines, "egress to the internet").cost).toBe(0);
-    expect(e.s3.total).toBeCloseTo(s3GbMonth * 0.023 + 0.0098 + 0.00704, 5);
+    expect(e.s3.total).toBeCloseTo(s3GbMonth * 0.023 + 0.0108 + 0.01404, 5);
   });
 
   it("explains in plain text how it counts: 1 GB written a month and kept 7 days is 0.23 GB-month", async () => {
@@ -68,15 +71,15 @@ describe("cost", () => {
     expect(r.stdout).toContain("\nHow this is counted:\n  - Storage is billed per GB-month");
     expect(r.stdout).not.toMatch(/guide/i);
     expect(r.stdout).toMatch(/Cloudflare R2 \(standard\)[\s\S]*total +\$0\.00\n/);
-    expect(r.stdout).toMatch(/Amazon S3 Standard[\s\S]*total +\$0\.0218\n/);
+    expect(r.stdout).toMatch(/Amazon S3 Standard[\s\S]*total +\$0\.0298\n/);
     expect(r.stdout).toContain(
-      "Each sweep: 1 ListObjects page(s) for 70.4167 objects + 1 ListMultipartUploads (Class A), 23.4722 metadata.json reads (Class B; deletes are free)\n",
+      "Each sweep: 1 ListObjects page(s) for 140.8333 objects + 1 ListMultipartUploads (Class A), 23.4722 metadata.json + 23.3333 index.json reads (Class B; deletes are free)\n",
     );
     expect(r.stdout).toContain(
-      "1,440 for 720 sweeps a month (each lists operations/ once, one request per 1,000 objects: 1 for 70.4167 objects, and lists incomplete multipart uploads once).",
+      "1,440 for 720 sweeps a month (each lists operations/ once, one request per 1,000 objects: 1 for 140.8333 objects, entries included, and lists incomplete multipart uploads once).",
     );
     expect(r.stdout).toContain(
-      "16,900 for sweeps: each reads the metadata.json of every operation it finds (23.3333 live, and 0.1389 expired since the previous sweep, which it deletes).",
+      "33,700 for sweeps: each reads the metadata.json of every operation it finds (23.3333 live, and 0.1389 expired since the previous sweep, which it deletes) and the index.json of each live one.",
     );
     expect(r.stdout).toContain("Prices checked 2026-11-27: https://developers.cloudflare.com/r2/pricing/ and https://aws.amazon.com/s3/pricing/");
   });
@@ -88,7 +91,7 @@ describe("cost", () => {
     // > 8 MiB: CreateMultipartUpload + ceil(25,000,425 / 8 MiB) = 3 parts + Complete.
     expect(e.derived.uploadRequestsPerArtifact).toBe(Math.ceil(25_000_425 / PART) + 2);
     expect(e.derived.uploadRequestsPerArtifact).toBe(5);
-    const m = e.derived.metadataBytes;
+    const m = e.derived.layoutBytes.total;
     const gbMonth = (1000 * (50_000_850 + m) * 14) / 30 / 1e9; // 23.33 GB-month
     expect(gbMonth).toBeGreaterThan(23.33);
     expect(gbMonth).toBeLessThan(23.34);
@@ -96,38 +99,40 @@ describe("cost", () => {
     expect(storage.usage).toBeCloseTo(gbMonth, 5);
     expect(storage.billable).toBe(14); // 13.33 after the free 10, rounded up
     expect(storage.cost).toBeCloseTo(0.21, 10);
-    // Each sweep finds 1000 x 14/30 = 466.67 live + 1000/720 = 1.39 expired operations of 3 objects:
-    // 1,404.2 objects, 2 listing pages.
-    expect(e.derived.perSweep).toMatchObject({ listPages: 2, classA: 3, objects: 1404.1667 });
-    // Class A: 1000 x (1 + 2 x (5 + 1)) = 13,000; sweeps 720 x (2 + 1) = 2,160. Free.
-    expect(e.requests.r2.classA).toEqual({ uploads: 13_000, sweeps: 2_160, total: 15_160 });
-    // Class B: uploads none; 1000 x (1 + 2 x 3) = 7,000 + 720 x 466.67 + 1000 = 337,000. Free.
-    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 7_000, sweeps: 337_000, total: 344_000 });
+    // Each sweep finds 1000 x 14/30 = 466.67 live + 1000/720 = 1.39 expired operations of 6 objects:
+    // 2,808.3 objects, 3 listing pages.
+    expect(e.derived.perSweep).toMatchObject({ listPages: 3, classA: 4, objects: 2808.3333 });
+    // Class A: 1000 x (1 + 2 x (5 + 1) + 1) = 14,000; downloads 1000 LISTs; sweeps 720 x (3 + 1) = 2,880. Free.
+    expect(e.requests.r2.classA).toEqual({ uploads: 14_000, downloads: 1_000, sweeps: 2_880, total: 17_880 });
+    // Class B: uploads 1000 x (2 + 2); downloads 1000 x (2 + 2 x 4) = 10,000; sweeps 720 x 2 x 466.67 + 1000 = 673,000. Free.
+    expect(e.requests.r2.classB).toEqual({ uploads: 4_000, downloads: 10_000, sweeps: 673_000, total: 687_000 });
     expect(e.r2.total).toBeCloseTo(0.21, 10);
   });
 
-  it("Class A past the free million is billed as a whole million; the sweep's listing is paged per 1000 objects", async () => {
+  it("requests past the free tier are billed in whole millions; the sweep's listing is paged per 1000 objects", async () => {
     const e = await estimate(["--ops-per-month", "200000", "--artifacts-per-op", "2", "--artifact-size", "100KB", "--retention", "1d"]);
-    // Uploads 200,000 x (1 create + 2 x (1 PUT + 1 metadata update)) = 1,000,000.
-    // Each sweep: 200,000/30 = 6,666.67 live + 200,000/720 = 277.78 expired operations of 3 objects
-    // = 20,833.3 objects -> 21 pages + 1 ListMultipartUploads; 720 x 22 = 15,840.
-    expect(e.derived.perSweep).toMatchObject({ listPages: 21, classA: 22, operations: 6944.4444, objects: 20833.3333 });
-    expect(e.requests.r2.classA).toEqual({ uploads: 1_000_000, sweeps: 15_840, total: 1_015_840 });
-    // Class B: no upload reads + 200,000 x (1 + 2 x 2) + (720 x 6,666.67 + 200,000) = 6,000,000: inside the free 10 million.
-    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 1_000_000, sweeps: 5_000_000, total: 6_000_000 });
-    expect(line(e.r2.lines, "Class B requests").cost).toBe(0);
+    // Uploads 200,000 x (1 create + 2 x (1 PUT + 1 entry PUT) + 1 index write) = 1,200,000.
+    // Each sweep: 200,000/30 = 6,666.67 live + 200,000/720 = 277.78 expired operations of 6 objects
+    // = 41,666.7 objects -> 42 pages + 1 ListMultipartUploads; 720 x 43 = 30,960.
+    expect(e.derived.perSweep).toMatchObject({ listPages: 42, classA: 43, operations: 6944.4444, objects: 41666.6667 });
+    expect(e.requests.r2.classA).toEqual({ uploads: 1_200_000, downloads: 200_000, sweeps: 30_960, total: 1_430_960 });
+    // Class B: 200,000 x (2 + 2) + 200,000 x (2 + 2 x 3) + (720 x 2 x 6,666.67 + 200,000) = 12,200,000: past the free 10 million.
+    expect(e.requests.r2.classB).toEqual({ uploads: 800_000, downloads: 1_600_000, sweeps: 9_800_000, total: 12_200_000 });
+    const b = line(e.r2.lines, "Class B requests");
+    expect(b.billable).toBe(3); // 2.2 million past the free 10, rounded up
+    expect(b.cost).toBeCloseTo(1.08, 10);
     const a = line(e.r2.lines, "Class A requests");
     expect(a.billable).toBe(1);
     expect(a.cost).toBe(4.5);
     expect(line(e.r2.lines, "storage").cost).toBe(0);
-    expect(e.r2.total).toBe(4.5);
+    expect(e.r2.total).toBeCloseTo(5.58, 10);
   });
 
   it("infrequent access: no free tier, 30-day minimum, retrieval fees", async () => {
     const e = await estimate([
       "--ops-per-month", "100", "--artifacts-per-op", "2", "--artifact-size", "5MB", "--retention", "7d", "--storage-class", "infrequent",
     ]);
-    const m = e.derived.metadataBytes;
+    const m = e.derived.layoutBytes.total;
     const gbMonth = (100 * (10_000_242 + m) * 30) / 30 / 1e9; // billed for 30 days, not 7
     expect(line(e.r2.lines, "storage").usage).toBeCloseTo(gbMonth, 6);
     // 1.0001 GB-month, no free tier, rounded up to 2 GB-month.
@@ -142,23 +147,32 @@ describe("cost", () => {
   it("without a sweep the lifecycle rule deletes a day late and no listing requests are made", async () => {
     const e = await estimate(["--ops-per-month", "100", "--artifacts-per-op", "2", "--artifact-size", "5MB", "--retention", "7d", "--sweep-interval", "0"]);
     expect(e.derived.storedDays).toBe(8);
-    expect(e.requests.r2.classA).toEqual({ uploads: 500, sweeps: 0, total: 500 });
-    expect(e.requests.r2.classB).toEqual({ uploads: 0, downloads: 700, sweeps: 0, total: 700 });
+    expect(e.requests.r2.classA).toEqual({ uploads: 600, downloads: 100, sweeps: 0, total: 700 });
+    expect(e.requests.r2.classB).toEqual({ uploads: 400, downloads: 1_000, sweeps: 0, total: 1_400 });
     expect(e.derived.perSweep).toEqual({ listPages: 0, classA: 0, classB: 0, operations: 0, objects: 0 });
   });
 
-  it("its metadata.json size is what the SDK really writes", async () => {
+  it("its metadata.json, entries and index.json sizes are what the SDK really writes", async () => {
     const env = localEnv();
-    const store = storeFor(env);
+    const clock = { now: new Date() };
+    const store = storeFor(env, { createLayout: 2, now: () => clock.now });
     const op = await store.createOperation({ grantee: GRANTEE, agent: "agent" });
     for (const path of ["artifact-001.bin", "artifact-002.bin"]) await store.putArtifact(op.operationId, path, Buffer.alloc(5_000_000, 7));
+    // Past the index's margin a sweep writes the index that covers both entries.
+    clock.now = new Date(clock.now.getTime() + 20 * 60_000);
+    await store.sweepExpired();
     await store.close();
     const backend = await openBackend({ kind: "local", dir: env.ARTIFACTS_LOCAL_DIR! }, { timeoutMs: 5000, connectTimeoutMs: 5000 });
-    const real = (await backend.getBytes(metadataKey(op.operationId)))!.body.length;
+    const size = async (key: string) => (await backend.getBytes(key))!.body.length;
+    const entries = [];
+    for await (const o of backend.list(`operations/${op.operationId}/entries/`)) entries.push(o.size);
+    const real = { metadataJson: await size(metadataKey(op.operationId)), entries: entries.reduce((a, b) => a + b, 0), index: await size(indexKey(op.operationId)) };
     await backend.close();
+    expect(entries).toHaveLength(2);
     const e = await estimate(["--ops-per-month", "1", "--artifacts-per-op", "2", "--artifact-size", "5MB", "--retention", "7d"]);
-    // Local ETags are shorter than the multipart ETag the estimate assumes; within a few dozen bytes.
-    expect(Math.abs(e.derived.metadataBytes - real)).toBeLessThan(40);
+    // Local ETags are shorter than the multipart ETag the estimate assumes, ids differ a little; within a few dozen bytes each.
+    for (const part of ["metadataJson", "entries", "index"] as const) expect(Math.abs(e.derived.layoutBytes[part] - real[part])).toBeLessThan(40);
+    expect(e.derived.layoutBytes.total).toBe(e.derived.layoutBytes.metadataJson + e.derived.layoutBytes.entries + e.derived.layoutBytes.index);
   });
 
   it("rejects malformed values as command-line errors (exit 2) and documents itself", async () => {

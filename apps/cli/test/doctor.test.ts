@@ -37,6 +37,7 @@ describe("doctor on local storage", () => {
       ["clock", "skip"],
       ["read/write", "pass"],
       ["master keys", "pass"],
+      ["layouts", "pass"],
       ["lifecycle", "skip"],
     ]);
     expect(byName(json, "master keys").message).toBe(`unwrap the newest operation's data key (${op.operationId}, kid "key-a")`);
@@ -93,6 +94,7 @@ describe("doctor on local storage", () => {
       ["clock", "skip"],
       ["read/write", "pass"],
       ["master keys", "skip"],
+      ["layouts", "pass"],
       ["lifecycle", "skip"],
     ]);
     expect(byName(json, "storage").message).toBe(`storage variables well-formed: local directory ${dir}; checking it without ARTIFACTS_MASTER_KEYS (reported above)`);
@@ -202,7 +204,7 @@ describe("doctor on S3 (moto)", () => {
     const { code, json } = await cliJson<Report>(["doctor"], env);
     expect(json.checks.filter((c) => c.status !== "pass")).toEqual([]);
     expect(code).toBe(0);
-    expect(json.checks.map((c) => c.name)).toEqual(["configuration", "writer token", "endpoint", "bucket", "clock", "read/write", "master keys", "lifecycle"]);
+    expect(json.checks.map((c) => c.name)).toEqual(["configuration", "writer token", "endpoint", "bucket", "clock", "read/write", "master keys", "layouts", "lifecycle"]);
     expect(byName(json, "endpoint").message).toMatch(/^127\.0\.0\.1 resolves to 127\.0\.0\.1 and accepts TCP on port \d+ \(\d+ ms\)$/);
     expect(byName(json, "master keys").message).toContain(op.operationId);
     expect(byName(json, "lifecycle").message).toBe('lifecycle rule "expire-operations" expires "operations/" after 8 days, longer than ARTIFACTS_TTL (7d)');
@@ -291,6 +293,7 @@ describe("doctor on S3 (moto)", () => {
       "pass clock",
       "pass read/write",
       "skip master keys",
+      "pass layouts",
       "skip lifecycle",
     ]);
     expect(r.stdout).toMatch(/\nskip  lifecycle +not compared with ARTIFACTS_TTL \(malformed above\): rule "expire-operations" expires "operations\/" after 8 day\(s\)\n/);

@@ -31,6 +31,7 @@ export {
   type EntryIndex,
 } from "./layout-v2.js";
 export { openBackend } from "./backends/index.js";
+export { writeArtifact, type UploadContext } from "./store/upload.js";
 export { PreconditionFailedError, type Backend, type ByteRange, type ObjectInfo, type WriteCondition } from "./backends/types.js";
 export {
   DEFAULT_CHUNK_SIZE,
@@ -48,13 +49,14 @@ export { operationReferences, type OperationReferences } from "./references.js";
 export { PRICES, type R2StorageClass } from "./cost/pricing.js";
 export {
   estimateCost,
-  metadataBytes,
+  layoutBytes,
   storageCost,
   sweepRequests,
   LIST_PAGE_KEYS,
   type BillLine,
   type CostEstimate,
   type CostInput,
+  type LayoutBytes,
   type RequestCounts,
   type StorageCost,
   type SweepCounts,

@@ -6,8 +6,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Backend } from "./backends/types.js";
-import { IntegrityError } from "./errors.js";
-import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix } from "./metadata.js";
+import { IntegrityError, UnsupportedLayoutError } from "./errors.js";
+import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix, readMetadata } from "./metadata.js";
 
 /**
  * How far behind "now" an index may claim to be complete. A writer names its entry by its own
@@ -17,8 +17,8 @@ import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix }
  * write at all; on local disk every writer shares one clock.
  */
 export const INDEX_MARGIN_MS = { local: 60_000, remote: 16 * 60_000 } as const;
-/** A listing that had to GET at least this many entries writes the index (sweeps: any). */
-const COMPACT_AFTER = 32;
+/** A listing that had to GET at least this many entries writes the index (sweeps: any); the writer on S3/R2 every this many commits. */
+export const COMPACT_AFTER = 32;
 /** One process writes one operation's index at most this often (R2: one write per second per key). */
 const INDEX_PACE_MS = 2000;
 const ENTRY_NAME = /^(\d{13})-([0-9a-f]{32})\.json$/;
@@ -69,6 +69,26 @@ export async function commitEntry(backend: Backend, m: MetadataV2, entry: Artifa
   const name = entryName(nowMs, entry.path);
   await backend.put(entriesPrefix(m) + name, serializeEntry(entry), { ifAbsent: true });
   return { ...entry, name };
+}
+
+/**
+ * After a commit: what the operation is now. An upload racing a delete (or a delete and a create
+ * of the same id) from another process may commit its entry under a prefix whose metadata.json
+ * is gone, or under an earlier incarnation: such an entry is never read, so the upload must not
+ * be acknowledged. One GET of metadata.json (R2 Class B; a HEAD costs the same and its ETag
+ * changes with rotate-key, so it could not tell a rotated key from a re-created operation).
+ */
+export async function operationAfterCommit(backend: Backend, m: MetadataV2, nowMs: number): Promise<"current" | "gone" | "expired"> {
+  let read: Awaited<ReturnType<typeof readMetadata>>;
+  try {
+    read = await readMetadata(backend, m.operationId);
+  } catch (error) {
+    // Created anew by a newer release: not this incarnation.
+    if (error instanceof UnsupportedLayoutError) return "gone";
+    throw error;
+  }
+  if (read === null || read.metadata.version !== 2 || read.metadata.incarnation !== m.incarnation) return "gone";
+  return nowMs >= Date.parse(read.metadata.expiresAt) ? "expired" : "current";
 }
 
 /** index.json: every entry named up to `covers` (and possibly later ones), in name order. */
@@ -130,7 +150,7 @@ export interface ListContext {
   pacer?: IndexPacer;
   /** Write the index when any entry had to be fetched (the sweep), not only past COMPACT_AFTER. */
   compactAlways?: boolean;
-  /** The LIST after a `covers` this process saw before, started beside the index read (see `prefetchNames`). */
+  /** The LIST after a `covers` this process saw before, started beside the index read (see `prefetchNames`); the sweep's flat listing. */
   prefetched?: PrefetchedNames;
   /** Entries of this incarnation this process committed itself, by name: no GET for them. */
   committed?: ReadonlyMap<string, NamedEntry>;

@@ -14,7 +14,7 @@ export interface OperationReferences {
  * an earlier incarnation and objects only they name are not. Throws `integrity` on a malformed entry.
  */
 export async function operationReferences(
-  ctx: Pick<ListContext, "backend" | "now" | "pacer" | "compactAlways" | "onIndexWritten">,
+  ctx: Pick<ListContext, "backend" | "now" | "pacer" | "compactAlways" | "onIndexWritten" | "prefetched">,
   m: OperationMetadata,
 ): Promise<OperationReferences> {
   const keys = new Set([metadataKey(m.operationId)]);

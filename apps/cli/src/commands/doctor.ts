@@ -60,7 +60,7 @@ async function deep(io: Io, opts: { json?: boolean }): Promise<boolean> {
 
 export function doctorCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command("doctor")
-    .description("check configuration, connectivity, bucket, read/write, clock, master keys and lifecycle, each with its fix")
+    .description("check configuration, connectivity, bucket, read/write, clock, master keys, layouts and lifecycle, each with its fix")
     .option("--server <url>", "also check a running server's /health and storage (default ARTIFACTS_SERVER_URL)")
     .option("--deep", "the acceptance check for a bucket: conditional writes, the write rate, presigned URLs, CORS, lifecycle, listings, ranges")
     .option("--json", "machine-readable output")

@@ -1,28 +1,18 @@
-import { ArtifactError, type ArtifactsConfig, ConfigError, OPERATIONS_PREFIX } from "@personal-server/artifacts";
-import { type Backend, readMetadata, unwrapDataKey } from "@personal-server/artifacts/internal";
+import { ArtifactError, type ArtifactsConfig, ConfigError } from "@personal-server/artifacts";
+import { unwrapDataKey } from "@personal-server/artifacts/internal";
 import { adviceFor, classify } from "../advice.js";
 import { type Add, messageOf } from "./check.js";
+import type { StoredOperations } from "./operations.js";
 
-/** The newest operation (by metadata.json's last write) must unwrap with the loaded keys. */
-export async function masterKeyCheck(backend: Backend, config: ArtifactsConfig, add: Add): Promise<void> {
+/** The newest readable operation (by metadata.json's last write; any layout this release reads) must unwrap with the loaded keys. */
+export function masterKeyCheck(stored: StoredOperations, config: ArtifactsConfig, add: Add): void {
   try {
-    let newest: { id: string; at: number } | undefined;
-    for await (const object of backend.list(OPERATIONS_PREFIX)) {
-      const match = /^operations\/([a-z0-9][a-z0-9_-]*)\/metadata\.json$/.exec(object.key);
-      if (match && (newest === undefined || object.lastModified.getTime() > newest.at)) {
-        newest = { id: match[1]!, at: object.lastModified.getTime() };
-      }
-    }
-    if (newest === undefined) {
-      add({ name: "master keys", status: "pass", message: "no operations stored yet: nothing to unwrap" });
+    const m = stored.readable[0];
+    if (m === undefined) {
+      const none = stored.newer.length + stored.malformed.length === 0;
+      add({ name: "master keys", status: none ? "pass" : "skip", message: none ? "no operations stored yet: nothing to unwrap" : "no operation this release can read: nothing to unwrap (see layouts)" });
       return;
     }
-    const read = await readMetadata(backend, newest.id);
-    if (read === null) {
-      add({ name: "master keys", status: "pass", message: `newest operation ${newest.id} was just deleted: nothing to unwrap` });
-      return;
-    }
-    const m = read.metadata;
     unwrapDataKey(m.wrappedKey, config.masterKeys, { operationId: m.operationId, grantee: m.grantee, expiresAt: m.expiresAt });
     if (m.wrappedKey.kid !== config.masterKeys.currentKid) {
       add({

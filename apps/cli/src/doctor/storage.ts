@@ -1,5 +1,5 @@
 // The storage checks: the bucket (or directory) answers, the clock agrees with it, a probe object
-// is written, read back and deleted; then the master keys and the lifecycle rule.
+// is written, read back and deleted; then the stored operations (master keys, layouts) and the lifecycle rule.
 import { randomBytes } from "node:crypto";
 import type { ArtifactsConfig } from "@personal-server/artifacts";
 import type { Backend } from "@personal-server/artifacts/internal";
@@ -7,7 +7,9 @@ import { adviceFor, classify } from "../advice.js";
 import { DOCTOR_PREFIX } from "../scan.js";
 import { type Add, messageOf } from "./check.js";
 import { lifecycleCheck } from "./lifecycle.js";
+import { layoutCheck } from "./layouts.js";
 import { masterKeyCheck } from "./master-keys.js";
+import { readOperations, type StoredOperations } from "./operations.js";
 
 /** S3 signatures are refused past 15 minutes of skew (RequestTimeTooSkewed). */
 const SIGNING_SKEW_MS = 15 * 60 * 1000;
@@ -54,10 +56,21 @@ export async function storageChecks(backend: Backend, config: ArtifactsConfig, a
   }
 
   await probeObject(backend, config, add);
-  if (usable.masterKeys) await masterKeyCheck(backend, config, add);
-  else if (config.masterKeySource.kind !== "missing") {
-    add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
+  let stored: StoredOperations | Error;
+  try {
+    stored = await readOperations(backend);
+  } catch (error) {
+    stored = error instanceof Error ? error : new Error(String(error));
   }
+  if (!usable.masterKeys) {
+    if (config.masterKeySource.kind !== "missing") {
+      add({ name: "master keys", status: "skip", message: "not checked: the master key variables above must be fixed first" });
+    }
+  } else if (stored instanceof Error) add({ name: "master keys", status: "skip", message: "not checked: the operations could not be read (see layouts)" });
+  else masterKeyCheck(stored, config, add);
+  if (stored instanceof Error) {
+    add({ name: "layouts", status: "fail", message: `listing operations/ or reading a metadata.json failed: ${messageOf(stored)}`, fix: adviceFor(classify(stored), config) });
+  } else layoutCheck(stored, add);
   await lifecycleCheck(backend, config, add, usable.ttl);
 }
 

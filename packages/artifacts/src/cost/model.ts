@@ -1,5 +1,6 @@
 import { DEFAULT_CHUNK_SIZE, encryptedSize } from "../crypto.js";
-import { serializeMetadata, type OperationMetadata } from "../metadata.js";
+import { COMPACT_AFTER, entryName, type EntryIndex, serializeEntry } from "../layout-v2.js";
+import { serializeMetadata, type MetadataV2 } from "../metadata.js";
 import { PRICES, type R2StorageClass } from "./pricing.js";
 
 /** What `cost` is asked about. */
@@ -41,7 +42,7 @@ export interface BillLine {
 /** Request counts per month, by where they come from. */
 export interface RequestCounts {
   /** Writes: PutObject, multipart create/part/complete, ListObjects (R2 Class A; S3 PUT/LIST). */
-  classA: { uploads: number; sweeps: number; total: number };
+  classA: { uploads: number; downloads: number; sweeps: number; total: number };
   /** Reads: GetObject, HeadObject (R2 Class B; S3 GET). */
   classB: { uploads: number; downloads: number; sweeps: number; total: number };
 }
@@ -53,12 +54,25 @@ export interface CostEstimate {
     /** Stored bytes per artifact: 41 + L + 16 * ceil(L / chunk). */
     encryptedArtifactBytes: number;
     chunkSize: number;
-    /** metadata.json of one finished operation. */
-    metadataBytes: number;
+    /** What layout 2 stores beside the artifacts of one finished operation. */
+    layoutBytes: LayoutBytes;
     /** Every byte one operation keeps stored. */
     bytesPerOperation: number;
-    /** Requests to store one artifact (1 PutObject, or create + parts + complete). */
+    /** Requests to store one artifact's object (1 PutObject, or create + parts + complete); its entry is 1 more. */
     uploadRequestsPerArtifact: number;
+    /** Requests of one operation's life by what makes them (R2 classes; S3 counts the same requests). */
+    perOperation: {
+      /** createOperation (1 PUT), then per artifact the object, the entry (1 PUT) and metadata.json (1 GET) after the commit. */
+      uploads: { classA: number; classB: number };
+      /** The writer's index.json upkeep on S3/R2: every 32 commits 1 GET, the LIST of the entries so far, 1 PUT. */
+      writerIndex: { classA: number; classB: number };
+      /** Once, by the first sweep or listing past the 16-minute margin: a GET of each entry the writer's index lacks (fewer than 32), 1 index PUT. */
+      indexCompletion: { classA: number; classB: number };
+      /** One listing by the grantee: metadata.json, index.json, 1 LIST after the index. */
+      listing: { classA: number; classB: number };
+      /** One artifact read: metadata.json, index.json (its entry), the object (GET, or HEAD + GET past one chunk). */
+      read: { classA: number; classB: number };
+    };
     /** How long each operation's bytes stay stored, days (retention; +1 day when only the lifecycle rule deletes). */
     storedDays: number;
     /** Operations stored at any moment (steady state). */
@@ -92,27 +106,40 @@ export interface SweepCounts {
   listPages: number;
   /** Class A: the listing pages and 1 ListMultipartUploads. */
   classA: number;
-  /** Class B: 1 GetObject of metadata.json per operation that has one. Deletes and aborts are free. */
+  /** Class B: 1 GetObject of metadata.json per operation that has one, and of index.json per live one. Deletes and aborts are free. */
   classB: number;
 }
 
 /**
  * One sweep over `objects` objects under operations/, of which `operationsWithMetadata`
- * operations have a metadata.json (store.ts sweepExpired): one flat listing without a delimiter,
- * one metadata read per such operation (expired ones are then deleted: metadata.json first, then
- * the objects the listing returned, with no further listing), then one ListMultipartUploads.
- * Incomplete uploads past 1000 would add pages; the model assumes fewer.
+ * operations have a metadata.json and `liveOperations` of those have not expired (store/sweep.ts):
+ * one flat listing without a delimiter, one metadata read per such operation (expired ones are
+ * then deleted: metadata.json first, then the objects the listing returned, with no further
+ * listing), for each live (layout 2) operation its index.json (its entries' names came with the
+ * flat listing: no LIST of its own), then one ListMultipartUploads. Incomplete uploads past 1000 would add pages; the
+ * model assumes fewer.
  */
-export function sweepRequests(p: { objects: number; operationsWithMetadata: number }): SweepCounts {
+export function sweepRequests(p: { objects: number; operationsWithMetadata: number; liveOperations: number }): SweepCounts {
   const listPages = Math.max(1, Math.ceil(p.objects / LIST_PAGE_KEYS - 1e-9));
-  return { listPages, classA: listPages + 1, classB: p.operationsWithMetadata };
+  return { listPages, classA: listPages + 1, classB: p.operationsWithMetadata + p.liveOperations };
 }
 
-/** metadata.json of an operation with `artifacts` entries, as the SDK serializes it. */
-export function metadataBytes(artifacts: number, size: number, chunkSize: number): number {
+/** Bytes of one finished layout 2 operation besides its artifacts' objects. */
+export interface LayoutBytes {
+  metadataJson: number;
+  /** All its entry objects. */
+  entries: number;
+  /** index.json listing every entry. */
+  index: number;
+  total: number;
+}
+
+/** What an operation with `artifacts` artifacts of `size` bytes stores besides the objects, as the SDK serializes it (layout 2). */
+export function layoutBytes(artifacts: number, size: number, chunkSize: number): LayoutBytes {
   const at = "2026-01-01T00:00:00.000Z";
-  const metadata: OperationMetadata = {
-    version: 1,
+  const metadata: MetadataV2 = {
+    version: 2,
+    incarnation: "0".repeat(32),
     operationId: "agent_1755985390841",
     agent: "agent",
     grantee: `0x${"ab".repeat(20)}`,
@@ -120,8 +147,12 @@ export function metadataBytes(artifacts: number, size: number, chunkSize: number
     expiresAt: at,
     // 12-byte IV and 32-byte key + 16-byte tag, base64.
     wrappedKey: { kid: "default", iv: "A".repeat(16), ciphertext: "A".repeat(64) },
-    artifacts: Array.from({ length: artifacts }, (_, i) => ({
-      path: `artifact-${String(i + 1).padStart(3, "0")}.bin`,
+  };
+  const entries = Array.from({ length: artifacts }, (_, i) => {
+    const path = `artifact-${String(i + 1).padStart(3, "0")}.bin`;
+    return {
+      name: entryName(Date.parse(at), path),
+      path,
       size,
       encryptedSize: encryptedSize(size, chunkSize),
       contentType: "application/octet-stream",
@@ -129,33 +160,52 @@ export function metadataBytes(artifacts: number, size: number, chunkSize: number
       createdAt: at,
       // An S3 multipart ETag is the longest kind: 32 hex, '-', part count.
       etag: `${"0".repeat(32)}-1`,
-    })),
+    };
+  });
+  const index: EntryIndex = { layout: 2, incarnation: metadata.incarnation, covers: entries.at(-1)?.name ?? "", entries };
+  const sizes = {
+    metadataJson: serializeMetadata(metadata).length,
+    entries: entries.reduce((sum, e) => sum + serializeEntry(e).length, 0),
+    index: Buffer.byteLength(`${JSON.stringify(index)}\n`),
   };
-  return serializeMetadata(metadata).length;
+  return { ...sizes, total: sizes.metadataJson + sizes.entries + sizes.index };
 }
 
+
 /**
- * Monthly cost of running the store, from the requests the SDK really makes (store.ts, metadata.ts):
+ * Monthly cost of running the store, from the requests the SDK really makes (store.ts,
+ * store/upload.ts, layout-v2.ts) for operations in layout 2, the only layout this release
+ * creates (layout 1 operations left from an earlier release cost only their remaining days and
+ * expire within one retention period):
  * - createOperation: 1 conditional PutObject of metadata.json.
- * - putArtifact: no read (the writer checks existence/expiry/conflicts against the metadata it
- *   wrote itself, and the commit re-checks), the object
- *   upload (1 PutObject up to one part, else CreateMultipartUpload + N UploadPart +
- *   CompleteMultipartUpload), 1 conditional PutObject of metadata.json. Assumes one writer
- *   process (its metadata cache saves a re-read) and no coalescing: concurrent uploads to one
- *   operation share metadata writes, so this is the upper bound.
- * - download: listArtifacts (1 GetObject of metadata.json), then per artifact 1 GetObject of
- *   metadata.json and either 1 GetObject (one chunk) or HeadObject + GetObject.
- * - sweep, every interval (store.sweepExpired): one flat listing of operations/ (no delimiter:
- *   1 ListObjectsV2 per 1000 objects, at least 1), 1 GetObject of metadata.json per operation
- *   it finds (the live ones and those expired since the previous sweep, which it then deletes),
- *   and 1 ListMultipartUploads. Deletes are free.
- * Ignored: 412 retries (rare with one writer), HeadBucket/doctor/usage runs.
+ * - putArtifact: the object (1 PutObject up to one part, else CreateMultipartUpload + N
+ *   UploadPart + CompleteMultipartUpload), 1 create-only PutObject of its entry (the commit), then
+ *   1 GetObject of metadata.json (the operation is still this incarnation: an upload racing a
+ *   delete answers not_found). On S3/R2 the writer also keeps index.json: every 32 commits to an
+ *   operation 1 GetObject of it, 1 ListObjects of the entries so far (every entry: within the
+ *   16-minute margin `covers` does not move; 1 page per 1000), 1 PutObject. Pacing (one index
+ *   write per 2 s per operation) can only skip some: an upper bound.
+ * - once per operation, the first sweep (or listing) past the margin GETs each entry the writer's
+ *   index lacks (the last n mod 32) and writes the index that covers them all: counted with the
+ *   uploads. A sweep within the margin may write it once more.
+ * - download: listArtifacts (metadata.json, index.json: Class B; 1 ListObjects after the index:
+ *   Class A on R2), then per artifact metadata.json, index.json (its entry) and either 1
+ *   GetObject (one chunk) or HeadObject + GetObject. Assumes the index covers the operation (the
+ *   grantee downloads 16+ minutes after the uploads, after a sweep or listing wrote it); earlier,
+ *   each read also lists the entries.
+ * - sweep, every interval (store/sweep.ts): one flat listing of operations/ (no delimiter:
+ *   1 ListObjectsV2 per 1000 objects; an operation is 2 n + 2 objects: objects, entries,
+ *   metadata.json, index.json), 1 GetObject of metadata.json per operation it finds (the live
+ *   ones and those expired since the previous sweep, which it deletes), per live one 1 GetObject
+ *   of index.json (its entries' names come with the flat listing), and 1 ListMultipartUploads. Deletes are free.
+ * Ignored: 412/429 retries (rare with one writer), HeadBucket/doctor/usage runs.
  */
 export function estimateCost(input: CostInput): CostEstimate {
   const chunkSize = DEFAULT_CHUNK_SIZE;
+  const n = input.artifactsPerOp;
   const encryptedArtifactBytes = encryptedSize(input.artifactSize, chunkSize);
-  const metaBytes = metadataBytes(input.artifactsPerOp, input.artifactSize, chunkSize);
-  const bytesPerOperation = input.artifactsPerOp * encryptedArtifactBytes + metaBytes;
+  const layout = layoutBytes(n, input.artifactSize, chunkSize);
+  const bytesPerOperation = n * encryptedArtifactBytes + layout.total;
   const uploadRequestsPerArtifact =
     encryptedArtifactBytes <= input.partSize ? 1 : Math.ceil(encryptedArtifactBytes / input.partSize) + 2;
   const retentionDays = input.retentionSeconds / DAY;
@@ -163,21 +213,36 @@ export function estimateCost(input: CostInput): CostEstimate {
   // Without a sweep nothing deletes an expired operation but the lifecycle rule (retention + 1 day).
   const storedDays = sweeping ? retentionDays : retentionDays + 1;
 
-  const writesClassA = input.opsPerMonth * (1 + input.artifactsPerOp * (uploadRequestsPerArtifact + 1));
-  // Uploads check against the metadata the writer process itself wrote (it created the operation): no reads.
-  const writesClassB = 0;
-  const perDownload = 1 + (input.artifactSize <= chunkSize ? 1 : 2);
-  const downloadsClassB = input.opsPerMonth * input.downloads * (1 + input.artifactsPerOp * perDownload);
-  const downloadedBytes = input.opsPerMonth * input.downloads * input.artifactsPerOp * encryptedArtifactBytes;
+  // The writer's index writes: at commit 32 j it lists the 32 j entries so far.
+  const writerIndexes = Math.floor(n / COMPACT_AFTER);
+  let writerLists = 0;
+  for (let j = 1; j <= writerIndexes; j++) writerLists += Math.ceil((COMPACT_AFTER * j) / LIST_PAGE_KEYS);
+  const read = 2 + (input.artifactSize <= chunkSize ? 1 : 2);
+  const completes = sweeping || input.downloads > 0;
+  const perOperation = {
+    uploads: { classA: 1 + n * (uploadRequestsPerArtifact + 1), classB: n },
+    writerIndex: { classA: writerLists + writerIndexes, classB: writerIndexes },
+    indexCompletion: completes && n > 0 ? { classA: 1, classB: n % COMPACT_AFTER } : { classA: 0, classB: 0 },
+    listing: { classA: 1, classB: 2 },
+    read: { classA: 0, classB: read },
+  };
+  const ops = input.opsPerMonth;
+  const perOpUploadsA = perOperation.uploads.classA + perOperation.writerIndex.classA + perOperation.indexCompletion.classA;
+  const perOpUploadsB = perOperation.uploads.classB + perOperation.writerIndex.classB + perOperation.indexCompletion.classB;
+  const writesClassA = ops * perOpUploadsA;
+  const writesClassB = ops * perOpUploadsB;
+  const downloadsClassA = ops * input.downloads * perOperation.listing.classA;
+  const downloadsClassB = ops * input.downloads * (perOperation.listing.classB + n * read);
+  const downloadedBytes = ops * input.downloads * n * encryptedArtifactBytes;
 
   const requests = (monthDays: number) => {
-    const live = (input.opsPerMonth * storedDays) / monthDays;
+    const live = (ops * storedDays) / monthDays;
     const sweeps = sweeping ? (monthDays * DAY) / input.sweepIntervalSeconds : 0;
     // Each sweep also finds the operations that expired since the previous one (it reads their
     // metadata.json, then deletes them): over a month, every operation is read once more.
-    const seen = sweeping ? live + input.opsPerMonth / sweeps : 0;
-    const objects = seen * (input.artifactsPerOp + 1);
-    const perSweep = sweepRequests({ objects, operationsWithMetadata: seen });
+    const seen = sweeping ? live + ops / sweeps : 0;
+    const objects = seen * (2 * n + 2);
+    const perSweep = sweepRequests({ objects, operationsWithMetadata: seen, liveOperations: live });
     const sweepA = Math.round(sweeps * perSweep.classA);
     const sweepB = Math.round(sweeps * perSweep.classB);
     return {
@@ -185,7 +250,7 @@ export function estimateCost(input: CostInput): CostEstimate {
       sweeps,
       perSweep: sweeping ? { ...perSweep, operations: seen, objects } : { listPages: 0, classA: 0, classB: 0, operations: 0, objects: 0 },
       counts: {
-        classA: { uploads: writesClassA, sweeps: sweepA, total: writesClassA + sweepA },
+        classA: { uploads: writesClassA, downloads: downloadsClassA, sweeps: sweepA, total: writesClassA + downloadsClassA + sweepA },
         classB: {
           uploads: writesClassB,
           downloads: downloadsClassB,
@@ -239,18 +304,23 @@ export function estimateCost(input: CostInput): CostEstimate {
       `averages ${round4((writtenGB * storedDays) / r2.monthDays)} GB stored (R2 averages daily peaks over 30 days), ` +
       `so a byte costs the monthly price only if it is kept all month.`,
     `Class A counts every request the SDK makes: ${fmt(writesClassA)} for uploads ` +
-      `(${input.opsPerMonth} x (1 metadata create + ${input.artifactsPerOp} x (${uploadRequestsPerArtifact} object PUT${uploadRequestsPerArtifact > 1 ? "s" : ""} + 1 metadata update))) ` +
+      `(${fmt(ops)} x (1 metadata.json create + ${n} x (${uploadRequestsPerArtifact} object PUT${uploadRequestsPerArtifact > 1 ? "s" : ""} + 1 entry PUT)` +
+      `${writerIndexes > 0 ? ` + ${perOperation.writerIndex.classA} for the writer's ${writerIndexes} index.json write${writerIndexes > 1 ? "s" : ""} (one LIST and one PUT every 32 commits)` : ""}` +
+      `${perOperation.indexCompletion.classA > 0 ? " + 1 index.json write once the index can cover every entry" : ""})), ` +
+      `${fmt(downloadsClassA)} for downloads (${fmt(ops)} x ${input.downloads} listing${input.downloads === 1 ? "" : "s"}: one LIST of the entries after index.json each; LIST is Class A on R2) ` +
       (sweeping
         ? `and ${fmt(r2Req.counts.classA.sweeps)} for ${fmt(r2Req.sweeps)} sweeps a month (each lists operations/ once, one request per ${fmt(LIST_PAGE_KEYS)} objects: ` +
-          `${r2Req.perSweep.listPages} for ${fmt(round4(r2Req.perSweep.objects))} objects, and lists incomplete multipart uploads once).`
+          `${r2Req.perSweep.listPages} for ${fmt(round4(r2Req.perSweep.objects))} objects, entries included, and lists incomplete multipart uploads once).`
         : "and none for sweeps (sweep disabled: the lifecycle rule deletes, a day after expiry)."),
-    `Class B counts no reads for uploads (the writer checks against the metadata.json it wrote itself), ${fmt(downloadsClassB)} for downloads ` +
-      `(${input.opsPerMonth} x ${input.downloads} x (1 listing + ${input.artifactsPerOp} x (metadata.json + ${perDownload === 2 ? "GET" : "HEAD + GET"}))) ` +
+    `Class B counts ${fmt(writesClassB)} reads for uploads (${fmt(ops)} x (${n} metadata.json read${n === 1 ? "" : "s"}, one after each commit` +
+      `${writerIndexes > 0 ? ` + ${writerIndexes} index.json read${writerIndexes > 1 ? "s" : ""} by the writer` : ""}` +
+      `${perOperation.indexCompletion.classB > 0 ? ` + ${perOperation.indexCompletion.classB} entr${perOperation.indexCompletion.classB > 1 ? "ies" : "y"} the writer's index lacks, read once` : ""})), ` +
+      `${fmt(downloadsClassB)} for downloads (${fmt(ops)} x ${input.downloads} x (metadata.json + index.json + ${n} x (metadata.json + index.json + ${read === 3 ? "GET" : "HEAD + GET"}))) ` +
       (sweeping
         ? `and ${fmt(r2Req.counts.classB.sweeps)} for sweeps: each reads the metadata.json of every operation it finds ` +
-          `(${fmt(round4(r2Req.live))} live, and ${fmt(round4(r2Req.perSweep.operations - r2Req.live))} expired since the previous sweep, which it deletes).`
+          `(${fmt(round4(r2Req.live))} live, and ${fmt(round4(r2Req.perSweep.operations - r2Req.live))} expired since the previous sweep, which it deletes) and the index.json of each live one.`
         : "and none for sweeps."),
-    `Metadata updates are counted once per artifact; concurrent uploads to one operation are coalesced into fewer writes.`,
+    `Downloads are counted once the index covers the operation (16 minutes after its uploads, after a sweep or listing wrote it); a read before that also lists the entries (1 Class A more per artifact).`,
     `R2 rounds usage up to whole billing units after the free tier (1 GB-month, 1 million requests).`,
     input.storageClass === "infrequent"
       ? `Infrequent Access has no free tier and bills at least 30 days per object: ${round4(storedDays)} days are billed as ${round4(billedDays)}.`
@@ -264,9 +334,10 @@ export function estimateCost(input: CostInput): CostEstimate {
     derived: {
       encryptedArtifactBytes,
       chunkSize,
-      metadataBytes: metaBytes,
+      layoutBytes: layout,
       bytesPerOperation,
       uploadRequestsPerArtifact,
+      perOperation,
       storedDays,
       liveOperations: round4(r2Req.live),
       sweepsPerMonth: { r2: round4(r2Req.sweeps), s3: round4(s3Req.sweeps) },

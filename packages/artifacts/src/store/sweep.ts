@@ -1,7 +1,7 @@
 import { OPERATIONS_PREFIX } from "../constants.js";
 import { IntegrityError, UnsupportedLayoutError } from "../errors.js";
 import type { Backend, ObjectInfo } from "../backends/types.js";
-import { type IndexPacer, indexKey } from "../layout-v2.js";
+import { entriesPrefix, type IndexPacer, indexKey } from "../layout-v2.js";
 import { metadataKey, type MetadataWriter, readMetadata } from "../metadata.js";
 import { operationReferences } from "../references.js";
 import { isOperationId } from "../validate.js";
@@ -97,7 +97,13 @@ async function sweepOperation(
       const onIndexWritten = (size: number) => {
         usage.storedBytes += size - (objects.find((o) => o.key === indexKey(operationId))?.size ?? 0);
       };
-      const references = await operationReferences({ backend, now, pacer, compactAlways: true, onIndexWritten }, read.metadata);
+      const m = read.metadata;
+      // Layout 2: the flat listing above already named this incarnation's entries: no LIST of
+      // its own (Class A on R2) per live operation and sweep.
+      const entries = m.version === 2 ? entriesPrefix(m) : "";
+      const names = objects.filter((o) => entries !== "" && o.key.startsWith(entries)).map((o) => o.key.slice(entries.length));
+      const prefetched = m.version === 2 ? { incarnation: m.incarnation, covers: "", names: Promise.resolve(names) } : undefined;
+      const references = await operationReferences({ backend, now, pacer, compactAlways: true, onIndexWritten, prefetched }, m);
       referenced = references.referenced;
       usage.operations++;
       usage.artifacts += references.entries.length;

@@ -3,9 +3,9 @@ import { type Backend, KeyClashError, PreconditionFailedError, type PutOptions }
 import { DEFAULT_CHUNK_SIZE, encrypt, encryptedSize } from "../crypto.js";
 import { nodePieceCipher } from "../crypto/node-cipher.js";
 import { sealOneChunk } from "../crypto/one-chunk.js";
-import { ConflictError, IntegrityError, InvalidInputError, isKeyWriteThrottled, NotFoundError, StorageUnavailableError, TooLargeError } from "../errors.js";
-import { commitEntry, type NamedEntry } from "../layout-v2.js";
-import { type ArtifactEntry, artifactObjectKey, type MetadataWriter, type OperationMetadata } from "../metadata.js";
+import { ConflictError, ExpiredError, IntegrityError, InvalidInputError, isKeyWriteThrottled, NotFoundError, StorageUnavailableError, TooLargeError } from "../errors.js";
+import { commitEntry, entriesPrefix, type NamedEntry, operationAfterCommit } from "../layout-v2.js";
+import { type ArtifactEntry, artifactObjectKey, type MetadataV2, type MetadataWriter, type OperationMetadata } from "../metadata.js";
 import { isContentType } from "../validate.js";
 
 /** An unreferenced object at an artifact's key older than this is a crash leftover a new upload may replace. */
@@ -120,9 +120,9 @@ export async function writeArtifact(
     if (performance.now() - started > LEFTOVER_AGE_MS / 2) {
       throw new StorageUnavailableError(`upload of ${path} took too long to commit; retry it`);
     }
-    // An upload racing a delete or an expiry may land an entry under a prefix whose
-    // metadata.json is gone (never readable, swept as an orphan) or of an earlier incarnation.
-    await ctx.committed?.(await commitEntry(backend, metadata, entry, ctx.now().getTime()));
+    const named = await commitEntry(backend, metadata, entry, ctx.now().getTime());
+    await confirmCommit(ctx, metadata, named, stored.etag);
+    await ctx.committed?.(named);
     return entry;
   }
   try {
@@ -139,6 +139,31 @@ export async function writeArtifact(
     throw error;
   }
   return entry;
+}
+
+/**
+ * Layout 2: the entry is written, but a delete (and perhaps a create of the same id) or an
+ * expiry from another process may have come first; then the entry is never read, and the upload
+ * answers what a later one would (`not_found`, `expired`) after removing what it wrote. Best
+ * effort: whatever stays is unreferenced, and the sweep deletes it once ORPHAN_GRACE_MS old.
+ */
+async function confirmCommit(ctx: UploadContext, metadata: MetadataV2, entry: NamedEntry, etag: string): Promise<void> {
+  const { backend } = ctx;
+  const { operationId } = metadata;
+  const now = await operationAfterCommit(backend, metadata, ctx.now().getTime());
+  if (now === "current") return;
+  ctx.writer.forget(operationId);
+  const key = artifactObjectKey(operationId, entry.path);
+  await backend
+    .delete([entriesPrefix(metadata) + entry.name])
+    .then(() => backend.head(key))
+    // The object only if it is still ours: once a delete removed it, a writer of a new
+    // incarnation may have stored that path again.
+    .then((object) => (object?.etag === etag ? backend.delete([key]) : undefined))
+    .catch(() => {});
+  throw now === "expired"
+    ? new ExpiredError(`operation ${operationId} expired at ${metadata.expiresAt}`)
+    : new NotFoundError(`operation ${operationId} not found`);
 }
 
 /** `path` and another artifact where one is the other's folder, on storage that keeps paths as files and folders. */
