@@ -8,7 +8,6 @@ import { openBackend } from "./backends/index.js";
 import { observeBackend } from "./backends/observed.js";
 import type { Backend } from "./backends/types.js";
 import {
-  type IndexHint,
   IndexPacer,
   type IndexRead,
   listEntries,
@@ -21,6 +20,7 @@ import {
 import { type ArtifactEntry, metadataKey, type MetadataV2, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
+import { listTail, type Seen, SeenOperations } from "./store/seen.js";
 import { sweep } from "./store/sweep.js";
 import type {
   ArtifactInfo,
@@ -88,10 +88,10 @@ class Store implements ArtifactStore {
   private writer: MetadataWriter | undefined;
   private readonly pacer = new IndexPacer();
   /**
-   * Operations last seen in layout 2 (bounded), with their incarnation and index `covers`: a read
-   * of one asks for metadata.json, index.json and the LIST after `covers` at once.
+   * Operations last seen in layout 2 (bounded), with their incarnation and index `covers` (and on
+   * S3/R2 their metadata.json and index.json): a read of one asks for what it needs at once.
    */
-  private readonly layout2 = new Map<string, IndexHint>();
+  private readonly seen = new SeenOperations();
   /** Layout 2 entries this process committed, per operation (bounded): its index writes need no GETs for them. */
   private readonly commits = new Map<string, { incarnation: string; entries: Map<string, NamedEntry> }>();
   private readonly createLayout: 1 | 2;
@@ -295,6 +295,7 @@ class Store implements ArtifactStore {
     await backend.delete([metadataKey(operationId)]);
     this.writer?.forget(operationId);
     this.commits.delete(operationId);
+    this.seen.forget(operationId);
     const keys: string[] = [];
     for await (const object of backend.list(operationPrefix(operationId))) keys.push(object.key);
     await backend.delete(keys);
@@ -367,9 +368,14 @@ class Store implements ArtifactStore {
 
   private async readFrom(backend: Backend, operationId: string, fallback: boolean, then: Then | undefined): Promise<Located | null> {
     const withIndex = then !== undefined;
-    // Beside metadata.json for an operation this process has seen in layout 2 (a grantee's
-    // listing, then its downloads); after it otherwise, so a layout 1 operation costs no index read.
-    const hint = withIndex ? this.layout2.get(operationId) : undefined;
+    const hint = withIndex ? this.seen.get(operationId) : undefined;
+    // metadata.json and index.json remembered on S3/R2: one LIST tells whether both are still the same.
+    if (then === "listing" && hint?.metadata !== undefined) {
+      const quick = await this.readSeen(backend, operationId, fallback, hint);
+      if (quick !== undefined) return quick;
+    }
+    // index.json beside metadata.json for an operation this process has seen in layout 2 (a
+    // grantee's listing, then its downloads); after it otherwise, so a layout 1 operation costs no index read.
     let index = hint === undefined ? undefined : readIndex(backend, operationId);
     index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
     // A read of one artifact usually finds it in the index: no LIST (Class A on R2) for it.
@@ -378,15 +384,38 @@ class Store implements ArtifactStore {
     if (read === null) return null;
     const { metadata } = read;
     if (metadata.version !== 2) {
-      this.layout2.delete(operationId);
+      this.seen.forget(operationId);
       return { backend, metadata, fallback };
     }
-    if (!this.layout2.has(operationId)) {
-      if (this.layout2.size >= 10_000) this.layout2.delete(this.layout2.keys().next().value!);
-      this.layout2.set(operationId, { incarnation: metadata.incarnation, covers: "" });
-    }
+    const remember = backend.kind !== "local"; // locally a read is a file read: nothing to spare
+    this.seen.sawMetadata(metadata, remember ? read.etag : undefined);
     if (withIndex) index ??= readIndex(backend, operationId);
+    if (remember) index = index?.then((r) => (this.seen.sawIndex(operationId, r), r));
     index?.catch(() => {});
+    return { backend, metadata, fallback, index, prefetched };
+  }
+
+  /**
+   * A listing of an operation this process read before on S3/R2: one LIST after the entries up to
+   * the `covers` it saw shows the new entries and the ETags of metadata.json and index.json; what
+   * changed since is read again. Undefined: read it the ordinary way (gone, or created anew).
+   */
+  private async readSeen(backend: Backend, operationId: string, fallback: boolean, hint: Seen): Promise<Located | undefined> {
+    const tail = await listTail(backend, operationId, hint);
+    let metadata = hint.metadata!.value;
+    if (tail.metadataEtag !== hint.metadata!.etag) {
+      // Rewritten, or gone (no ETag): read it again.
+      const read = await readMetadata(backend, operationId);
+      if (read?.metadata.version !== 2 || read.metadata.incarnation !== hint.incarnation) return undefined;
+      metadata = read.metadata;
+      this.seen.sawMetadata(metadata, read.etag);
+    }
+    let index: Promise<IndexRead | null>;
+    if (tail.indexEtag === undefined) index = Promise.resolve(null);
+    else if (tail.indexEtag === hint.index?.etag) index = Promise.resolve(hint.index);
+    else index = readIndex(backend, operationId).then((r) => (this.seen.sawIndex(operationId, r), r));
+    index.catch(() => {});
+    const prefetched = { incarnation: hint.incarnation, covers: hint.covers, names: Promise.resolve(tail.names) };
     return { backend, metadata, fallback, index, prefetched };
   }
 
@@ -398,7 +427,7 @@ class Store implements ArtifactStore {
     // What this process committed is not used here: a read goes by what storage holds.
     const ctx = { backend, now: this.now(), prefetched: located.prefetched, ...(located.fallback ? {} : { pacer: this.pacer }) };
     const entries = await listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
-    if (this.layout2.has(metadata.operationId)) this.layout2.set(metadata.operationId, { incarnation: metadata.incarnation, covers: entries.covers ?? "" });
+    this.seen.sawCovers(metadata.operationId, metadata.incarnation, entries.covers ?? "");
     return entries;
   }
 
