@@ -11,7 +11,7 @@ import { metadataKey, type MetadataV2, operationPrefix } from "../metadata.js";
 
 /** Operations remembered at most. */
 const MAX_OPERATIONS = 10_000;
-/** Index entries remembered at most, over all operations (a 1,000-entry index is about 0.5 MB of heap). */
+/** Index entries remembered at most, over all operations (a parsed 1,000-entry index is about 0.3 MB of heap). */
 const MAX_INDEX_ENTRIES = 20_000;
 
 export interface Seen extends IndexHint {
