@@ -3,24 +3,15 @@ import type { ArtifactsConfig } from "./config-types.js";
 import { loadConfig } from "./config.js";
 import { OPERATIONS_PREFIX } from "./constants.js";
 import { newDataKey, unwrapDataKey, wrapDataKey } from "./crypto.js";
-import { ConfigError, ConflictError, ExpiredError, IntegrityError, InvalidInputError, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
+import { ConfigError, ConflictError, IntegrityError, InvalidInputError, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
 import { openBackend } from "./backends/index.js";
 import { observeBackend } from "./backends/observed.js";
 import type { Backend } from "./backends/types.js";
-import {
-  type IndexHint,
-  IndexPacer,
-  type IndexRead,
-  listEntries,
-  type NamedEntry,
-  newIncarnation,
-  prefetchNames,
-  type PrefetchedNames,
-  readIndex,
-} from "./layout-v2.js";
-import { type ArtifactEntry, metadataKey, type MetadataV2, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
+import { type NamedEntry, newIncarnation } from "./layout-v2.js";
+import { type ArtifactEntry, metadataKey, MetadataWriter, type OperationMetadata, operationPrefix, readMetadata } from "./metadata.js";
 import { type DeliveredObject, type DeliveryTicket, issueTicket, openDelivery } from "./store/delivery.js";
 import { checkRange, openPlaintext } from "./store/read.js";
+import { checkNotExpired, type Located, notShared, Operations, type Then } from "./store/locate.js";
 import { sweep } from "./store/sweep.js";
 import type {
   ArtifactInfo,
@@ -38,15 +29,13 @@ import type {
   TicketListing,
 } from "./store/types.js";
 import { type Body, checkUploadInput, destroyInput, writeArtifact } from "./store/upload.js";
-import { artifactInfo, findEntry, operationInfo, sortedEntries } from "./store/views.js";
+import { artifactInfo, operationInfo, sortedEntries } from "./store/views.js";
 import { isOperationId, normalizeGrantee, validateAgent, validateArtifactPath, validateOperationId } from "./validate.js";
 
 export type * from "./store/types.js";
 export { ORPHAN_GRACE_MS } from "./store/sweep.js";
 export { DELIVERY_ROUTE, DELIVERY_URL_MAX_SECONDS, type DeliveredObject, type DeliveryTicket } from "./store/delivery.js";
 
-/** What a reader gets for an operation that is missing or not theirs: the same answer, byte for byte. */
-const notShared = (operationId: string) => new NotFoundError(`operation ${operationId} not found or not shared with this wallet`);
 /** Writes to an operation not migrated yet out of the read-only fallback directory. */
 const inFallback = (operationId: string) =>
   new ConflictError(`operation ${operationId} is still in the local fallback directory; migrate first`);
@@ -67,33 +56,13 @@ export function createArtifactStore(config: ArtifactsConfig = loadConfig(undefin
   return new Store(config, options);
 }
 
-/** What follows finding an operation: a read of one artifact, or a listing of all. */
-type Then = "read" | "listing";
-
-interface Located {
-  backend: Backend;
-  metadata: OperationMetadata;
-  /** The operation lives in the read-only migration fallback. */
-  fallback: boolean;
-  /** Layout 2: index.json, read beside metadata.json. */
-  index?: Promise<IndexRead | null>;
-  /** Layout 2, seen before by this process: the LIST after the index, started beside both. */
-  prefetched?: PrefetchedNames;
-}
-
 class Store implements ArtifactStore {
   readonly kind: "local" | "s3" | "r2";
   private readonly primary: Promise<Backend>;
   private readonly fallback: Promise<Backend> | undefined;
   private writer: MetadataWriter | undefined;
-  private readonly pacer = new IndexPacer();
-  /**
-   * Operations last seen in layout 2 (bounded), with their incarnation and index `covers`: a read
-   * of one asks for metadata.json, index.json and the LIST after `covers` at once.
-   */
-  private readonly layout2 = new Map<string, IndexHint>();
-  /** Layout 2 entries this process committed, per operation (bounded): its index writes need no GETs for them. */
-  private readonly commits = new Map<string, { incarnation: string; entries: Map<string, NamedEntry> }>();
+  /** Finds operations and reads their entries. */
+  private readonly operations: Operations;
   private readonly createLayout: 1 | 2;
   private readonly now: () => Date;
   /** `<operationId>/<path>` uploads in flight in this process: a second one is `conflict`. */
@@ -115,10 +84,11 @@ class Store implements ArtifactStore {
       fallback.catch(() => {});
       this.fallback = fallback;
     }
+    this.operations = new Operations(this.primary, this.fallback, this.now);
   }
 
   get stats() {
-    return { metadataWrites: this.writer?.writes ?? 0, indexWrites: this.pacer.writes };
+    return { metadataWrites: this.writer?.writes ?? 0, indexWrites: this.operations.pacer.writes };
   }
 
   private async metadataWriter(): Promise<MetadataWriter> {
@@ -135,7 +105,7 @@ class Store implements ArtifactStore {
       throw new InvalidInputError(`ttlSeconds must be a whole number from 1 to ${this.config.ttlSeconds}`);
     }
     const writer = await this.metadataWriter();
-    if (explicitId !== undefined && (await this.readFallback(explicitId)) !== null) {
+    if (explicitId !== undefined && (await this.operations.readFallback(explicitId)) !== null) {
       throw new ConflictError(`operation ${explicitId} already exists`);
     }
     const started = this.now().getTime();
@@ -178,9 +148,9 @@ class Store implements ArtifactStore {
     const contentType = checkUploadInput(body, options.contentType);
     const writer = await this.metadataWriter();
     const cached = writer.cached(operationId);
-    const { metadata, fallback } = cached ? { metadata: cached, fallback: false } : await this.locate(operationId);
+    const { metadata, fallback } = cached ? { metadata: cached, fallback: false } : await this.operations.locate(operationId);
     if (fallback) throw inFallback(operationId);
-    this.checkNotExpired(metadata);
+    checkNotExpired(metadata, this.now());
     const flightKey = `${operationId}/${path}`;
     // Layout 2 finds out at the object's create-only write (no listing per upload).
     if ((metadata.version === 1 && metadata.artifacts.some((a) => a.path === path)) || this.inFlight.has(flightKey)) {
@@ -193,8 +163,8 @@ class Store implements ArtifactStore {
       const context = {
         backend,
         writer,
-        entries: async () => this.entries({ backend, metadata: (await this.locate(operationId)).metadata, fallback: false }),
-        committed: metadata.version === 2 ? (entry: NamedEntry) => this.compactAfterCommit(backend, metadata, entry) : undefined,
+        entries: async () => this.operations.entries({ backend, metadata: (await this.operations.locate(operationId)).metadata, fallback: false }),
+        committed: metadata.version === 2 ? (entry: NamedEntry) => this.operations.compactAfterCommit(backend, metadata, entry) : undefined,
         dataKey: this.unwrap(metadata),
         maxBytes: this.config.maxBytes,
         now: this.now,
@@ -214,14 +184,14 @@ class Store implements ArtifactStore {
       operationId,
       grantee: metadata.grantee,
       expiresAt: metadata.expiresAt,
-      artifacts: sortedEntries(await this.entries(located)).map(artifactInfo),
+      artifacts: sortedEntries(await this.operations.entries(located)).map(artifactInfo),
     };
   }
 
   async statArtifact(operationId: string, path: string, options: ReadOptions): Promise<ArtifactInfo> {
     validateOperationId(operationId);
     validateArtifactPath(path);
-    return artifactInfo(await this.readEntry(await this.authorize(operationId, options), path));
+    return artifactInfo(await this.operations.readEntry(await this.authorize(operationId, options), path));
   }
 
   async getArtifact(operationId: string, path: string, options: GetArtifactOptions): Promise<GetArtifactResult> {
@@ -230,7 +200,7 @@ class Store implements ArtifactStore {
     checkRange(options.range);
     const located = await this.authorize(operationId, options);
     const { backend, metadata } = located;
-    const entry = await this.readEntry(located, path);
+    const entry = await this.operations.readEntry(located, path);
     const opened = await openPlaintext(backend, operationId, entry, this.unwrap(metadata), options.range).catch(async (error: unknown) => {
       // Deleted or swept (here or on another replica) since it was authorized: say that (404/410), not integrity.
       if (error instanceof IntegrityError && error.details?.missing === true) await this.authorize(operationId, options);
@@ -244,7 +214,7 @@ class Store implements ArtifactStore {
     validateArtifactPath(path);
     const located = await this.authorize(operationId, options);
     const { backend, metadata } = located;
-    const entry = await this.readEntry(located, path);
+    const entry = await this.operations.readEntry(located, path);
     return issueTicket(this.ticketContext(options), backend, operationId, metadata.expiresAt, entry, this.unwrap(metadata));
   }
 
@@ -254,7 +224,7 @@ class Store implements ArtifactStore {
     const { backend, metadata } = located;
     const ctx = this.ticketContext(options);
     const dataKey = this.unwrap(metadata);
-    const entries = sortedEntries(await this.entries(located));
+    const entries = sortedEntries(await this.operations.entries(located));
     const artifacts: TicketListing["artifacts"] = [];
     // One artifact that fails verification (its object missing or cut) keeps its error; the rest are served.
     const ticketOrError = (entry: ArtifactEntry): Promise<TicketListing["artifacts"][number]> =>
@@ -283,18 +253,18 @@ class Store implements ArtifactStore {
 
   async getOperation(operationId: string): Promise<OperationInfo> {
     validateOperationId(operationId);
-    const located = await this.locate(operationId, "listing");
-    return operationInfo(located.metadata, await this.entries(located));
+    const located = await this.operations.locate(operationId, "listing");
+    return operationInfo(located.metadata, await this.operations.entries(located));
   }
 
   async deleteOperation(operationId: string): Promise<void> {
     validateOperationId(operationId);
-    const { backend, fallback } = await this.locate(operationId);
+    const { backend, fallback } = await this.operations.locate(operationId);
     if (fallback) throw inFallback(operationId);
     // metadata.json first (the commit point), then every object under the operation.
     await backend.delete([metadataKey(operationId)]);
     this.writer?.forget(operationId);
-    this.commits.delete(operationId);
+    this.operations.forget(operationId);
     const keys: string[] = [];
     for await (const object of backend.list(operationPrefix(operationId))) keys.push(object.key);
     await backend.delete(keys);
@@ -315,18 +285,18 @@ class Store implements ArtifactStore {
         if (read === null) continue;
         seen.add(operationId);
         const located = { backend, metadata: read.metadata, fallback: backend !== (await this.primary) };
-        yield operationInfo(read.metadata, await this.entries(located));
+        yield operationInfo(read.metadata, await this.operations.entries(located));
       }
     }
   }
 
   async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
-    return sweep(await this.primary, { writer: this.writer, pacer: this.pacer }, options.now ?? this.now(), options);
+    return sweep(await this.primary, { writer: this.writer, pacer: this.operations.pacer }, options.now ?? this.now(), options);
   }
 
   async rewrapOperation(operationId: string): Promise<boolean> {
     validateOperationId(operationId);
-    const { fallback } = await this.locate(operationId);
+    const { fallback } = await this.operations.locate(operationId);
     if (fallback) throw inFallback(operationId);
     const { masterKeys } = this.config;
     let changed = false;
@@ -348,119 +318,13 @@ class Store implements ArtifactStore {
   }
 
   /**
-   * Finds an operation in primary storage, else in the migration fallback; `not_found` otherwise.
-   * `then`: what follows (layout 2): a read of one artifact starts index.json early, a listing
-   * also the LIST after it.
-   */
-  private async locate(operationId: string, then?: Then): Promise<Located> {
-    const backend = await this.primary;
-    const found = await this.readFrom(backend, operationId, false, then);
-    if (found !== null) return found;
-    const fallback = await this.readFallback(operationId, then);
-    if (fallback !== null) return fallback;
-    throw new NotFoundError(`operation ${operationId} not found`);
-  }
-
-  private async readFallback(operationId: string, then?: Then): Promise<Located | null> {
-    return this.fallback === undefined ? null : this.readFrom(await this.fallback, operationId, true, then);
-  }
-
-  private async readFrom(backend: Backend, operationId: string, fallback: boolean, then: Then | undefined): Promise<Located | null> {
-    const withIndex = then !== undefined;
-    // Beside metadata.json for an operation this process has seen in layout 2 (a grantee's
-    // listing, then its downloads); after it otherwise, so a layout 1 operation costs no index read.
-    const hint = withIndex ? this.layout2.get(operationId) : undefined;
-    let index = hint === undefined ? undefined : readIndex(backend, operationId);
-    index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
-    // A read of one artifact usually finds it in the index: no LIST (Class A on R2) for it.
-    const prefetched = hint === undefined || then !== "listing" ? undefined : prefetchNames(backend, operationId, hint);
-    const read = await readMetadata(backend, operationId);
-    if (read === null) return null;
-    const { metadata } = read;
-    if (metadata.version !== 2) {
-      this.layout2.delete(operationId);
-      return { backend, metadata, fallback };
-    }
-    if (!this.layout2.has(operationId)) {
-      if (this.layout2.size >= 10_000) this.layout2.delete(this.layout2.keys().next().value!);
-      this.layout2.set(operationId, { incarnation: metadata.incarnation, covers: "" });
-    }
-    if (withIndex) index ??= readIndex(backend, operationId);
-    index?.catch(() => {});
-    return { backend, metadata, fallback, index, prefetched };
-  }
-
-  /** The operation's committed entries, one per path. */
-  private async entries(located: Located): Promise<ArtifactEntry[]> {
-    const { backend, metadata } = located;
-    if (metadata.version === 1) return metadata.artifacts;
-    // The fallback directory is read-only: no index written there.
-    // What this process committed is not used here: a read goes by what storage holds.
-    const ctx = { backend, now: this.now(), prefetched: located.prefetched, ...(located.fallback ? {} : { pacer: this.pacer }) };
-    const entries = await listEntries(ctx, metadata, located.index ?? readIndex(backend, metadata.operationId));
-    if (this.layout2.has(metadata.operationId)) this.layout2.set(metadata.operationId, { incarnation: metadata.incarnation, covers: entries.covers ?? "" });
-    return entries;
-  }
-
-  /**
-   * On S3/R2 the writer keeps the index up to date: every 32 commits to an operation (paced like any index
-   * write), it lists the entries (index.json and one LIST; its own need no GET) and writes the
-   * index, so the first reader of a large operation does not GET every entry. Best effort.
-   */
-  private async compactAfterCommit(backend: Backend, metadata: MetadataV2, entry: NamedEntry): Promise<void> {
-    // Locally a reader's GET of an entry is a small file read, and a listing walks the whole
-    // entries folder: not worth doing on the upload path (row 7 of docs/performance.md).
-    if (backend.kind === "local") return;
-    const { operationId, incarnation } = metadata;
-    let mine = this.commits.get(operationId);
-    if (mine?.incarnation !== incarnation) {
-      if (this.commits.size >= 100) this.commits.delete(this.commits.keys().next().value!);
-      mine = { incarnation, entries: new Map() };
-      this.commits.set(operationId, mine);
-    }
-    if (mine.entries.size >= 50_000) mine.entries.clear();
-    mine.entries.set(entry.name, entry);
-    if (mine.entries.size % 32 !== 0 || !this.pacer.ready(operationId, this.now().getTime())) return;
-    const ctx = { backend, now: this.now(), pacer: this.pacer, committed: mine.entries, compactAlways: true };
-    await listEntries(ctx, metadata, readIndex(backend, operationId)).catch(() => {});
-  }
-
-  /** One artifact's entry: from layout 2's index when it is there and covered, else from the full listing. */
-  private async findEntry(located: Located, path: string): Promise<ArtifactEntry> {
-    if (located.metadata.version === 2 && located.index !== undefined) {
-      const read = await located.index;
-      const { metadata } = located;
-      const hit = read?.index.incarnation === metadata.incarnation ? read.index.entries.find((e) => e.path === path) : undefined;
-      if (hit !== undefined && hit.name <= read!.index.covers) return hit;
-    }
-    return findEntry(await this.entries(located), located.metadata.operationId, path);
-  }
-
-  /**
-   * `findEntry` for an authorized read: a path missing because the operation was deleted, swept
-   * or created anew meanwhile answers what the operation now is (404/410), as a missing object does.
-   */
-  private async readEntry(located: Located, path: string): Promise<ArtifactEntry> {
-    const { metadata } = located;
-    return this.findEntry(located, path).catch(async (error: unknown) => {
-      if (!(error instanceof NotFoundError) || metadata.version !== 2) throw error;
-      const now = await this.locate(metadata.operationId).catch((e: unknown) => {
-        throw e instanceof NotFoundError ? notShared(metadata.operationId) : e;
-      });
-      if (now.metadata.version !== 2 || now.metadata.incarnation !== metadata.incarnation) throw notShared(metadata.operationId);
-      this.checkNotExpired(now.metadata);
-      throw error;
-    });
-  }
-
-  /**
    * A read by `requester`: only the grantee learns that the operation exists. Anyone else gets
    * exactly the answer of a missing operation (no existence oracle); the grantee then gets 410
    * once it expired.
    */
   private async authorize(operationId: string, { requester, onGrantee }: ReadOptions, then: Then = "read"): Promise<Located> {
     const isGrantee = (grantee: string | undefined) => typeof requester === "string" && requester.toLowerCase() === grantee;
-    const located = await this.locate(operationId, then).catch(async (error: unknown) => {
+    const located = await this.operations.locate(operationId, then).catch(async (error: unknown) => {
       if (error instanceof NotFoundError) throw notShared(operationId);
       if (error instanceof UnsupportedLayoutError) {
         // A newer layout: only its grantee learns that it exists (and that this release cannot read it).
@@ -471,18 +335,12 @@ class Store implements ArtifactStore {
     });
     if (!isGrantee(located.metadata.grantee)) throw notShared(operationId);
     await onGrantee?.();
-    this.checkNotExpired(located.metadata);
+    checkNotExpired(located.metadata, this.now());
     return located;
   }
 
   private ticketContext(options: TicketOptions) {
     return { masterKeys: this.config.masterKeys, now: this.now(), localBaseUrl: options.localBaseUrl ?? this.config.audience };
-  }
-
-  private checkNotExpired(metadata: OperationMetadata): void {
-    if (this.now().getTime() >= Date.parse(metadata.expiresAt)) {
-      throw new ExpiredError(`operation ${metadata.operationId} expired at ${metadata.expiresAt}`);
-    }
   }
 
   private unwrap(metadata: OperationMetadata): Buffer {

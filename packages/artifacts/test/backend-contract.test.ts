@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../src/backends/local.js";
+import { observeBackend } from "../src/backends/observed.js";
 import { S3Backend } from "../src/backends/s3.js";
 import { PreconditionFailedError, type Backend, type ObjectInfo } from "../src/backends/types.js";
 import {
@@ -62,7 +63,8 @@ async function s3Harness(peer: S3Peer): Promise<Harness> {
   if (peer === "r2sim") return { backend, cleanup };
   const endpoint = motoEndpoint();
   return {
-    backend,
+    // On moto through the metrics wrapper, as the server opens its storage: it must pass on every argument.
+    backend: observeBackend(backend, () => {}),
     async makeLeftover(key) {
       await startDanglingMultipartUpload(endpoint, bucket, key);
     },

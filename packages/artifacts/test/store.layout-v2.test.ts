@@ -1,7 +1,7 @@
 // Layout 2's own promises (docs/format.md#layouts): the index and the LIST after it find every
 // entry, an earlier incarnation's entries are never listed, and a newer layout is refused.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NotFoundError, UnsupportedLayoutError } from "@personal-server/artifacts";
+import { type ArtifactStore, createArtifactStore, NotFoundError, UnsupportedLayoutError } from "@personal-server/artifacts";
 import { indexKey, metadataKey } from "@personal-server/artifacts/internal";
 import { GRANTEE, type Harness, listKeys, openHarness, readAll, STRANGER } from "./helpers.js";
 
@@ -83,5 +83,69 @@ describe.each(["local", "moto"] as const)("layout 2 on %s", (kind) => {
     })();
     await expect(listing).rejects.toBeInstanceOf(UnsupportedLayoutError);
     await h.raw.delete([metadataKey(op.operationId)]);
+  });
+});
+
+describe.each(["moto", "r2sim"] as const)("layout 2 listed again by one process on %s", (kind) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await openHarness(kind);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it("one LIST while nothing changed; every change made elsewhere is seen: new entries, a new index, a rewritten metadata.json, a delete, a new incarnation", async () => {
+    const calls: string[] = [];
+    const reader = createArtifactStore(h.config, { now: () => h.clock.now, onStorageCall: (operation) => calls.push(operation) });
+    const elsewhere = h.reopen();
+    const paths = (n: number) => Array.from({ length: n }, (_, i) => `f/${i}.txt`);
+    const op = await h.store.createOperation({ grantee: GRANTEE, operationId: `seen-${kind}` });
+    const id = op.operationId;
+    // Entries are named by the writer's clock: let it run, as the index's margin assumes.
+    const put = (store: ArtifactStore, path: string) => ((h.clock.now = new Date()), store.putArtifact(id, path, path));
+    for (const path of paths(3)) await put(h.store, path);
+    const list = async () => (await reader.listArtifacts(id, { requester: GRANTEE })).artifacts.map((a) => a.path);
+    const counted = async () => {
+      calls.length = 0;
+      const listed = await list();
+      return { listed, calls: [...calls].sort() };
+    };
+    try {
+      // The sweep of another process writes index.json (20 minutes on: past the margin, it covers all three).
+      await elsewhere.sweepExpired({ now: new Date(Date.now() + 20 * 60_000) });
+      expect(await list()).toEqual(paths(3));
+      // metadata.json and index.json remembered: one LIST shows both unchanged and no new entry.
+      expect(await counted()).toEqual({ listed: paths(3), calls: ["list"] });
+      await put(h.store, "f/3.txt");
+      // A new entry: found by that LIST (and read).
+      expect(await counted()).toEqual({ listed: paths(4), calls: ["get", "list"] });
+      // A new index.json written elsewhere: read once, then remembered.
+      await elsewhere.sweepExpired({ now: new Date(Date.now() + 40 * 60_000) });
+      expect(JSON.parse((await h.raw.getBytes(indexKey(id)))!.body.toString()).entries).toHaveLength(4);
+      expect(await counted()).toEqual({ listed: paths(4), calls: ["get", "list"] });
+      expect(await counted()).toEqual({ listed: paths(4), calls: ["list"] });
+      expect((await readAll((await reader.getArtifact(id, "f/2.txt", { requester: GRANTEE })).body)).toString()).toBe("f/2.txt");
+      // metadata.json rewritten (as rotate-key does): another ETag, read again.
+      const meta = (await h.raw.getBytes(metadataKey(id)))!.body;
+      await h.raw.put(metadataKey(id), Buffer.from(`${JSON.stringify(JSON.parse(meta.toString()), null, 1)}\n`));
+      expect(await counted()).toEqual({ listed: paths(4), calls: ["get", "list"] });
+      await expect(reader.listArtifacts(id, { requester: STRANGER })).rejects.toThrow(NotFoundError);
+      // Deleted elsewhere: not found, never the remembered listing.
+      const earlier = (await listKeys(h.raw, `operations/${id}/entries/`))[0]!;
+      const entryBytes = (await h.raw.getBytes(earlier))!.body;
+      await elsewhere.deleteOperation(id);
+      await expect(list()).rejects.toThrow(NotFoundError);
+      // Created again elsewhere, with an entry of the earlier incarnation put back (an upload that raced the delete).
+      await elsewhere.createOperation({ grantee: GRANTEE, operationId: id });
+      await h.raw.put(earlier, entryBytes);
+      expect(await list()).toEqual([]);
+      await put(elsewhere, "new.txt");
+      expect(await list()).toEqual(["new.txt"]);
+      expect(await list()).toEqual(["new.txt"]);
+      await expect(reader.getArtifact(id, "f/0.txt", { requester: GRANTEE })).rejects.toThrow(NotFoundError);
+    } finally {
+      await reader.close();
+    }
   });
 });

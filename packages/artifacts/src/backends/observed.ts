@@ -36,18 +36,20 @@ export function observeBackend(backend: Backend, observe: StorageObserver): Back
       observe("list", outcome);
     }
   }
+  // Every argument passed on as it came (`...args`): a wrapper that names its parameters can drop
+  // one silently, as `list` once dropped `startAfter` (each listing then read every entry name).
   return {
     kind: backend.kind,
-    getStream: (key, range) => call("get", (): Promise<Readable | null> => backend.getStream(key, range)),
-    getBytes: (key, range) => call("get", () => backend.getBytes(key, range)),
-    head: (key) => call("head", () => backend.head(key)),
-    presignGet: (key, options) => backend.presignGet(key, options),
-    put: (key, body, options) => call("put", () => backend.put(key, body, options)),
-    putConditional: (key, body, condition) => call("put", () => backend.putConditional(key, body, condition)),
-    delete: (keys) => call("delete", () => backend.delete(keys)),
-    list: (prefix) => listing(() => backend.list(prefix)),
-    listPrefixes: (prefix) => listing(() => backend.listPrefixes(prefix)),
-    sweepTemporary: (prefix, olderThan) => call("list_uploads", () => backend.sweepTemporary(prefix, olderThan)),
+    getStream: (...args) => call("get", (): Promise<Readable | null> => backend.getStream(...args)),
+    getBytes: (...args) => call("get", () => backend.getBytes(...args)),
+    head: (...args) => call("head", () => backend.head(...args)),
+    presignGet: (...args) => backend.presignGet(...args),
+    put: (...args) => call("put", () => backend.put(...args)),
+    putConditional: (...args) => call("put", () => backend.putConditional(...args)),
+    delete: (...args) => call("delete", () => backend.delete(...args)),
+    list: (...args) => listing(() => backend.list(...args)),
+    listPrefixes: (...args) => listing(() => backend.listPrefixes(...args)),
+    sweepTemporary: (...args) => call("list_uploads", () => backend.sweepTemporary(...args)),
     checkBucket: () => call("bucket", () => backend.checkBucket()),
     getLifecycleRules: () => call("bucket", () => backend.getLifecycleRules()),
     close: () => backend.close(),
