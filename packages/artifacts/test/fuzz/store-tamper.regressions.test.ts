@@ -17,7 +17,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   encryptedSize,
   metadataKey,
-  type OperationMetadata,
+  type MetadataV1,
 } from "@personal-server/artifacts/internal";
 
 const MASTER_KEY = Buffer.alloc(32, 0x5b).toString("base64"); // obviously fake
@@ -74,7 +74,7 @@ describe("tamper fuzzer findings (store, local backend)", () => {
     await store.createOperation({ grantee: GRANTEE, operationId: "rechunk" });
     await store.putArtifact("rechunk", "two-chunks.bin", Buffer.alloc(size, 7));
     const metaFile = join(dir, metadataKey("rechunk"));
-    const meta = JSON.parse(readFileSync(metaFile, "utf8")) as OperationMetadata;
+    const meta = JSON.parse(readFileSync(metaFile, "utf8")) as MetadataV1;
     const entry = meta.artifacts[0]!;
     const fakeChunk = 2 * DEFAULT_CHUNK_SIZE;
     const fakeSize = entry.encryptedSize - 41 - 16;
