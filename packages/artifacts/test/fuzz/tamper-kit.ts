@@ -119,6 +119,8 @@ export function wholeOperation(op: Op, codes: Code[]): (read: Read) => Expectati
  */
 export class Pool {
   readonly pristine = new Map<string, Buffer>();
+  /** S3 peers: each pristine key's ETag (the MD5 of its bytes: a restored key has it again). */
+  private readonly etags = new Map<string, string>();
   private readonly current = new Map<string, Buffer>();
   private readonly touched = new Set<string>();
   ops: Op[] = [];
@@ -135,7 +137,11 @@ export class Pool {
 
   async snapshot(): Promise<void> {
     this.pristine.clear();
-    for await (const o of this.h.raw.list("operations/")) this.pristine.set(o.key, (await this.h.raw.getBytes(o.key))!.body);
+    for await (const o of this.h.raw.list("operations/")) {
+      const got = (await this.h.raw.getBytes(o.key))!;
+      this.pristine.set(o.key, got.body);
+      this.etags.set(o.key, got.etag);
+    }
     this.current.clear();
     for (const [k, v] of this.pristine) this.current.set(k, v);
   }
@@ -190,8 +196,10 @@ export class Pool {
     for await (const o of this.h.raw.list("operations/")) {
       seen.add(o.key);
       const original = this.pristine.get(o.key);
+      // Locally the ETag comes from the file's stat, not its bytes: compare the bytes there.
+      const same = this.h.raw.kind === "local" ? (await this.h.raw.getBytes(o.key))?.body.equals(original ?? Buffer.alloc(0)) : o.etag === this.etags.get(o.key);
       if (original === undefined) out.push(`new key ${o.key}`);
-      else if (!(await this.h.raw.getBytes(o.key))!.body.equals(original)) out.push(`changed ${o.key}`);
+      else if (!same) out.push(`changed ${o.key}`);
     }
     for (const key of this.pristine.keys()) if (!seen.has(key)) out.push(`missing ${key}`);
     return out;
