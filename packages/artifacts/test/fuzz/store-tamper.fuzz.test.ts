@@ -15,7 +15,7 @@
  *
  * Reproduce a failure with `FUZZ_SEED=<printed seed>`; `FUZZ_RUNS` sets the number of cases per lane.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -119,12 +119,14 @@ async function writePool(pool: Pool, kind: Kind): Promise<void> {
       ...(meta.incarnation === undefined ? {} : { incarnation: meta.incarnation, oldIncarnation: leftovers.get(id)!.incarnation }),
     };
     pool.ops.push(op);
-    for (const [path, size, chunkSize] of layout) {
-      tick();
+    tick();
+    const write = async ([path, size, chunkSize]: [string, number, number]): Promise<Art> => {
       const plain = randomBytes(size);
       await h.store.putArtifact(id, path, plain, { contentType: "application/octet-stream" });
       const file = artifactObjectKey(id, path);
-      const entryKey = op.incarnation === undefined ? undefined : (await entryKeys(h, `operations/${id}/entries/${op.incarnation}/`)).at(-1);
+      // Layout 2: `entries/<incarnation>/<ms>-<first 32 hex of sha256(path)>.json` (docs/format.md#layouts).
+      const hash = `-${createHash("sha256").update(path).digest("hex").slice(0, 32)}.json`;
+      const entryKey = op.incarnation === undefined ? undefined : (await entryKeys(h, `operations/${id}/entries/${op.incarnation}/`)).find((k) => k.endsWith(hash));
       if (chunkSize !== BIG_C) {
         // The store writes 1 MiB chunks; the format allows 16 KiB..4 MiB, and readers must honour
         // what the header and the entry say. Small chunks put chunk boundaries within a fuzzer's reach.
@@ -139,8 +141,11 @@ async function writePool(pool: Pool, kind: Kind): Promise<void> {
           await h.raw.put(entryKey, Buffer.from(`${JSON.stringify(fix(e))}\n`));
         }
       }
-      pool.arts.push({ op, path, plain, chunkSize, file, ...(entryKey === undefined ? {} : { entryKey }) });
-    }
+      return { op, path, plain, chunkSize, file, ...(entryKey === undefined ? {} : { entryKey }) };
+    };
+    // Layout 1's reseal rewrites metadata.json: one artifact at a time there.
+    if (pool.layout === 1) for (const a of layout) pool.arts.push(await write(a));
+    else pool.arts.push(...(await Promise.all(layout.map(write))));
     for (const [k, bytes] of leftovers.get(id)?.keys ?? []) await h.raw.put(k, bytes);
   }
   if (pool.layout === 2) await writeIndexes(pool);

@@ -137,10 +137,16 @@ export class Pool {
 
   async snapshot(): Promise<void> {
     this.pristine.clear();
-    for await (const o of this.h.raw.list("operations/")) {
-      const got = (await this.h.raw.getBytes(o.key))!;
-      this.pristine.set(o.key, got.body);
-      this.etags.set(o.key, got.etag);
+    const keys: string[] = [];
+    for await (const o of this.h.raw.list("operations/")) keys.push(o.key);
+    for (let i = 0; i < keys.length; i += 16) {
+      await Promise.all(
+        keys.slice(i, i + 16).map(async (key) => {
+          const got = (await this.h.raw.getBytes(key))!;
+          this.pristine.set(key, got.body);
+          this.etags.set(key, got.etag);
+        }),
+      );
     }
     this.current.clear();
     for (const [k, v] of this.pristine) this.current.set(k, v);
