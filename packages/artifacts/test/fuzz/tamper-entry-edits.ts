@@ -16,6 +16,8 @@ import {
   type Change,
   type Code,
   entryExpectation,
+  FORGED_PATHS,
+  isValidPath,
   type EntryFields,
   EXACT,
   type Expectation,
@@ -55,6 +57,11 @@ function parseJson(bytes: Buffer | undefined): unknown {
   }
 }
 
+/** An entry (object or index line) a reader may use: the shape of one, a path a writer can make, its name carrying the path's hash. */
+function wellFormed(entry: unknown, name: string): entry is Entry {
+  return isArtifactEntry(entry) && isValidPath(entry.path) && ENTRY_NAME.exec(name)?.[2] === hashOf(entry.path);
+}
+
 /** What the format page says a reader sees of `op` in the current (edited) state. */
 export class LayoutModel {
   private readonly incarnation: string;
@@ -73,7 +80,7 @@ export class LayoutModel {
       index.incarnation === this.incarnation &&
       typeof index.covers === "string" &&
       Array.isArray(index.entries) &&
-      index.entries.every((e) => isArtifactEntry(e) && typeof e.name === "string" && ENTRY_NAME.exec(e.name)?.[2] === hashOf(e.path));
+      index.entries.every((e) => typeof e.name === "string" && wellFormed(e, e.name));
     this.index = usable ? (index as Index) : undefined;
   }
 
@@ -97,7 +104,7 @@ export class LayoutModel {
       names.push(name);
       if (known.has(name)) continue;
       const entry = parseJson(this.pool.get(key)) as Entry | undefined;
-      if (!isArtifactEntry(entry) || ENTRY_NAME.exec(name)?.[2] !== hashOf(entry.path)) return "integrity";
+      if (!wellFormed(entry, name)) return "integrity";
       known.set(name, { ...entry, name });
     }
     const out = new Map<string, Named>();
@@ -159,13 +166,14 @@ export type EntryEdit =
   | { t: "entryDuplicate"; shiftMs: number; sizeDelta: number }
   | { t: "entryPlantOld"; n: number }
   | { t: "entryCopyToOld" }
+  | { t: "entryForged"; path: number }
   | { t: "indexFlip"; at: number; bit: number }
   | { t: "indexTruncate"; at: number }
   | { t: "indexJunk"; which: number }
   | { t: "indexDelete" }
   | { t: "indexCovers"; to: "empty" | "zero" | "first" | "beforeTarget" | "future" }
   | { t: "indexDrop" }
-  | { t: "indexPhantom"; shiftMs: number; sizeDelta: number; ghost: boolean }
+  | { t: "indexPhantom"; shiftMs: number; sizeDelta: number; ghost: number }
   | { t: "indexOtherIncarnation" }
   | { t: "indexOldEntries" }
   | { t: "indexEntryField"; field: "size" | "encryptedSize" | "chunkSize"; value: number }
@@ -195,6 +203,7 @@ export const entryEditArb: fc.Arbitrary<EntryEdit> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant("entryDuplicate" as const), shiftMs: shift, sizeDelta: fc.oneof(fc.constant(0), fc.integer({ min: -20, max: 20 })) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("entryPlantOld" as const), n: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("entryCopyToOld" as const) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("entryForged" as const), path: fc.nat(FORGED_PATHS.length - 1) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("indexFlip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 6 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("indexTruncate" as const), at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("indexJunk" as const), which: junk }) },
@@ -204,7 +213,7 @@ export const entryEditArb: fc.Arbitrary<EntryEdit> = fc.oneof(
     arbitrary: fc.record({ t: fc.constant("indexCovers" as const), to: fc.constantFrom("empty" as const, "zero" as const, "first" as const, "beforeTarget" as const, "future" as const) }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("indexDrop" as const) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant("indexPhantom" as const), shiftMs: shift, sizeDelta: fc.integer({ min: -20, max: 20 }), ghost: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("indexPhantom" as const), shiftMs: shift, sizeDelta: fc.integer({ min: -20, max: 20 }), ghost: fc.nat(FORGED_PATHS.length) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("indexOtherIncarnation" as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("indexOldEntries" as const) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("indexEntryField" as const), field: sizeField, value: fieldValue }) },
@@ -287,6 +296,12 @@ export function applyEntryEdit(pool: Pool, art: Art, e: EntryEdit): Applied {
       const planted = entriesPrefix(op, op.incarnation!) + old.slice(entriesPrefix(op, op.oldIncarnation!).length);
       return one([[planted, pool.original(old)]]);
     }
+    case "entryForged": {
+      // Another artifact's entry, named right for its path: a valid path is listed (entries carry no
+      // key); one no writer can make is a malformed entry.
+      const path = FORGED_PATHS[e.path]!;
+      return one([[entriesPrefix(op, op.incarnation!) + nameOf(ms + 1, path), edited((x) => (x.path = path))]], isValidPath(path) ? "valid" : "invalid");
+    }
     case "entryCopyToOld":
       return one([[entriesPrefix(op, op.oldIncarnation!) + nameOf(ms + 1, art.path), pool.original(key)]]);
     case "indexFlip":
@@ -306,11 +321,11 @@ export function applyEntryEdit(pool: Pool, art: Art, e: EntryEdit): Applied {
     case "indexDrop":
       return one([withIndex((x) => (x.entries = x.entries.filter((y) => y.path !== art.path)))]);
     case "indexPhantom": {
-      // An entry no object backs, named within `covers`: for another path, or this path under an earlier time.
-      const path = e.ghost ? `ghost/${art.path}` : art.path;
+      // An entry no object backs, named within `covers`: for another path (maybe one no writer can make), or this path under an earlier time.
+      const path = e.ghost === 0 ? art.path : e.ghost === 1 ? `ghost/${art.path}` : FORGED_PATHS[e.ghost - 1]!;
       const size = Math.max(0, entry.size + e.sizeDelta);
       const phantom: Named = { ...entry, path, size, encryptedSize: encryptedSize(size, entry.chunkSize), name: nameOf(Math.max(0, ms - Math.abs(e.shiftMs)), path) };
-      return one([withIndex((x) => x.entries.unshift(phantom))], e.ghost ? "ghost" : "earlier");
+      return one([withIndex((x) => x.entries.unshift(phantom))], e.ghost === 0 ? "earlier" : isValidPath(path) ? "ghost" : "invalid-path");
     }
     case "indexOtherIncarnation":
       return one([withIndex((x) => (x.incarnation = op.oldIncarnation!))]);

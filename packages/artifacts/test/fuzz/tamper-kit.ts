@@ -4,7 +4,7 @@
  * simulator), reads through the store, and the judge of each read.
  */
 import type { Readable } from "node:stream";
-import { ArtifactError, type ArtifactStore } from "@personal-server/artifacts";
+import { ArtifactError, type ArtifactStore, validateArtifactPath } from "@personal-server/artifacts";
 import { DEFAULT_CHUNK_SIZE, LAYOUT_VERSION } from "@personal-server/artifacts/internal";
 import { MIN_CHUNK_SIZE } from "../../src/crypto.js";
 import type { Harness } from "../helpers.js";
@@ -71,6 +71,21 @@ export interface Applied {
 export const EXACT: Expectation = { kind: "exact" };
 export const EXACT_ALL = (): Expectation => EXACT;
 export const BROAD: Code[] = ["integrity", "expired", "not_found", "config", "range_not_satisfiable"];
+
+/**
+ * Paths a tamperer may write into an entry (with a name that carries its hash): one a writer
+ * could have made, and ones no writer can (validateArtifactPath: the one definition of a path).
+ */
+export const FORGED_PATHS = ["forged/extra.bin", "../escape.bin", "a//b", "/absolute", "dir/./x", "with space", "p%2Fq", `${"x".repeat(300)}/y`];
+
+export function isValidPath(path: string): boolean {
+  try {
+    validateArtifactPath(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function pick<T>(list: readonly T[], n: number): T {
   return list[n % list.length]!;

@@ -15,6 +15,8 @@ import {
   type Code,
   EXACT,
   EXACT_ALL,
+  FORGED_PATHS,
+  isValidPath,
   entryExpectation,
   type Expectation,
   G1,
@@ -39,6 +41,7 @@ export type MetaEdit =
   | { t: "entryFromOther"; from: number }
   | { t: "entryDuplicateFirst"; delta: number }
   | { t: "transplant"; from: number }
+  | { t: "entryForged"; path: number }
   | { t: "grantee"; to: "other" | "upper"; readAs: "original" | "new" }
   | { t: "expiresAt"; to: "past" | "future" | "noMillis" | "garbage" }
   | { t: "operationId" }
@@ -82,6 +85,7 @@ const entryEdits: Weighted[] = [
   { weight: 1, arbitrary: fc.record({ t: fc.constant("entryDuplicateFirst" as const), delta: fc.integer({ min: -20, max: 20 }) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("transplant" as const), from: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("artifactsNotArray" as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("entryForged" as const), path: fc.nat(FORGED_PATHS.length - 1) }) },
 ];
 
 /** Both layouts: the operation's own fields, and the file as bytes. */
@@ -218,6 +222,14 @@ function metaEdit(pool: Pool, art: Art, e: MetaEdit, writeMeta: (value: unknown)
       writeMeta(m);
       changes.push([art.file, pool.original(donor.file)]);
       return { label, expect: byEntries(pool, op, m.artifacts, new Set([art])) };
+    }
+    case "entryForged": {
+      // An added entry: a valid path is one more artifact (this test reads none of it); a path no
+      // writer can make is malformed metadata, like any entry not of an entry's shape.
+      const path = FORGED_PATHS[e.path]!;
+      m.artifacts.push({ ...entry, path });
+      writeMeta(m);
+      return isValidPath(path) ? { label: `${label}:valid`, expect: EXACT_ALL } : { label: `${label}:invalid`, expect: wholeOperation(op, ["integrity"]) };
     }
     case "grantee": {
       const stored = op.grantee.toLowerCase();
