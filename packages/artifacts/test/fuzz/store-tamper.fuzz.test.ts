@@ -31,16 +31,16 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
 
 /**
  * Lanes and their default case counts, chosen for CI time on 2 loaded cores (a case costs about
- * 8-13 ms locally on layout 1, 12-19 ms on layout 2, 40-80 ms on moto layout 1, 110-150 ms on
- * moto layout 2, 130-260 ms on the R2 simulator, more under heavy load); every run draws a new
+ * 6-13 ms locally on layout 1, 7-19 ms on layout 2, 35-80 ms on moto layout 1, 75-150 ms on
+ * moto layout 2, 120-260 ms on the R2 simulator, more under heavy load); every run draws a new
  * seed, so CI keeps exploring.
  */
 const LANES: [Kind, 1 | 2, number][] = [
   ["local", 1, 1500],
-  ["local", 2, 500],
-  ["moto", 1, 50],
-  ["moto", 2, 60],
-  ["r2sim", 2, 30],
+  ["local", 2, 600],
+  ["moto", 1, 60],
+  ["moto", 2, 100],
+  ["r2sim", 2, 60],
 ];
 const runsFor = (lane: number) => (process.env.FUZZ_RUNS !== undefined ? Number(process.env.FUZZ_RUNS) : lane);
 
