@@ -2,7 +2,7 @@ import { OPERATIONS_PREFIX } from "./constants.js";
 import type { WrappedKey } from "./crypto.js";
 import { ArtifactError, IntegrityError, isKeyWriteThrottled, NotFoundError, StorageUnavailableError, UnsupportedLayoutError } from "./errors.js";
 import { type Backend, PreconditionFailedError } from "./backends/types.js";
-import { isContentType } from "./validate.js";
+import { isArtifactPath, isContentType } from "./validate.js";
 
 /**
  * One committed artifact: an element of metadata.json's `artifacts` (layout 1) or its own entry
@@ -84,6 +84,7 @@ export function isArtifactEntry(value: unknown): value is ArtifactEntry {
     a !== null &&
     typeof a === "object" &&
     isString(a.path) &&
+    isArtifactPath(a.path) &&
     isCount(a.size) &&
     isCount(a.encryptedSize) &&
     isString(a.contentType) &&

@@ -59,6 +59,16 @@ export function validateArtifactPath(path: unknown): string {
   return path;
 }
 
+/** Whether `path` passes `validateArtifactPath`: what a stored entry must name (anything else there is tampering). */
+export function isArtifactPath(path: string): boolean {
+  try {
+    validateArtifactPath(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The EIP-55 spelling of a lower-case `0x` + 40 hex address: a hex letter is upper case where keccak-256 of the hex has a nibble >= 8. */
 function checksumAddress(address: string): string {
   const hex = address.slice(2).toLowerCase();

@@ -1,14 +1,15 @@
 /**
- * Tamper fuzzing through the HTTP server (issue 7), fewer cases than the store-level fuzzer
- * (packages/artifacts/test/fuzz): random edits of stored objects and metadata.json on local
- * storage, then signed GETs (whole and ranged) over a raw socket. Property: an answer is either a
+ * Tamper fuzzing through the HTTP server (issues 7 and 20), fewer cases than the store-level fuzzer
+ * (packages/artifacts/test/fuzz): random edits of stored objects, metadata.json and (layout 2)
+ * entry objects on local storage, on operations in layout 1 (the kept v1 writer) and layout 2,
+ * then signed GETs (whole and ranged) over a raw socket. Property: an answer is either a
  * clean, complete 200/206 with exactly the plaintext (or the asked slice), or a failure: an error
  * status with the API's JSON body, or a connection cut before Content-Length bytes arrived, having
  * released only plaintext. A failed read never ends as a clean, complete 200.
  *
  * Reproduce with `FUZZ_SEED=<printed seed>`; `FUZZ_HTTP_RUNS` changes the number of cases.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
@@ -19,6 +20,7 @@ import {
   LAYOUT_VERSION,
   metadataKey,
   unwrapDataKey,
+  type ArtifactEntry,
   type OperationMetadata,
 } from "@personal-server/artifacts/internal";
 import { signRequest } from "@personal-server/artifacts/client";
@@ -37,6 +39,7 @@ import {
 } from "./harness.js";
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31;
+/** Cases per layout (about 7-15 ms a case here). */
 const RUNS = process.env.FUZZ_HTTP_RUNS !== undefined ? Number(process.env.FUZZ_HTTP_RUNS) : 300;
 const C = 16 * 1024; // small chunks: chunk boundaries at affordable sizes
 const BIG_C = 1024 * 1024;
@@ -56,6 +59,8 @@ interface Art {
   chunkSize: number;
   file: string;
   dataKey: Buffer;
+  /** Layout 2: its entry object's key. */
+  entryKey?: string;
 }
 const arts: Art[] = [];
 const pristine = new Map<string, Buffer>();
@@ -66,6 +71,10 @@ function write(rel: string, bytes: Buffer | string): void {
   touched.add(rel);
   mkdirSync(dirname(join(dir, rel)), { recursive: true });
   writeFileSync(join(dir, rel), bytes);
+}
+function remove(rel: string): void {
+  touched.add(rel);
+  rmSync(join(dir, rel), { force: true });
 }
 function restore(): void {
   for (const rel of touched) {
@@ -91,9 +100,12 @@ type Edit =
   | { t: "metaExpired" }
   | { t: "metaRawFlip"; at: number; bit: number }
   | { t: "metaDropEntry" }
-  | { t: "deleteObject" };
+  | { t: "deleteObject" }
+  | { t: "entryRawFlip"; at: number; bit: number }
+  | { t: "entryFromOtherOperation" }
+  | { t: "metaIncarnation" };
 
-const editArb: fc.Arbitrary<Edit> = fc.oneof(
+const editArb = (layout: 1 | 2): fc.Arbitrary<Edit> => fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant("flip" as const), at: fc.nat(), bit: fc.nat(7) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("truncate" as const), at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 20 }) }) },
@@ -109,9 +121,16 @@ const editArb: fc.Arbitrary<Edit> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant("metaRawFlip" as const), at: fc.nat(), bit: fc.nat(6) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("metaDropEntry" as const) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("deleteObject" as const) }) },
+  // Layout 2 only: the metaResize/metaRechunk/metaDropEntry edits above edit the entry object there.
+  ...(layout === 2
+    ? [
+        { weight: 2, arbitrary: fc.record({ t: fc.constant("entryRawFlip" as const), at: fc.nat(), bit: fc.nat(6) }) },
+        { weight: 1, arbitrary: fc.record({ t: fc.constant("entryFromOtherOperation" as const) }) },
+        { weight: 1, arbitrary: fc.record({ t: fc.constant("metaIncarnation" as const) }) },
+      ]
+    : []),
 );
 
-/** Applies the edit; returns who should read, and whether a whole read must fail. */
 /** What one edit implies: who reads, whether a clean 200 is a violation, and an answer it alone allows. */
 interface Applied {
   reader: typeof owner;
@@ -122,7 +141,23 @@ interface Applied {
 function apply(art: Art, e: Edit): Applied {
   const o = pristine.get(art.file)!;
   const metaFile = metadataKey(art.op);
-  const meta = () => JSON.parse(pristine.get(metaFile)!.toString()) as OperationMetadata;
+  const meta = () => JSON.parse(pristine.get(metaFile)!.toString()) as OperationMetadata & { artifacts: ArtifactEntry[]; incarnation?: string };
+  // The artifact's entry: in metadata.json's artifacts[] (layout 1) or its own object (layout 2).
+  const editEntry = (change: (entry: ArtifactEntry, m: { artifacts: ArtifactEntry[] }) => void): ArtifactEntry => {
+    if (art.entryKey === undefined) {
+      const m = meta();
+      const entry = m.artifacts.find((a) => a.path === art.path)!;
+      change(entry, m);
+      write(metaFile, JSON.stringify(m));
+      return entry;
+    }
+    const entry = JSON.parse(pristine.get(art.entryKey)!.toString()) as ArtifactEntry;
+    const holder = { artifacts: [entry] };
+    change(entry, holder);
+    if (holder.artifacts.length === 0) remove(art.entryKey);
+    else write(art.entryKey, JSON.stringify(entry));
+    return entry;
+  };
   const stride = art.chunkSize + TAG;
   const chunks = Math.max(1, Math.ceil((o.length - HEADER) / stride));
   const chunk = (i: number) => o.subarray(HEADER + i * stride, Math.min(o.length, HEADER + (i + 1) * stride));
@@ -161,27 +196,21 @@ function apply(art: Art, e: Edit): Applied {
       return object(Buffer.from(pristine.get(donor.file)!));
     }
     case "deleteObject":
-      touched.add(art.file);
-      rmSync(join(dir, art.file));
+      remove(art.file);
       return { reader: owner, mustFail: true };
     case "metaResize": {
-      const m = meta();
-      const entry = m.artifacts.find((a) => a.path === art.path)!;
-      entry.size = e.size;
-      entry.encryptedSize = encryptedSize(e.size, entry.chunkSize);
-      write(metaFile, JSON.stringify(m));
+      editEntry((entry) => Object.assign(entry, { size: e.size, encryptedSize: encryptedSize(e.size, entry.chunkSize) }));
       return { reader: owner, mustFail: e.size !== art.plain.length };
     }
     case "metaRechunk": {
       // Another (size, chunk size) pair with the same stored length.
-      const m = meta();
-      const entry = m.artifacts.find((a) => a.path === art.path)!;
-      const alt = art.chunkSize === C ? 4 * C : C;
-      const body = entry.encryptedSize - HEADER;
-      entry.chunkSize = alt;
-      entry.size = Math.max(0, body - TAG * Math.max(1, Math.ceil(body / (alt + TAG))));
-      entry.encryptedSize = encryptedSize(entry.size, alt);
-      write(metaFile, JSON.stringify(m));
+      const entry = editEntry((entry) => {
+        const alt = art.chunkSize === C ? 4 * C : C;
+        const body = entry.encryptedSize - HEADER;
+        entry.chunkSize = alt;
+        entry.size = Math.max(0, body - TAG * Math.max(1, Math.ceil(body / (alt + TAG))));
+        entry.encryptedSize = encryptedSize(entry.size, alt);
+      });
       return { reader: owner, mustFail: entry.size !== art.plain.length };
     }
     case "metaGrantee": {
@@ -206,9 +235,28 @@ function apply(art: Art, e: Edit): Applied {
       return { reader: owner, mustFail: false };
     }
     case "metaDropEntry": {
-      const m = meta();
-      m.artifacts = m.artifacts.filter((a) => a.path !== art.path);
-      write(metaFile, JSON.stringify(m));
+      editEntry((_, m) => (m.artifacts = m.artifacts.filter((a) => a.path !== art.path)));
+      return { reader: owner, mustFail: true };
+    }
+    case "entryRawFlip": {
+      // Invalid JSON, another path (its name no longer its hash), or another field value: any may
+      // read back only if the bytes say the same thing, and nothing but plaintext is released.
+      const bytes = Buffer.from(pristine.get(art.entryKey!)!);
+      const at = e.at % bytes.length;
+      bytes[at] = bytes[at]! ^ (1 << e.bit);
+      write(art.entryKey!, bytes);
+      return { reader: owner, mustFail: false };
+    }
+    case "entryFromOtherOperation": {
+      // The other operation's entry for the same path (same sizes, another ETag): entries carry no key binding,
+      // and the object is still this operation's, so the read may succeed, exactly.
+      const donor = arts.find((a) => a.op !== art.op && a.path === art.path)!;
+      write(art.entryKey!, pristine.get(donor.entryKey!)!);
+      return { reader: owner, mustFail: false };
+    }
+    case "metaIncarnation": {
+      // Another incarnation: none of these entries are the operation's (404), never listed.
+      write(metaFile, JSON.stringify({ ...meta(), incarnation: randomBytes(16).toString("hex") }));
       return { reader: owner, mustFail: true };
     }
   }
@@ -274,13 +322,15 @@ async function get(art: Art, reader: typeof owner, range?: { start: number; end:
   return answer;
 }
 
-beforeAll(async () => {
-  dir = tempDir("http-tamper");
-  // Layout 1: the surgery edits metadata.json's artifacts[] (layout 2 entry edits: the SDK's store.tamper.test.ts).
+async function writePool(layout: 1 | 2): Promise<void> {
+  dir = tempDir(`http-tamper-v${layout}`);
+  arts.length = 0;
+  pristine.clear();
+  outcomes.clear();
   // A tampered metadata.json can make the owner's signed reads end before the grantee check, and each
   // such recovered signature counts against this one client's failure budget: raise it (never disable it).
-  server = await startInProcess({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_AUTH_FAILURE_LIMIT: "100000" }, watch, { createLayout: 1 });
-  const layout: [string, number, number][] = [
+  server = await startInProcess({ ARTIFACTS_LOCAL_DIR: dir, ARTIFACTS_AUTH_FAILURE_LIMIT: "100000" }, watch, { createLayout: layout });
+  const pool: [string, number, number][] = [
     ["empty.bin", 0, C],
     ["tiny.txt", 100, C],
     ["edge.bin", C, C],
@@ -295,22 +345,28 @@ beforeAll(async () => {
       rawRequestBytes("POST", "/api/v1/operations", { authorization: `Bearer ${WRITER_TOKEN}`, "content-type": "application/json" }, JSON.stringify({ grantee: owner.address, operationId: op })),
     );
     expect(created.status).toBe(201);
-    for (const [path, size, chunkSize] of layout) {
+    for (const [path, size, chunkSize] of pool) {
       const plain = randomBytes(size);
       const put = await rawExchange(server.url, rawRequestBytes("PUT", `/api/v1/operations/${op}/artifacts/${path}`, { authorization: `Bearer ${WRITER_TOKEN}` }, plain));
       expect(put.status).toBe(201);
       const metaFile = metadataKey(op);
-      const meta = JSON.parse(readFileSync(join(dir, metaFile), "utf8")) as OperationMetadata;
+      const meta = JSON.parse(readFileSync(join(dir, metaFile), "utf8")) as OperationMetadata & { artifacts: ArtifactEntry[]; incarnation?: string };
       const dataKey = unwrapDataKey(meta.wrappedKey, server.config.masterKeys, meta);
       const file = artifactObjectKey(op, path);
+      // Layout 2: `entries/<incarnation>/<ms>-<first 32 hex of sha256(path)>.json` (docs/format.md#layouts).
+      const entriesDir = `operations/${op}/entries/${meta.incarnation}`;
+      const hash = createHash("sha256").update(path).digest("hex").slice(0, 32);
+      const entryKey = layout === 2 ? `${entriesDir}/${readdirSync(join(dir, entriesDir)).find((n) => n.endsWith(`-${hash}.json`))!}` : undefined;
       if (chunkSize !== BIG_C) {
         // The format allows 16 KiB..4 MiB chunks; small ones put chunk edges within a fuzzer's reach.
         writeFileSync(join(dir, file), await seal(plain, { dataKey, operationId: op, path, chunkSize }));
-        const entry = meta.artifacts.find((a) => a.path === path)!;
-        Object.assign(entry, { chunkSize, encryptedSize: encryptedSize(size, chunkSize) });
-        writeFileSync(join(dir, metaFile), JSON.stringify(meta));
+        const fix = (entry: ArtifactEntry) => Object.assign(entry, { chunkSize, encryptedSize: encryptedSize(size, chunkSize) });
+        if (entryKey === undefined) {
+          fix(meta.artifacts.find((a) => a.path === path)!);
+          writeFileSync(join(dir, metaFile), JSON.stringify(meta));
+        } else writeFileSync(join(dir, entryKey), JSON.stringify(fix(JSON.parse(readFileSync(join(dir, entryKey), "utf8")) as ArtifactEntry)));
       }
-      arts.push({ op, path, plain, chunkSize, file, dataKey });
+      arts.push({ op, path, plain, chunkSize, file, dataKey, ...(entryKey === undefined ? {} : { entryKey }) });
     }
   }
   const walk = (rel: string): void => {
@@ -322,19 +378,23 @@ beforeAll(async () => {
   };
   walk("operations");
   for (const art of arts) expect(judge(art, undefined, await get(art, owner), false, "pristine")).toBeNull();
-});
+}
 
-afterAll(async () => {
-  await server?.close();
+afterAll(() => {
   expect(watch.leaks()).toEqual([]);
 });
 
-describe("tamper fuzzing through the HTTP server (local storage)", () => {
+describe.each([1, 2] as const)("tamper fuzzing through the HTTP server (local storage, layout %i)", (layout) => {
+  beforeAll(() => writePool(layout), 60_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+
   it(`a failed read never ends as a clean, complete 200 (${RUNS} cases)`, async () => {
-    console.log(`[fuzz] http tamper: seed ${SEED}, ${RUNS} cases (reproduce with FUZZ_SEED=${SEED})`);
+    console.log(`[fuzz] http tamper (layout ${layout}): seed ${SEED}, ${RUNS} cases (reproduce with FUZZ_SEED=${SEED})`);
     let cases = 0;
     await fc.assert(
-      fc.asyncProperty(fc.nat(), editArb, fc.nat(), fc.nat(), async (target, edit, a, b) => {
+      fc.asyncProperty(fc.nat(), editArb(layout), fc.nat(), fc.nat(), async (target, edit, a, b) => {
         const art = arts[target % arts.length]!;
         try {
           const { reader, mustFail, also } = apply(art, edit);
@@ -355,7 +415,7 @@ describe("tamper fuzzing through the HTTP server (local storage)", () => {
       { seed: SEED, numRuns: RUNS },
     );
     console.log(
-      `[fuzz] http tamper: ${cases} cases, seed ${SEED}; answers: ${[...outcomes.entries()]
+      `[fuzz] http tamper (layout ${layout}): ${cases} cases, seed ${SEED}; answers: ${[...outcomes.entries()]
         .sort()
         .map(([k, n]) => `${k} x${n}`)
         .join(", ")}`,
