@@ -145,35 +145,40 @@ export async function fanOut(count: number, concurrency: number, work: (i: numbe
 
 /**
  * The SDK side of rows 7 and 13: `count` artifacts of `piece(i)`, `concurrency` at a time, into
- * one operation of a store in a directory of its own per run, as each baseline run writes into a
- * directory of its own. On ext4 without a journal (this machine's disk), creating a file scans
- * past every inode of its group freed in the last 60 s (the kernel's `recently_deleted`): when
- * every run reused one store, whose previous run's 20,000 files had just been deleted, the SDK's
- * temp files paid 1.6 ms of kernel CPU per artifact instead of 0.7 (docs/performance.md, row 7).
+ * one operation of a store in a fresh directory under `root` per run, as each baseline run writes
+ * into a fresh directory. Nothing is deleted between runs (the row removes both roots at its end):
+ * on ext4 without a journal (this machine's disk) creating a file scans past every inode of its
+ * group freed in the last 60 s (the kernel's `recently_deleted`), so a delete after each run put
+ * that cost on whichever side ran next in the same group. When every run reused one store, whose
+ * previous run's 20,000 files had just been deleted, it fell on ours every time: 1.6 instead of
+ * 0.7 ms of kernel CPU per artifact (docs/performance.md, rows 7 and 13).
  */
 export function smallArtifactsSide(
-  ctx: BenchContext,
-  name: string,
+  root: string,
   count: number,
   concurrency: number,
   piece: (i: number) => Buffer,
-): Side<{ store: ArtifactStore; dir: string; op: string }> {
+): Side<{ store: ArtifactStore; op: string }> {
   return {
     prepare: async (run) => {
-      const dir = join(ctx.dir, name, `run-${run}`);
-      const store = localStore(dir);
-      return { store, dir, op: await withOperation(store, BENCH_GRANTEE) };
+      const store = localStore(join(root, `run-${run}`));
+      return { store, op: await withOperation(store, BENCH_GRANTEE) };
     },
     run: ({ store, op }) =>
       fanOut(count, concurrency, async (i) => {
         expectBytes("SDK put", (await store.putArtifact(op, `f/${i}.bin`, piece(i))).size, piece(i).length);
       }),
-    cleanup: async ({ store, dir, op }) => {
-      await store.deleteOperation(op);
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    cleanup: ({ store }) => store.close(),
   };
+}
+
+/** Runs `work`, then removes `dirs` (both sides' files of a small-files row). */
+export async function removingAfter<T>(dirs: string[], work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } finally {
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  }
 }
 
 /** Row 7: many small artifacts, 32 at a time, vs plain atomic file writes of the same bytes. */
@@ -183,29 +188,30 @@ export async function row7(ctx: BenchContext): Promise<RowResult> {
   const concurrency = 32;
   const pool = randomBytes(count * size);
   const piece = (i: number) => pool.subarray(i * size, (i + 1) * size);
-  const plainRoot = join(ctx.dir, "r7-plain");
-  const times = await alternate(ctx, "row 7", smallArtifactsSide(ctx, "r7-store", count, concurrency, piece), {
-    prepare: async (run) => {
-      const dir = join(plainRoot, `run-${run}`);
-      await mkdir(join(dir, ".tmp"), { recursive: true });
-      await mkdir(join(dir, "f"), { recursive: true });
-      return dir;
-    },
-    run: (dir) =>
-      fanOut(count, concurrency, async (i) => {
-        // The textbook atomic write: temp file, write, fsync, close, rename into place.
-        const tmp = join(dir, ".tmp", `${i}.${randomBytes(6).toString("hex")}.part`);
-        const fh = await open(tmp, "wx", 0o600);
-        try {
-          await fh.write(piece(i));
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, join(dir, "f", `${i}.bin`));
-      }),
-    cleanup: (dir) => rm(dir, { recursive: true, force: true }),
-  });
+  const [sdkRoot, plainRoot] = [join(ctx.dir, "r7-store"), join(ctx.dir, "r7-plain")];
+  const times = await removingAfter([sdkRoot, plainRoot], () =>
+    alternate(ctx, "row 7", smallArtifactsSide(sdkRoot, count, concurrency, piece), {
+      prepare: async (run) => {
+        const dir = join(plainRoot, `run-${run}`);
+        await mkdir(join(dir, ".tmp"), { recursive: true });
+        await mkdir(join(dir, "f"), { recursive: true });
+        return dir;
+      },
+      run: (dir) =>
+        fanOut(count, concurrency, async (i) => {
+          // The textbook atomic write: temp file, write, fsync, close, rename into place.
+          const tmp = join(dir, ".tmp", `${i}.${randomBytes(6).toString("hex")}.part`);
+          const fh = await open(tmp, "wx", 0o600);
+          try {
+            await fh.write(piece(i));
+            await fh.sync();
+          } finally {
+            await fh.close();
+          }
+          await rename(tmp, join(dir, "f", `${i}.bin`));
+        }),
+    }),
+  );
   return throughputRow(
     {
       id: "7",
