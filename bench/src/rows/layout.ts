@@ -10,7 +10,7 @@ import { startRecordingProxy } from "../../../test-support/proxy.js";
 import { startR2LimitsProxy } from "../../../test-support/r2-limits.js";
 import { alternate, expectBytes, KiB, median, throughputRow, type BenchContext, type MeasuredRow, type RowResult } from "../harness.js";
 import { BENCH_GRANTEE, benchMasterKey, localStore } from "../sdk.js";
-import { fanOut, removingAfter, smallArtifactsSide, withOperation } from "./local.js";
+import { fanOut, smallArtifactsSide, withOperation } from "./local.js";
 
 const piece = (i: number): Buffer => Buffer.alloc(4 * KiB, i % 251);
 
@@ -32,20 +32,18 @@ export async function row13(ctx: BenchContext): Promise<RowResult> {
   const count = ctx.quick ? 300 : 10_000;
   const concurrency = 32;
   const [sdkRoot, plainRoot] = [join(ctx.dir, "r13-store"), join(ctx.dir, "r13-plain")];
-  const times = await removingAfter([sdkRoot, plainRoot], () =>
-    alternate(ctx, "row 13", smallArtifactsSide(sdkRoot, count, concurrency, piece), {
-      prepare: async (run) => {
-        const dir = join(plainRoot, `run-${run}`);
-        for (const sub of [".tmp", "f", "entries"]) await mkdir(join(dir, sub), { recursive: true });
-        return dir;
-      },
-      run: (dir) =>
-        fanOut(count, concurrency, async (i) => {
-          await atomicWrite(join(dir, ".tmp"), join(dir, "f", `${i}.bin`), piece(i));
-          await atomicWrite(join(dir, ".tmp"), join(dir, "entries", `${i}.json`), Buffer.from(`{"path":"f/${i}.bin","size":4096}\n`));
-        }),
-    }),
-  );
+  const times = await alternate(ctx, "row 13", smallArtifactsSide(sdkRoot, count, concurrency, piece), {
+    prepare: async (run) => {
+      const dir = join(plainRoot, `run-${run}`);
+      for (const sub of [".tmp", "f", "entries"]) await mkdir(join(dir, sub), { recursive: true });
+      return dir;
+    },
+    run: (dir) =>
+      fanOut(count, concurrency, async (i) => {
+        await atomicWrite(join(dir, ".tmp"), join(dir, "f", `${i}.bin`), piece(i));
+        await atomicWrite(join(dir, ".tmp"), join(dir, "entries", `${i}.json`), Buffer.from(`{"path":"f/${i}.bin","size":4096}\n`));
+      }),
+  });
   return throughputRow(
     {
       id: "13",

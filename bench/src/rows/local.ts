@@ -146,12 +146,13 @@ export async function fanOut(count: number, concurrency: number, work: (i: numbe
 /**
  * The SDK side of rows 7 and 13: `count` artifacts of `piece(i)`, `concurrency` at a time, into
  * one operation of a store in a fresh directory under `root` per run, as each baseline run writes
- * into a fresh directory. Nothing is deleted between runs (the row removes both roots at its end):
- * on ext4 without a journal (this machine's disk) creating a file scans past every inode of its
- * group freed in the last 60 s (the kernel's `recently_deleted`), so a delete after each run put
- * that cost on whichever side ran next in the same group. When every run reused one store, whose
- * previous run's 20,000 files had just been deleted, it fell on ours every time: 1.6 instead of
- * 0.7 ms of kernel CPU per artifact (docs/performance.md, rows 7 and 13).
+ * into a fresh directory. Nothing is deleted before the bench ends (its scratch directory goes
+ * then; about 1.7 GB for rows 7 and 13): on ext4 without a journal (this machine's disk),
+ * creating a file scans past every inode of its group freed in the last 60 s (the kernel's
+ * `recently_deleted`), so a delete after each run or row put that cost on whichever side ran
+ * next in the same group. When every run reused one store, whose previous run's 20,000 files had
+ * just been deleted, it fell on ours every time: 1.6 instead of 0.7 ms of kernel CPU per artifact
+ * (docs/performance.md, rows 7 and 13).
  */
 export function smallArtifactsSide(
   root: string,
@@ -172,15 +173,6 @@ export function smallArtifactsSide(
   };
 }
 
-/** Runs `work`, then removes `dirs` (both sides' files of a small-files row). */
-export async function removingAfter<T>(dirs: string[], work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } finally {
-    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  }
-}
-
 /** Row 7: many small artifacts, 32 at a time, vs plain atomic file writes of the same bytes. */
 export async function row7(ctx: BenchContext): Promise<RowResult> {
   const count = ctx.quick ? 300 : 10_000;
@@ -189,29 +181,27 @@ export async function row7(ctx: BenchContext): Promise<RowResult> {
   const pool = randomBytes(count * size);
   const piece = (i: number) => pool.subarray(i * size, (i + 1) * size);
   const [sdkRoot, plainRoot] = [join(ctx.dir, "r7-store"), join(ctx.dir, "r7-plain")];
-  const times = await removingAfter([sdkRoot, plainRoot], () =>
-    alternate(ctx, "row 7", smallArtifactsSide(sdkRoot, count, concurrency, piece), {
-      prepare: async (run) => {
-        const dir = join(plainRoot, `run-${run}`);
-        await mkdir(join(dir, ".tmp"), { recursive: true });
-        await mkdir(join(dir, "f"), { recursive: true });
-        return dir;
-      },
-      run: (dir) =>
-        fanOut(count, concurrency, async (i) => {
-          // The textbook atomic write: temp file, write, fsync, close, rename into place.
-          const tmp = join(dir, ".tmp", `${i}.${randomBytes(6).toString("hex")}.part`);
-          const fh = await open(tmp, "wx", 0o600);
-          try {
-            await fh.write(piece(i));
-            await fh.sync();
-          } finally {
-            await fh.close();
-          }
-          await rename(tmp, join(dir, "f", `${i}.bin`));
-        }),
-    }),
-  );
+  const times = await alternate(ctx, "row 7", smallArtifactsSide(sdkRoot, count, concurrency, piece), {
+    prepare: async (run) => {
+      const dir = join(plainRoot, `run-${run}`);
+      await mkdir(join(dir, ".tmp"), { recursive: true });
+      await mkdir(join(dir, "f"), { recursive: true });
+      return dir;
+    },
+    run: (dir) =>
+      fanOut(count, concurrency, async (i) => {
+        // The textbook atomic write: temp file, write, fsync, close, rename into place.
+        const tmp = join(dir, ".tmp", `${i}.${randomBytes(6).toString("hex")}.part`);
+        const fh = await open(tmp, "wx", 0o600);
+        try {
+          await fh.write(piece(i));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, join(dir, "f", `${i}.bin`));
+      }),
+  });
   return throughputRow(
     {
       id: "7",
