@@ -1,7 +1,7 @@
 // Rows 1, 2 and 7: the SDK's store on the local backend against plain Node file I/O.
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, unlink } from "node:fs/promises";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { ArtifactStore } from "@personal-server/artifacts";
