@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Backend } from "./backends/types.js";
 import { IntegrityError, UnsupportedLayoutError } from "./errors.js";
-import { type ArtifactEntry, isArtifactEntry, type MetadataV2, operationPrefix, readMetadata } from "./metadata.js";
+import { type ArtifactEntry, isArtifactEntry, metadataKey, type MetadataV2, operationPrefix, readMetadata } from "./metadata.js";
 
 /**
  * How far behind "now" an index may claim to be complete. A writer names its entry by its own
@@ -75,10 +75,13 @@ export async function commitEntry(backend: Backend, m: MetadataV2, entry: Artifa
  * After a commit: what the operation is now. An upload racing a delete (or a delete and a create
  * of the same id) from another process may commit its entry under a prefix whose metadata.json
  * is gone, or under an earlier incarnation: such an entry is never read, so the upload must not
- * be acknowledged. One GET of metadata.json (R2 Class B; a HEAD costs the same and its ETag
- * changes with rotate-key, so it could not tell a rotated key from a re-created operation).
+ * be acknowledged. With the ETag of the metadata.json the upload went by (this process wrote it),
+ * one HEAD (a stat on local disk): the same ETag is the same bytes. Otherwise, or when it differs
+ * (a rotated key changes it too), one GET compares the incarnation. R2 bills both as Class B.
  */
-export async function operationAfterCommit(backend: Backend, m: MetadataV2, nowMs: number): Promise<"current" | "gone" | "expired"> {
+export async function operationAfterCommit(backend: Backend, m: MetadataV2, nowMs: number, etag?: string): Promise<"current" | "gone" | "expired"> {
+  const expiry = (expiresAt: string) => (nowMs >= Date.parse(expiresAt) ? "expired" : "current");
+  if (etag !== undefined && (await backend.head(metadataKey(m.operationId)))?.etag === etag) return expiry(m.expiresAt);
   let read: Awaited<ReturnType<typeof readMetadata>>;
   try {
     read = await readMetadata(backend, m.operationId);
@@ -88,7 +91,7 @@ export async function operationAfterCommit(backend: Backend, m: MetadataV2, nowM
     throw error;
   }
   if (read === null || read.metadata.version !== 2 || read.metadata.incarnation !== m.incarnation) return "gone";
-  return nowMs >= Date.parse(read.metadata.expiresAt) ? "expired" : "current";
+  return expiry(read.metadata.expiresAt);
 }
 
 /** index.json: every entry named up to `covers` (and possibly later ones), in name order. */

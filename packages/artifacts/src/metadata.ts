@@ -218,6 +218,12 @@ export class MetadataWriter {
     return this.cache.get(operationId)?.metadata;
   }
 
+  /** The ETag of the metadata.json this process last wrote for an operation, if it is `metadata`'s. */
+  cachedEtag(metadata: OperationMetadata): string | undefined {
+    const kept = this.cache.get(metadata.operationId);
+    return kept?.metadata === metadata ? kept.etag : undefined;
+  }
+
   /** Forgets cached state (after the operation is deleted). */
   forget(operationId: string): void {
     this.cache.delete(operationId);

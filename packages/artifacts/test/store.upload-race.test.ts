@@ -39,6 +39,7 @@ describe.each(["local", "moto"] as const)("an upload racing a delete on %s", (ki
       },
       getBytes: (key, range) => (calls.push(`get ${key.split("/")[2]}`), raw.getBytes(key, range)),
       head: (key) => (calls.push(`head ${key.split("/")[2]}`), raw.head(key)),
+      putConditional: (key, body, options) => raw.putConditional(key, body, options),
       delete: (keys) => (calls.push(`delete ${keys.length}`), failDeletes ? Promise.reject(new Error("storage went away")) : raw.delete(keys)),
     };
     return { backend, calls };
@@ -51,7 +52,50 @@ describe.each(["local", "moto"] as const)("an upload racing a delete on %s", (ki
     return writeArtifact(ctx, metadata, path, body, "text/plain");
   }
 
+  /** As the process that wrote metadata.json uploads: its writer holds the document and its ETag. */
+  async function uploadAsWriter(operationId: string, path: string, body: string, r: ReturnType<typeof racing>) {
+    const writer = new MetadataWriter(r.backend);
+    await writer.update(operationId, () => {}); // an If-Match rewrite, as rotate-key makes: now cached with its ETag
+    const metadata = writer.cached(operationId) as MetadataV2;
+    r.calls.length = 0;
+    const dataKey = unwrapDataKey(metadata.wrappedKey, h.config.masterKeys, metadata);
+    const ctx = { backend: r.backend, writer, entries: async () => [], dataKey, maxBytes: 1 << 20, now: () => h.clock.now };
+    return writeArtifact(ctx, metadata, path, body, "text/plain");
+  }
+
   const prefix = (id: string) => `operations/${id}/`;
+
+  it("by the process that wrote metadata.json: the check is 1 HEAD (a stat locally); the artifact reads back", async () => {
+    const { operationId } = await h.store.createOperation({ grantee: GRANTEE });
+    const r = racing(async () => {});
+    await uploadAsWriter(operationId, "a.txt", "alone", r);
+    expect(r.calls).toEqual(["put artifacts", "put entries", "head metadata.json"]);
+    expect((await readAll((await h.store.getArtifact(operationId, "a.txt", { requester: GRANTEE })).body)).toString()).toBe("alone");
+  });
+
+  it("by that process, deleted and created again meanwhile: the HEAD shows another ETag, the GET another incarnation: not_found", async () => {
+    const { operationId } = await h.store.createOperation({ grantee: GRANTEE, operationId: `race-writer-${kind}` });
+    const other = h.reopen();
+    const r = racing(async () => {
+      await other.deleteOperation(operationId);
+      await other.createOperation({ grantee: GRANTEE, operationId });
+    });
+    await expect(uploadAsWriter(operationId, "a.txt", "late", r)).rejects.toThrow(new NotFoundError(`operation ${operationId} not found`));
+    expect(r.calls.slice(0, 4)).toEqual(["put artifacts", "put entries", "head metadata.json", "get metadata.json"]);
+    expect((await other.listArtifacts(operationId, { requester: GRANTEE })).artifacts).toEqual([]);
+  });
+
+  it("by that process, metadata.json rewritten meanwhile (as rotate-key does): another ETag, the same incarnation: acknowledged", async () => {
+    const { operationId } = await h.store.createOperation({ grantee: GRANTEE });
+    const r = racing(() =>
+      new MetadataWriter(h.raw).update(operationId, (m) => {
+        m.agent = "rewritten"; // other bytes, so another ETag on every backend
+      }),
+    );
+    await uploadAsWriter(operationId, "a.txt", "kept", r);
+    expect(r.calls).toEqual(["put artifacts", "put entries", "head metadata.json", "get metadata.json"]);
+    expect((await readAll((await h.store.getArtifact(operationId, "a.txt", { requester: GRANTEE })).body)).toString()).toBe("kept");
+  });
 
   it("without a race: 2 writes (object, entry) and 1 read (metadata.json); the artifact reads back", async () => {
     const { operationId } = await h.store.createOperation({ grantee: GRANTEE });

@@ -74,7 +74,7 @@ function printCost(io: Io, e: CostEstimate): void {
     `Monthly estimate: ${n(e.input.opsPerMonth)} operations x ${e.input.artifactsPerOp} artifacts of ${formatBytes(e.input.artifactSize)} (${n(e.input.artifactSize)} bytes), kept ${formatDuration(e.input.retentionSeconds)}, ${e.input.downloads} download(s) each, ${e.input.sweepIntervalSeconds === 0 ? "no sweep" : `sweep every ${formatDuration(e.input.sweepIntervalSeconds)}`}`,
     "",
     `Stored per operation: ${e.input.artifactsPerOp} x ${n(d.encryptedArtifactBytes)} bytes encrypted (41-byte header + 16-byte tag per ${n(d.chunkSize)}-byte chunk) + ${n(d.layoutBytes.total)} bytes of layout 2 (metadata.json ${n(d.layoutBytes.metadataJson)}, entries ${n(d.layoutBytes.entries)}, index.json ${n(d.layoutBytes.index)}) = ${n(d.bytesPerOperation)} bytes`,
-    `Live operations at any time: ${n(d.liveOperations)}; requests per artifact upload: ${d.uploadRequestsPerArtifact} for the object + 1 entry PUT (Class A) + 1 metadata.json GET after the commit (Class B: an upload racing a delete then answers not_found)`,
+    `Live operations at any time: ${n(d.liveOperations)}; requests per artifact upload: ${d.uploadRequestsPerArtifact} for the object + 1 entry PUT (Class A) + 1 metadata.json HEAD or GET after the commit (Class B: an upload racing a delete then answers not_found)`,
     ...(e.input.sweepIntervalSeconds === 0
       ? []
       : [

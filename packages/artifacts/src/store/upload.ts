@@ -150,7 +150,7 @@ export async function writeArtifact(
 async function confirmCommit(ctx: UploadContext, metadata: MetadataV2, entry: NamedEntry, etag: string): Promise<void> {
   const { backend } = ctx;
   const { operationId } = metadata;
-  const now = await operationAfterCommit(backend, metadata, ctx.now().getTime());
+  const now = await operationAfterCommit(backend, metadata, ctx.now().getTime(), ctx.writer.cachedEtag(metadata));
   if (now === "current") return;
   ctx.writer.forget(operationId);
   const key = artifactObjectKey(operationId, entry.path);
