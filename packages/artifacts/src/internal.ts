@@ -31,6 +31,7 @@ export {
   type EntryIndex,
 } from "./layout-v2.js";
 export { openBackend } from "./backends/index.js";
+export { isArtifactPath } from "./validate.js";
 export { writeArtifact, type UploadContext } from "./store/upload.js";
 export { PreconditionFailedError, type Backend, type ByteRange, type ObjectInfo, type WriteCondition } from "./backends/types.js";
 export {

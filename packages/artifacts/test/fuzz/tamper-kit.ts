@@ -3,11 +3,10 @@
  * artifacts, the storage state it edits (one view over any backend: local, moto, the R2
  * simulator), reads through the store, and the judge of each read.
  */
-import type { Readable } from "node:stream";
-import { ArtifactError, type ArtifactStore, validateArtifactPath } from "@personal-server/artifacts";
-import { DEFAULT_CHUNK_SIZE, LAYOUT_VERSION } from "@personal-server/artifacts/internal";
+import { ArtifactError, type ArtifactStore } from "@personal-server/artifacts";
+import { DEFAULT_CHUNK_SIZE, isArtifactPath, LAYOUT_VERSION } from "@personal-server/artifacts/internal";
 import { MIN_CHUNK_SIZE } from "../../src/crypto.js";
-import type { Harness } from "../helpers.js";
+import { drain, type Harness } from "../helpers.js";
 
 export const G1 = "0x00000000000000000000000000000000000000a1";
 export const G2 = "0x00000000000000000000000000000000000000b2";
@@ -78,14 +77,8 @@ export const BROAD: Code[] = ["integrity", "expired", "not_found", "config", "ra
  */
 export const FORGED_PATHS = ["forged/extra.bin", "../escape.bin", "a//b", "/absolute", "dir/./x", "with space", "p%2Fq", `${"x".repeat(300)}/y`];
 
-export function isValidPath(path: string): boolean {
-  try {
-    validateArtifactPath(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether a writer could have made `path` (validateArtifactPath, the one definition of a path). */
+export const isValidPath = isArtifactPath;
 
 export function pick<T>(list: readonly T[], n: number): T {
   return list[n % list.length]!;
@@ -228,16 +221,6 @@ export class Pool {
 
   others(art: Art): Art[] {
     return this.arts.filter((a) => a !== art);
-  }
-}
-
-async function drain(body: Readable): Promise<{ bytes: Buffer; error: unknown }> {
-  const parts: Buffer[] = [];
-  try {
-    for await (const part of body) parts.push(part as Buffer);
-    return { bytes: Buffer.concat(parts), error: undefined };
-  } catch (error) {
-    return { bytes: Buffer.concat(parts), error };
   }
 }
 
