@@ -3,7 +3,7 @@
  * "Performance" table, each as a ratio against a baseline measured in the same invocation
  * (alternating ours and baseline, median of the timed runs after a warm-up). Prints one markdown
  * table and writes it, with every sample, to bench/results/latest.json (quick runs:
- * bench/results/quick.json). Exits 1 when a row failed to run (not when a target is missed).
+ * bench/results/quick.json; runs of some rows: bench/results/partial.json, both ignored by git). Exits 1 when a row failed to run (not when a target is missed).
  */
 import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -19,7 +19,8 @@ const USAGE = `usage: pnpm bench [--quick] [--only 1,5,...] [--runs N] [--out fi
   --quick    every row on small sizes (about a minute); writes bench/results/quick.json
   --only     run only these rows (numbers as in the table)
   --runs     timed runs per side after the warm-up (default 5; 3 with --quick)
-  --out      where to write the JSON results (default bench/results/latest.json, quick.json with --quick)`;
+  --out      where to write the JSON results (default bench/results/latest.json; quick.json with --quick,
+             partial.json with --only: only a full run replaces the committed one)`;
 
 interface Options {
   quick: boolean;
@@ -62,7 +63,7 @@ function parseArgs(argv: string[]): Options {
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const benchDir = fileURLToPath(new URL("../", import.meta.url));
-  const out = options.out ?? join(benchDir, "results", options.quick ? "quick.json" : "latest.json");
+  const out = options.out ?? join(benchDir, "results", options.quick ? "quick.json" : options.only ? "partial.json" : "latest.json");
   const started = new Date();
   const loadBefore = loadavg()[0]!;
   const dir = await mkdtemp(join(tmpdir(), "psa-bench-"));
