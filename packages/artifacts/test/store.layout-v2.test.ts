@@ -148,4 +148,32 @@ describe.each(["moto", "r2sim"] as const)("layout 2 listed again by one process 
       await reader.close();
     }
   });
+
+  it("a process that never read an operation reads index.json beside metadata.json (two round trips); one it read on layout 1 is spared that read", async () => {
+    const calls: string[] = [];
+    const reader = createArtifactStore(h.config, { now: () => h.clock.now, onStorageCall: (operation) => calls.push(operation) });
+    const v1 = createArtifactStore(h.config, { now: () => h.clock.now, createLayout: 1 });
+    // Calls are told when they settle, and a layout 1 listing does not wait for the index.json read
+    // it started: let every call the listing made settle (on loopback, milliseconds) before counting.
+    const counted = async (id: string) => {
+      calls.length = 0;
+      const listed = (await reader.listArtifacts(id, { requester: GRANTEE })).artifacts.map((a) => a.path);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return { listed, calls: [...calls].sort() };
+    };
+    try {
+      const { operationId: two } = await h.store.createOperation({ grantee: GRANTEE });
+      await h.store.putArtifact(two, "a.txt", "a");
+      const { operationId: one } = await v1.createOperation({ grantee: GRANTEE });
+      await v1.putArtifact(one, "b.txt", "b");
+      // Layout 2: metadata.json and index.json (absent here) at once, then the LIST of the entries.
+      expect(await counted(two)).toEqual({ listed: ["a.txt"], calls: ["get", "get", "get", "list"] });
+      // Layout 1, first time: the early index.json read finds nothing; metadata.json holds the entries.
+      expect(await counted(one)).toEqual({ listed: ["b.txt"], calls: ["get", "get"] });
+      // Known to be on layout 1: metadata.json alone.
+      expect(await counted(one)).toEqual({ listed: ["b.txt"], calls: ["get"] });
+    } finally {
+      await Promise.all([reader.close(), v1.close()]);
+    }
+  });
 });

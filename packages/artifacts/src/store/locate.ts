@@ -85,8 +85,10 @@ export class Operations {
       if (quick !== undefined) return quick;
     }
     // index.json beside metadata.json for an operation this process has seen in layout 2 (a
-    // grantee's listing, then its downloads); after it otherwise, so a layout 1 operation costs no index read.
-    let index = hint === undefined ? undefined : readIndex(backend, operationId);
+    // grantee's listing, then its downloads), and for a listing on S3/R2 of one it has not seen
+    // (two round trips, not three) unless it is known to be on layout 1; after it otherwise.
+    const early = hint !== undefined || (then === "listing" && backend.kind !== "local" && !this.seen.isLayout1(operationId));
+    let index = early ? readIndex(backend, operationId) : undefined;
     index?.catch(() => {}); // awaited (and its error surfaced) by the listing or read that follows
     // A read of one artifact usually finds it in the index: no LIST (Class A on R2) for it.
     const prefetched = hint === undefined || then !== "listing" ? undefined : prefetchNames(backend, operationId, hint);
@@ -94,7 +96,7 @@ export class Operations {
     if (read === null) return null;
     const { metadata } = read;
     if (metadata.version !== 2) {
-      this.seen.forget(operationId);
+      this.seen.sawLayout1(operationId);
       return { backend, metadata, fallback };
     }
     const remember = backend.kind !== "local"; // locally a read is a file read: nothing to spare

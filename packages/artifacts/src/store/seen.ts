@@ -32,6 +32,8 @@ export interface Tail {
 
 export class SeenOperations {
   private readonly seen = new Map<string, Seen>();
+  /** Operations read in layout 1: a first listing of them needs no early index.json read. */
+  private readonly layout1 = new Set<string>();
   private indexEntries = 0;
 
   get(operationId: string): Seen | undefined {
@@ -43,9 +45,21 @@ export class SeenOperations {
     this.seen.delete(operationId);
   }
 
+  isLayout1(operationId: string): boolean {
+    return this.layout1.has(operationId);
+  }
+
+  /** Read metadata.json of a layout 1 operation. */
+  sawLayout1(operationId: string): void {
+    this.forget(operationId);
+    this.layout1.add(operationId);
+    if (this.layout1.size > MAX_OPERATIONS) this.layout1.delete(this.layout1.values().next().value!);
+  }
+
   /** Read metadata.json of a layout 2 operation (its ETag when known). */
   sawMetadata(metadata: MetadataV2, etag: string | undefined): void {
     const { operationId, incarnation } = metadata;
+    this.layout1.delete(operationId);
     const before = this.seen.get(operationId);
     if (before !== undefined && before.incarnation !== incarnation) this.forget(operationId);
     const kept = this.seen.get(operationId) ?? { incarnation, covers: "" };
