@@ -45,22 +45,24 @@ describe.each(["local", "moto"] as const)("an upload racing a delete on %s", (ki
     return { backend, calls };
   }
 
+  function write(writer: MetadataWriter, metadata: MetadataV2, path: string, body: string, r: ReturnType<typeof racing>) {
+    const dataKey = unwrapDataKey(metadata.wrappedKey, h.config.masterKeys, metadata);
+    const ctx = { backend: r.backend, writer, entries: async () => [], dataKey, maxBytes: 1 << 20, now: () => h.clock.now };
+    return writeArtifact(ctx, metadata, path, body, "text/plain");
+  }
+
+  /** As a process that did not write metadata.json uploads: it read the document (no ETag kept). */
   async function upload(operationId: string, path: string, body: string, r: ReturnType<typeof racing>) {
     const metadata = (await readMetadata(h.raw, operationId))!.metadata as MetadataV2;
-    const dataKey = unwrapDataKey(metadata.wrappedKey, h.config.masterKeys, metadata);
-    const ctx = { backend: r.backend, writer: new MetadataWriter(r.backend), entries: async () => [], dataKey, maxBytes: 1 << 20, now: () => h.clock.now };
-    return writeArtifact(ctx, metadata, path, body, "text/plain");
+    return write(new MetadataWriter(r.backend), metadata, path, body, r);
   }
 
   /** As the process that wrote metadata.json uploads: its writer holds the document and its ETag. */
   async function uploadAsWriter(operationId: string, path: string, body: string, r: ReturnType<typeof racing>) {
     const writer = new MetadataWriter(r.backend);
     await writer.update(operationId, () => {}); // an If-Match rewrite, as rotate-key makes: now cached with its ETag
-    const metadata = writer.cached(operationId) as MetadataV2;
     r.calls.length = 0;
-    const dataKey = unwrapDataKey(metadata.wrappedKey, h.config.masterKeys, metadata);
-    const ctx = { backend: r.backend, writer, entries: async () => [], dataKey, maxBytes: 1 << 20, now: () => h.clock.now };
-    return writeArtifact(ctx, metadata, path, body, "text/plain");
+    return write(writer, writer.cached(operationId) as MetadataV2, path, body, r);
   }
 
   const prefix = (id: string) => `operations/${id}/`;

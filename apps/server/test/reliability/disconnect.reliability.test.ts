@@ -147,6 +147,12 @@ const UPLOAD_CUTS: Record<string, UploadCut> = {
 
 type Backend = "local" | "moto";
 
+async function operationKeys(raw: { list(prefix: string): AsyncIterable<{ key: string }> }): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const o of raw.list("operations/")) keys.push(o.key);
+  return keys;
+}
+
 async function startOn(kind: Backend): Promise<{ server: ChildServer; listObjects(): Promise<string[]>; strayFiles(): string[] }> {
   const dir = tempDir(`disconnect-${kind}`);
   if (kind === "local") {
@@ -155,11 +161,7 @@ async function startOn(kind: Backend): Promise<{ server: ChildServer; listObject
     const raw = await openBackend({ kind: "local", dir }, BACKEND_OPTIONS);
     return {
       server,
-      listObjects: async () => {
-        const keys: string[] = [];
-        for await (const o of raw.list("operations/")) keys.push(o.key);
-        return keys;
-      },
+      listObjects: () => operationKeys(raw),
       // Anything in the data directory beside the operations' objects and the server's own files.
       strayFiles: () => {
         const out: string[] = [];
@@ -185,11 +187,7 @@ async function startOn(kind: Backend): Promise<{ server: ChildServer; listObject
   const raw = await openBackend(bucket.storage, BACKEND_OPTIONS);
   return {
     server,
-    listObjects: async () => {
-      const keys: string[] = [];
-      for await (const o of raw.list("operations/")) keys.push(o.key);
-      return keys;
-    },
+    listObjects: () => operationKeys(raw),
     strayFiles: () => [],
   };
 }
